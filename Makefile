@@ -1,0 +1,46 @@
+# The README's commands. Every target bootstraps the virtual environment it needs.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+SPEC ?= experiments/quick.yaml
+
+.PHONY: help install run full test test-fast lint format bench clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --config-settings editable_mode=compat -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## Create .venv and install the project with its dev tools
+
+run: $(STAMP)  ## Run experiments/quick.yaml into data/results.db and publish reports/
+	$(BIN)/pipeline run $(SPEC)
+
+full: $(STAMP)  ## Run the fuller study, experiments/full.yaml
+	$(BIN)/pipeline run experiments/full.yaml
+
+test: $(STAMP)  ## Run the whole test suite (what CI runs)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)  ## Tests without the slow real-process ones
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: $(STAMP)  ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy pipeline
+
+format: $(STAMP)  ## Apply ruff's formatting and safe fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(STAMP)  ## Benchmarks: orchestration overhead of quick.yaml
+	$(BIN)/python -m benchmarks.overhead $(SPEC)
+
+clean:  ## Remove the venv and caches (not data/ or reports/)
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Benchmarks (``make bench``): timing claims live here, not in the tests."""

@@ -1,0 +1,50 @@
+"""Orchestration overhead of a spec: how much of a run's wall time is not measured work.
+
+overhead = (run wall time - sum over all trials, warm-ups included, of start-up + work)
+           / run wall time
+
+The run wall time is that of ``app.run`` (database set-up, environment capture, every
+trial, the statistics; no report). Runs into a temporary database.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pipeline import app, store
+
+
+def main(spec_path: str) -> None:
+    """Run the spec once and print the overhead figures."""
+    planned = app.plan(spec_path)
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{Path(folder, 'bench.db')}"
+        started_s = time.perf_counter()
+        outcome = app.run(planned, url, reports_dir=None)
+        run_wall_s = time.perf_counter() - started_s
+        totals = store.query(
+            url,
+            "SELECT sum(startup_s + wall_s) AS measured_s, "
+            "sum(process_s) AS process_s, sum(shutdown_s) AS shutdown_s, "
+            "count(*) AS trials FROM trial",
+        )
+    measured_s = float(totals["measured_s"][0])
+    process_s = float(totals["process_s"][0])
+    trials = int(totals["trials"][0])
+    overhead = (run_wall_s - measured_s) / run_wall_s
+    print(f"spec: {spec_path} ({trials} trials, run {outcome.run_id} {outcome.status})")
+    print(f"run wall time:              {run_wall_s:8.2f} s")
+    print(f"sum of start-up + work:     {measured_s:8.2f} s")
+    print(
+        f"sum of worker process time: {process_s:8.2f} s "
+        f"(per trial outside start-up + work: "
+        f"{(process_s - measured_s) / trials * 1000:.0f} ms)"
+    )
+    print(f"orchestration overhead:     {overhead:8.1%}  (goal: under 15%)")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "experiments/quick.yaml")

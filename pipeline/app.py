@@ -1,0 +1,332 @@
+"""The library behind the CLI: plan a run, run it into the store, build reports.
+
+Data flows one way: spec -> matrix -> runner -> store -> stats -> charts -> report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import statistics
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from . import __version__, environment, matrix, runner, store
+from .spec import Spec, load_spec
+
+DEFAULT_REPORTS_DIR = Path("reports")
+
+
+class Interrupted(Exception):
+    """The run was stopped by Ctrl-C or SIGTERM; its finished trials are stored."""
+
+    def __init__(self, run_id: int) -> None:
+        super().__init__(f"run {run_id} interrupted")
+        self.run_id = run_id
+
+
+class Progress(Protocol):
+    """What the runner tells its caller while a run goes on."""
+
+    def begin(self, total: int) -> None: ...
+
+    def trial_started(self, plan: matrix.TrialPlan) -> None: ...
+
+    def trial_finished(self, plan: matrix.TrialPlan, status: str) -> None: ...
+
+    def end(self) -> None: ...
+
+
+class QuietProgress:
+    """A Progress that shows nothing (tests, scripts)."""
+
+    def begin(self, total: int) -> None:
+        """Nothing to show."""
+
+    def trial_started(self, plan: matrix.TrialPlan) -> None:
+        """Nothing to show."""
+
+    def trial_finished(self, plan: matrix.TrialPlan, status: str) -> None:
+        """Nothing to show."""
+
+    def end(self) -> None:
+        """Nothing to show."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated spec with its cells and ordered trials."""
+
+    spec: Spec
+    cells: list[matrix.Cell]
+    trials: list[matrix.TrialPlan]
+
+    @property
+    def warmup_count(self) -> int:
+        """How many of the trials are warm-ups."""
+        return sum(trial.warmup for trial in self.trials)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What a finished run produced."""
+
+    run_id: int
+    status: str
+    counts: dict[str, int]
+    report_path: Path | None
+
+
+def plan(spec_path: str | Path) -> Plan:
+    """Load and validate the spec, expand the matrix and order the trials (no side effects)."""
+    spec = load_spec(spec_path)
+    cells = matrix.expand(spec)
+    return Plan(spec, cells, matrix.schedule(cells, spec.repetitions, spec.warmup, spec.seed))
+
+
+def run(
+    plan: Plan,
+    url: str,
+    *,
+    progress: Progress | None = None,
+    execute: runner.Execute = runner.execute_in_process,
+    reports_dir: Path | None = DEFAULT_REPORTS_DIR,
+) -> RunOutcome:
+    """Run every trial of ``plan``, committing each as it finishes; then summarise and
+    (unless ``reports_dir`` is None) write the report."""
+    progress = progress or QuietProgress()
+    results = store.Store(url)
+    run_row = results.create_run(
+        _run_row(plan),
+        environment.capture(),
+        [
+            store.Cell(
+                run_id=0,
+                position=cell.position,
+                task=cell.task,
+                model=cell.model,
+                workers=cell.workers,
+                payload_bytes=cell.payload_bytes,
+                interpreter=cell.interpreter,
+                params_json=store.to_json(matrix.cell_params(plan.spec, cell)),
+            )
+            for cell in plan.cells
+        ],
+    )
+    assert run_row.id is not None
+    run_id = run_row.id
+    cell_ids = _cell_ids(results, run_id)
+    status = "failed"
+    progress.begin(len(plan.trials))
+    try:
+        with _sigterm_as_interrupt():
+            for trial in plan.trials:
+                progress.trial_started(trial)
+                measurement = execute(_request(plan.spec, trial.cell))
+                results.add_trial(
+                    to_trial_row(run_id, cell_ids[trial.cell.position], trial, measurement)
+                )
+                progress.trial_finished(trial, measurement.status)
+        status = "finished"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise Interrupted(run_id) from None
+    finally:
+        progress.end()
+        results.finish_run(run_id, status, environment.load_average())
+        summarise(results, run_id)
+    report_path = build_report(results, run_id, reports_dir) if reports_dir else None
+    return RunOutcome(run_id, status, results.trial_counts(run_id), report_path)
+
+
+def _run_row(plan: Plan) -> store.Run:
+    spec = plan.spec
+    return store.Run(
+        name=spec.name,
+        description=spec.description,
+        spec_path=spec.path,
+        spec_text=spec.text,
+        spec_hash=spec.hash,
+        seed=spec.seed,
+        repetitions=spec.repetitions,
+        warmup=spec.warmup,
+        items=spec.items,
+        timeout_s=spec.timeout,
+        trial_order=matrix.ORDER_DESCRIPTION,
+        trial_count=len(plan.trials),
+        sample_interval_s=runner.SAMPLE_INTERVAL_S,
+        pipeline_version=__version__,
+    )
+
+
+def _cell_ids(results: store.Store, run_id: int) -> dict[int, int]:
+    from sqlmodel import select
+
+    with results.session() as session:
+        rows = session.exec(select(store.Cell).where(store.Cell.run_id == run_id))
+        return {row.position: row.id for row in rows if row.id is not None}
+
+
+def _request(spec: Spec, cell: matrix.Cell) -> runner.TrialRequest:
+    return runner.TrialRequest(
+        interpreter=cell.interpreter,
+        task=cell.task,
+        model=cell.model,
+        workers=cell.workers,
+        payload_bytes=cell.payload_bytes,
+        items=spec.items,
+        timeout_s=spec.timeout,
+        seed=spec.seed,
+        params=matrix.cell_params(spec, cell),
+        python_path=tuple(spec.python_path),
+    )
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C while a run goes on, so it ends as 'interrupted'."""
+
+    def handler(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def to_trial_row(
+    run_id: int, cell_id: int, trial: matrix.TrialPlan, measurement: runner.Measurement
+) -> store.Trial:
+    """The stored form of one measured trial."""
+    result = measurement.result
+    interpreter = result.get("interpreter", {})
+    latencies = sorted(item["latency_s"] for item in result.get("items", []) if "latency_s" in item)
+    return store.Trial(
+        run_id=run_id,
+        cell_id=cell_id,
+        sequence=trial.sequence,
+        repetition=trial.repetition,
+        warmup=trial.warmup,
+        status=measurement.status,
+        wall_s=result.get("work_s"),
+        startup_s=result.get("startup_s"),
+        shutdown_s=result.get("shutdown_s"),
+        process_s=measurement.process_s,
+        cpu_user_s=result.get("cpu_user_s"),
+        cpu_sys_s=result.get("cpu_sys_s"),
+        peak_rss_bytes=measurement.peak_rss_bytes,
+        items_done=result.get("items_done", 0),
+        items_failed=result.get("items_failed", 0),
+        latency_p50_s=_percentile(latencies, 50),
+        latency_p95_s=_percentile(latencies, 95),
+        latency_p99_s=_percentile(latencies, 99),
+        start_method=result.get("start_method"),
+        python_version=interpreter.get("version"),
+        gil_enabled=interpreter.get("gil_enabled"),
+        free_threaded_build=interpreter.get("free_threaded_build"),
+        error=measurement.error,
+        detail_json=json.dumps(result, default=repr),
+    )
+
+
+def _percentile(values: list[float], percent: int) -> float | None:
+    """The inclusive percentile of sorted values (None for none)."""
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[percent - 1]
+
+
+def summarise(results: store.Store, run_id: int) -> None:
+    """Compute the run's cell statistics and store them behind ``cell_summary``."""
+    from . import stats
+
+    trials = results.trials_frame(run_id)
+    if trials.empty:
+        return
+    results.save_cell_stats(run_id, stats.summarize_cells(trials, cores=_cores(results, run_id)))
+
+
+def _cores(results: store.Store, run_id: int) -> int:
+    found = results.environment(run_id)
+    return (found.cpu_physical or found.cpu_logical or 1) if found else 1
+
+
+def report_dir_name(run_id: int) -> str:
+    """The folder of a run's report under the reports directory."""
+    return f"run-{run_id}"
+
+
+def build_report(results: store.Store, run: str | int | None, reports_dir: Path) -> Path:
+    """(Re)build a run's report and the index of all runs; return the run's page."""
+    from . import charts, report
+
+    run_row = results.resolve_run(run)
+    assert run_row.id is not None
+    summary = results.summary_frame(run_row.id)
+    if summary.empty and not results.trials_frame(run_row.id).empty:
+        summarise(results, run_row.id)
+        summary = results.summary_frame(run_row.id)
+    cores = _cores(results, run_row.id)
+    rendered = {
+        task: charts.speedup_chart(summary, task, cores=cores)
+        for task in dict.fromkeys(summary["task"])
+    }
+    page = report.write_run_report(
+        _run_dict(results, run_row),
+        _environment_dict(results, run_row.id),
+        summary,
+        rendered,
+        reports_dir / report_dir_name(run_row.id),
+    )
+    published = [
+        row
+        for row in results.runs()
+        if (reports_dir / report_dir_name(row.id or 0) / "index.html").exists()
+    ]
+    report.write_index([_index_entry(results, row) for row in published], reports_dir)
+    return page
+
+
+def _run_dict(results: store.Store, run_row: store.Run) -> dict[str, Any]:
+    values = run_row.model_dump()
+    values["order"] = run_row.trial_order
+    values["trial_count"] = sum(results.trial_counts(run_row.id or 0).values())
+    return values
+
+
+def _environment_dict(results: store.Store, run_id: int) -> dict[str, Any]:
+    found = results.environment(run_id)
+    if found is None:
+        return {}
+    values = found.model_dump(exclude={"run_id", "packages_json"})
+    packages = json.loads(found.packages_json or "{}")
+    values["packages"] = ", ".join(f"{name} {version}" for name, version in packages.items())
+    return values
+
+
+def _index_entry(results: store.Store, run_row: store.Run) -> dict[str, Any]:
+    run_id = run_row.id or 0
+    found = results.environment(run_id)
+    counts = results.trial_counts(run_id)
+    return {
+        "id": run_id,
+        "name": run_row.name,
+        "status": run_row.status,
+        "started_at": run_row.started_at,
+        "host": found.hostname if found else "",
+        "interpreters": ", ".join(results.interpreters(run_id)),
+        "trial_count": sum(counts.values()),
+        "report_href": f"{report_dir_name(run_id)}/index.html",
+        "headline": ", ".join(f"{n} {status}" for status, n in sorted(counts.items())),
+    }

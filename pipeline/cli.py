@@ -1,0 +1,278 @@
+"""The ``pipeline`` command: thin wrappers that parse options and call :mod:`pipeline.app`."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.progress import Progress as RichProgress
+from rich.table import Table
+
+from . import __version__, app, matrix, store
+from .errors import PipelineError
+
+cli = typer.Typer(
+    help="Threads or processes? Run an experiment matrix, store every trial in SQL, "
+    "and publish an HTML report with the answer.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="SQLAlchemy database URL [default: $PIPELINE_DB or sqlite:///data/results.db]",
+        show_default=False,
+    ),
+]
+
+
+class Format(str, Enum):
+    """Output formats of ``pipeline query``."""
+
+    table = "table"
+    csv = "csv"
+    json = "json"
+    markdown = "markdown"
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"pipeline {__version__}")
+        raise typer.Exit()
+
+
+@cli.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Threads or processes? Measure it."""
+
+
+class _BarProgress:
+    """A rich progress bar with ETA; the description names the cell running now."""
+
+    def __init__(self, console: Console) -> None:
+        self._bar = RichProgress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[failed]} not ok"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self._task = self._bar.add_task("starting", total=None, failed=0)
+        self._failed = 0
+
+    def begin(self, total: int) -> None:
+        self._bar.update(self._task, total=total)
+        self._bar.start()
+
+    def trial_started(self, plan: matrix.TrialPlan) -> None:
+        kind = "warm-up" if plan.warmup else f"rep {plan.repetition + 1}"
+        self._bar.update(self._task, description=f"{plan.cell.label()} ({kind})")
+
+    def trial_finished(self, plan: matrix.TrialPlan, status: str) -> None:
+        self._failed += status != "ok"
+        self._bar.update(self._task, advance=1, failed=self._failed)
+
+    def end(self) -> None:
+        self._bar.update(self._task, description="done")
+        self._bar.stop()
+
+
+@cli.command()
+def run(
+    spec: Annotated[
+        Path,
+        typer.Argument(
+            help="Experiment spec (YAML), e.g. experiments/quick.yaml.", show_default=False
+        ),
+    ],
+    db: DbOption = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="List the cells and the trial count; run and write nothing."
+        ),
+    ] = False,
+    no_report: Annotated[
+        bool, typer.Option("--no-report", help="Store the trials but do not write the HTML report.")
+    ] = False,
+    reports_dir: Annotated[Path, typer.Option("--out", help="Folder for the reports.")] = (
+        app.DEFAULT_REPORTS_DIR
+    ),
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run every trial of SPEC, store each as it finishes, then write the report.
+
+    Exit codes: 0 run finished (failed trials are data), 2 bad input, 130 interrupted
+    (finished trials are kept).
+    """
+    try:
+        planned = app.plan(spec)
+        if dry_run:
+            _print_plan(planned)
+            return
+        progress = None if quiet or not err.is_terminal else _BarProgress(err)
+        outcome = app.run(
+            planned,
+            db or store.default_url(),
+            progress=progress,
+            reports_dir=None if no_report else reports_dir,
+        )
+    except app.Interrupted as stopped:
+        err.print(
+            f"interrupted: run {stopped.run_id} keeps its finished trials "
+            f"(pipeline report {stopped.run_id} builds a report of them)"
+        )
+        raise typer.Exit(130) from None
+    except PipelineError as error:
+        raise _fail(str(error)) from None
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts.items()))
+    out.print(f"run {outcome.run_id} {outcome.status}: {counts}", highlight=False)
+    if outcome.report_path is not None:
+        out.print(f"report: {outcome.report_path}", highlight=False, soft_wrap=True)
+
+
+def _print_plan(planned: app.Plan) -> None:
+    table = Table(title=f"{planned.spec.name}: cells in run order")
+    for column in ("#", "task", "model", "workers", "payload_bytes", "interpreter"):
+        table.add_column(
+            column, justify="right" if column in ("#", "workers", "payload_bytes") else "left"
+        )
+    for cell in planned.cells:
+        table.add_row(
+            str(cell.position),
+            cell.task,
+            cell.model,
+            str(cell.workers),
+            str(cell.payload_bytes),
+            cell.interpreter,
+        )
+    out.print(table)
+    measured = len(planned.trials) - planned.warmup_count
+    out.print(
+        f"{len(planned.cells)} cells, {len(planned.trials)} trials "
+        f"({planned.warmup_count} warm-up + {measured} measured); dry run: nothing "
+        "was run or written",
+        highlight=False,
+    )
+
+
+@cli.command()
+def report(
+    run_id: Annotated[str, typer.Argument(metavar="[RUN]", help="Run id, or 'latest'.")] = (
+        "latest"
+    ),
+    db: DbOption = None,
+    reports_dir: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Folder for the reports; the "
+            "run's page goes to OUT/run-ID/index.html and "
+            "the list of runs to OUT/index.html.",
+        ),
+    ] = (app.DEFAULT_REPORTS_DIR),
+) -> None:
+    """(Re)build the HTML report of a run and the index of all runs."""
+    try:
+        page = app.build_report(store.Store(db or store.default_url()), run_id, reports_dir)
+    except PipelineError as error:
+        raise _fail(str(error)) from None
+    out.print(f"report: {page}", highlight=False, soft_wrap=True)
+
+
+@cli.command()
+def query(
+    sql: Annotated[
+        str,
+        typer.Argument(
+            help='One SQL statement, e.g. "SELECT * FROM cell_summary".', show_default=False
+        ),
+    ],
+    db: DbOption = None,
+    output_format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = (
+        Format.table
+    ),
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            "-p",
+            help="Named parameter as NAME=VALUE, used as :NAME in the SQL; repeatable.",
+        ),
+    ] = None,
+) -> None:
+    """Read-only SQL over the results (views: trial_results, cell_summary).
+
+    The database is opened read-only; a statement that would write is refused (exit 2).
+    """
+    try:
+        frame = store.query(db or store.default_url(), sql, _params(param or []))
+    except PipelineError as error:
+        raise _fail(str(error)) from None
+    if output_format is Format.csv:
+        sys.stdout.write(frame.to_csv(index=False))
+    elif output_format is Format.json:
+        sys.stdout.write(frame.to_json(orient="records", date_format="iso", indent=2) + "\n")
+    elif output_format is Format.markdown:
+        sys.stdout.write(_markdown(frame.columns, frame.itertuples(index=False)))
+    else:
+        table = Table(*[str(column) for column in frame.columns])
+        for row in frame.itertuples(index=False):
+            table.add_row(*["" if value is None else str(value) for value in row])
+        out.print(table)
+
+
+def _params(pairs: list[str]) -> dict[str, str]:
+    values = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise _fail(f"--param {pair!r}: expected NAME=VALUE")
+        values[name] = value
+    return values
+
+
+def _markdown(columns: object, rows: object) -> str:
+    header = [str(column) for column in columns]  # type: ignore[attr-defined]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:  # type: ignore[attr-defined]
+        cells = ["" if value is None else str(value).replace("|", "\\|") for value in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()

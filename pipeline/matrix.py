@@ -1,0 +1,111 @@
+"""Expand a spec into cells and order the trials.
+
+Cells come from the cross product of the axes in the order task, model, workers, payload,
+interpreter; the last axis varies fastest (like nested for-loops written in that order).
+Excludes are applied to that raw product; then every ``sequential`` cell is collapsed to
+one worker and duplicates are dropped, keeping the first occurrence. So a spec with
+workers ``[1, 2, 4]`` gets one sequential baseline per task, payload and interpreter.
+
+Trials: all warm-up trials first (each cell's ``warmup`` trials, in cell order), then the
+measured trials in rounds: round r holds repetition r of every cell, in an order shuffled
+by ``random.Random(seed)``. Rounds spread slow drift of the machine (heat, other load)
+evenly over the cells, which a plain cell-after-cell order would not.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from .spec import Spec
+from .worker.tasks import resolve_params
+
+ORDER_DESCRIPTION = (
+    "warm-ups first, cell by cell; then measured trials in rounds, each round holding one "
+    "repetition of every cell in a seeded random order"
+)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One point of the matrix: what runs, under which model, with how many workers."""
+
+    position: int
+    task: str
+    model: str
+    workers: int
+    payload_bytes: int
+    interpreter: str
+
+    @property
+    def key(self) -> tuple[str, str, int, int, str]:
+        """The axis values, which identify the cell within a run."""
+        return (self.task, self.model, self.workers, self.payload_bytes, self.interpreter)
+
+    def label(self) -> str:
+        """A short human-readable name, for progress lines."""
+        return f"{self.task} {self.model}x{self.workers} {self.payload_bytes}B"
+
+
+@dataclass(frozen=True)
+class TrialPlan:
+    """One trial to run: which cell, which repetition, and its place in the run."""
+
+    sequence: int
+    cell: Cell
+    repetition: int
+    warmup: bool
+
+
+def expand(spec: Spec) -> list[Cell]:
+    """The run's cells in the documented order, excludes applied, sequential collapsed."""
+    axes = spec.matrix
+    seen: set[tuple[str, str, int, int, str]] = set()
+    cells: list[Cell] = []
+    product = itertools.product(
+        axes.task, axes.model, axes.workers, axes.payload, spec.interpreters
+    )
+    for task, model, workers, payload, interpreter in product:
+        values = {
+            "task": task,
+            "model": model,
+            "workers": workers,
+            "payload": payload,
+            "interpreter": interpreter,
+        }
+        if any(_matches(entry, values) for entry in spec.exclude):
+            continue
+        cell = Cell(
+            len(cells), task, model, 1 if model == "sequential" else workers, payload, interpreter
+        )
+        if cell.key not in seen:
+            seen.add(cell.key)
+            cells.append(cell)
+    return cells
+
+
+def _matches(entry: dict[str, Any], values: dict[str, Any]) -> bool:
+    return all(values[axis] == wanted for axis, wanted in entry.items())
+
+
+def schedule(cells: list[Cell], repetitions: int, warmup: int, seed: int) -> list[TrialPlan]:
+    """Warm-ups cell by cell, then seeded shuffled rounds of measured trials."""
+    order: list[tuple[Cell, int, bool]] = [
+        (cell, repetition, True) for cell in cells for repetition in range(warmup)
+    ]
+    rng = random.Random(seed)
+    for repetition in range(repetitions):
+        round_cells = list(cells)
+        rng.shuffle(round_cells)
+        order.extend((cell, repetition, False) for cell in round_cells)
+    return [
+        TrialPlan(sequence, cell, repetition, is_warmup)
+        for sequence, (cell, repetition, is_warmup) in enumerate(order)
+    ]
+
+
+def cell_params(spec: Spec, cell: Cell) -> dict[str, Any]:
+    """The task parameters a cell runs with: defaults overlaid with the spec's."""
+    return resolve_params(cell.task, spec.params.get(cell.task, {}))

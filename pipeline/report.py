@@ -1,0 +1,224 @@
+"""Self-contained HTML reports: one page per run and an index of runs.
+
+Templates autoescape every value; only chart SVG produced by ``pipeline.charts`` is
+inserted as markup. Pages reference nothing on the network.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from pipeline.charts import format_bytes
+
+SIZE_UNITS = ["B", "KiB", "MiB", "GiB", "TiB"]
+MISSING = "—"
+CONFIDENCE_PERCENT = 95
+
+
+def write_run_report(
+    run: dict[str, Any],
+    environment: dict[str, Any],
+    summary: pd.DataFrame,
+    charts: dict[str, str],
+    out_dir: Path,
+    *,
+    index_href: str | None = "../index.html",
+) -> Path:
+    """Write out_dir/index.html for one run and return its path."""
+    tasks = list(dict.fromkeys(summary["task"])) if not summary.empty else []
+    headlines = task_headlines(summary)
+    sections = [
+        {
+            "task": task,
+            "headline": headlines[task],
+            "chart": charts.get(task),
+            "rows": _cell_rows(summary[summary["task"] == task]),
+        }
+        for task in tasks
+    ]
+    html = (
+        _environment()
+        .get_template("run.html.j2")
+        .render(
+            run={
+                **run,
+                **{key: _format_value(run.get(key)) for key in ("started_at", "finished_at")},
+            },
+            environment={key: _format_value(value) for key, value in environment.items()},
+            sections=sections,
+            index_href=_relative_href(index_href) if index_href else None,
+            confidence=CONFIDENCE_PERCENT,
+        )
+    )
+    return _write(Path(out_dir) / "index.html", html)
+
+
+def write_index(runs: list[dict[str, Any]], reports_dir: Path) -> Path:
+    """Write reports_dir/index.html listing runs newest first and return its path."""
+    ordered = sorted(runs, key=_run_order, reverse=True)
+    rows = [
+        {
+            **run,
+            "started_at": _format_value(run.get("started_at")),
+            "report_href": _relative_href(str(run["report_href"])),
+        }
+        for run in ordered
+    ]
+    html = _environment().get_template("index.html.j2").render(runs=rows)
+    return _write(Path(reports_dir) / "index.html", html)
+
+
+def task_headlines(summary: pd.DataFrame) -> dict[str, str]:
+    """One factual line per task: the fastest cell at the highest worker count."""
+    if summary.empty:
+        return {}
+    return {
+        str(task): _headline(str(task), cells)
+        for task, cells in summary.groupby("task", sort=False)
+    }
+
+
+def run_headline(summary: pd.DataFrame) -> str:
+    """The task headlines of a run joined into one line (for the index of runs)."""
+    return "; ".join(task_headlines(summary).values()) or "no cells"
+
+
+def format_seconds(seconds: float) -> str:
+    """A duration with three significant digits in s, ms or µs."""
+    if _missing(seconds):
+        return MISSING
+    for scale, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs")):
+        if abs(seconds) >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-6:.3g} µs"
+
+
+def format_size(n_bytes: float) -> str:
+    """An approximate size for reading, e.g. '48.3 MiB' (payloads use format_bytes)."""
+    if _missing(n_bytes):
+        return MISSING
+    unit = 0
+    while abs(n_bytes) >= 1024 and unit < len(SIZE_UNITS) - 1:
+        n_bytes /= 1024
+        unit += 1
+    return f"{n_bytes:.0f} B" if unit == 0 else f"{n_bytes:.1f} {SIZE_UNITS[unit]}"
+
+
+def _headline(task: str, cells: pd.DataFrame) -> str:
+    """The best speedup among the cells of one task with the most workers."""
+    measured = cells[cells["speedup"].notna() & cells["model"].ne("sequential")]
+    if measured.empty:
+        return f"{task}: no speedup available (no sequential baseline or no ok trials)"
+    top = measured[measured["workers"] == measured["workers"].max()]
+    best = top.loc[top["speedup"].idxmax()]
+    where = []
+    if cells["payload_bytes"].nunique() > 1:
+        where.append(f"payload {format_bytes(int(best['payload_bytes']))}")
+    if cells["interpreter"].nunique() > 1:
+        where.append(f"interpreter {best['interpreter']}")
+    context = f" ({', '.join(where)})" if where else ""
+    return (
+        f"{task}: at {int(best['workers'])} workers, {best['model']} is best with speedup "
+        f"{_ratio_with_interval(best['speedup'], best['speedup_ci_low'], best['speedup_ci_high'])}"
+        f" vs sequential{context}"
+    )
+
+
+def _cell_rows(cells: pd.DataFrame) -> list[dict[str, str]]:
+    """Table rows of one task's cells, every value already formatted as text."""
+    return [
+        {
+            "model": str(cell["model"]),
+            "workers": str(cell["workers"]),
+            "payload": format_bytes(int(cell["payload_bytes"])),
+            "interpreter": str(cell["interpreter"]),
+            "trials": f"{cell['n_ok']}/{cell['n']}",
+            "incomplete": "yes" if cell["n_ok"] < cell["n"] else "",
+            "median_wall": format_seconds(cell["median_wall_s"]),
+            "wall_interval": _interval(
+                cell["ci_low_wall_s"], cell["ci_high_wall_s"], format_seconds
+            ),
+            "cv": MISSING if _missing(cell["cv_wall"]) else f"{cell['cv_wall']:.1%}",
+            "speedup": _ratio_with_interval(
+                cell["speedup"], cell["speedup_ci_low"], cell["speedup_ci_high"]
+            ),
+            "efficiency": _ratio(cell["efficiency"]),
+            "startup": format_seconds(cell["median_startup_s"]),
+            "peak_rss": format_size(cell["median_peak_rss_bytes"]),
+        }
+        for cell in cells.to_dict("records")
+    ]
+
+
+def _ratio(value: float) -> str:
+    """A dimensionless ratio with two decimals."""
+    return MISSING if _missing(value) else f"{value:.2f}"
+
+
+def _ratio_with_interval(value: float, low: float, high: float) -> str:
+    """A speedup like '1.95× [1.90, 2.01]', or just the value without an interval."""
+    if _missing(value):
+        return MISSING
+    interval = _interval(low, high, _ratio)
+    return f"{value:.2f}×" + (f" {interval}" if interval else "")
+
+
+def _interval(low: float, high: float, fmt: Any) -> str:
+    """'[low, high]' formatted with fmt, or '' when the interval is unknown."""
+    if _missing(low) or _missing(high):
+        return ""
+    return f"[{fmt(low)}, {fmt(high)}]"
+
+
+def _missing(value: Any) -> bool:
+    """True for None and NaN."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _format_value(value: Any) -> str:
+    """A scalar as text for a table cell (datetimes to the second, missing as a dash)."""
+    if _missing(value):
+        return MISSING
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="seconds")
+    return str(value)
+
+
+def _run_order(run: Mapping[str, Any]) -> tuple[str, int]:
+    """Sort key of a run: start time, then id (runs never started sort oldest)."""
+    started = run.get("started_at")
+    started_text = "" if _missing(started) else _format_value(started)
+    run_id = run.get("id")
+    return started_text, run_id if isinstance(run_id, int) else 0
+
+
+def _relative_href(href: str) -> str:
+    """Accept only links relative to the page, so reports never point at the network."""
+    if re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*:|/)", href):
+        raise ValueError(f"report links must be relative paths, got {href!r}")
+    return href
+
+
+def _environment() -> Environment:
+    """The Jinja environment of the report templates, autoescaping everything."""
+    return Environment(
+        loader=PackageLoader("pipeline", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _write(path: Path, html: str) -> Path:
+    """Write html to path, creating its folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(html, encoding="utf-8")
+    return path

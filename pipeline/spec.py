@@ -1,0 +1,301 @@
+"""Experiment specs: YAML in, a validated and immutable :class:`Spec` out.
+
+Every problem becomes one :class:`SpecError` line ``FILE:LINE: FIELD: what is wrong``.
+Line numbers come from composing the YAML node tree (SafeLoader, so nothing is
+constructed); the data itself comes from ``yaml.safe_load``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from .errors import SpecError
+from .worker.models import MODELS
+from .worker.tasks import TASKS, is_user_task
+
+AXES = ("task", "model", "workers", "payload", "interpreter")
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB)?\s*$")
+_UNITS = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
+_USER_TASK = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+def parse_size(value: Any) -> int:
+    """Bytes from an int or a string such as ``512B``, ``1KiB``, ``1.5 MiB``."""
+    if isinstance(value, bool):
+        raise _fail("size", f"expected a size such as 1024, '1KiB' or '4 MiB', got {value!r}")
+    if isinstance(value, int):
+        if value < 0:
+            raise _fail("size", f"a size cannot be negative, got {value!r}")
+        return value
+    match = _SIZE.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise _fail("size", f"expected a size such as 1024, '1KiB' or '4 MiB', got {value!r}")
+    number, unit = match.groups()
+    size = float(number) * _UNITS[unit or "B"]
+    if size != int(size):
+        raise _fail("size", f"{value!r} is not a whole number of bytes")
+    return int(size)
+
+
+def _fail(kind: str, message: str, at: tuple[Any, ...] = ()) -> PydanticCustomError:
+    """A validation error whose message is exactly ``message`` (no pydantic prefix); ``at``
+    refines the field path when a validator checks a whole container."""
+    return PydanticCustomError(
+        kind, message.replace("{", "{{").replace("}", "}}"), {"at": at} if at else None
+    )
+
+
+def _as_list(value: Any) -> Any:
+    """Accept a scalar where an axis expects a list."""
+    return value if isinstance(value, list) or value is None else [value]
+
+
+def _check_task(name: str) -> str:
+    if name in TASKS or (is_user_task(name) and _USER_TASK.match(name)):
+        return name
+    raise _fail("task", f"unknown task {name!r} (built-in: {', '.join(TASKS)}; or module:function)")
+
+
+def _check_model(name: str) -> str:
+    if name in MODELS:
+        return name
+    raise _fail("model", f"unknown model {name!r} (choose from {', '.join(MODELS)})")
+
+
+def _check_workers(count: int) -> int:
+    if count < 1:
+        raise _fail("workers", f"workers must be at least 1, got {count}")
+    return count
+
+
+TaskName = Annotated[str, BeforeValidator(_check_task)]
+ModelName = Annotated[str, BeforeValidator(_check_model)]
+Size = Annotated[int, BeforeValidator(parse_size)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Matrix(_Strict):
+    """The axes whose cross product makes the cells."""
+
+    task: list[TaskName]
+    model: list[ModelName]
+    workers: list[Annotated[int, Field(strict=True), AfterValidator(_check_workers)]]
+    payload: list[Size]
+    interpreter: list[str] | None = None
+
+    @field_validator("task", "model", "workers", "payload", "interpreter", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return _as_list(value)
+
+    @field_validator("task", "model", "workers", "payload", "interpreter")
+    @classmethod
+    def _non_empty_unique(cls, values: list[Any] | None) -> list[Any] | None:
+        if values is None:
+            return None
+        if not values:
+            raise _fail("empty", "must list at least one value")
+        duplicates = sorted({repr(v) for v in values if values.count(v) > 1})
+        if duplicates:
+            raise _fail("duplicate", f"duplicate value {', '.join(duplicates)}")
+        return values
+
+    @field_validator("interpreter")
+    @classmethod
+    def _exists(cls, values: list[str] | None) -> list[str] | None:
+        for index, name in enumerate(values or []):
+            if shutil.which(name) is None:
+                raise _fail(
+                    "interpreter",
+                    f"interpreter {name!r} not found (not on PATH and not an executable path)",
+                    ("matrix", "interpreter", index),
+                )
+        return values
+
+
+class Spec(_Strict):
+    """A validated experiment spec (immutable once built)."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$", max_length=100)]
+    description: str = ""
+    repetitions: Annotated[int, Field(ge=1, strict=True)] = 5
+    warmup: Annotated[int, Field(ge=0, strict=True)] = 1
+    timeout: Annotated[float, Field(gt=0)] = 60.0
+    seed: Annotated[int, Field(strict=True)] = 1
+    items: Annotated[int, Field(ge=1, strict=True)] = 8
+    matrix: Matrix
+    params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    exclude: list[dict[str, Any]] = Field(default_factory=list)
+    python_path: list[str] = Field(default_factory=list)
+    # Filled in by load_spec, not by the YAML author.
+    path: str = ""
+    text: str = ""
+
+    @property
+    def hash(self) -> str:
+        """SHA-256 of the spec text: a resumed or compared run must match it."""
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+    @property
+    def interpreters(self) -> list[str]:
+        """The interpreter axis, or the running interpreter when the spec has none."""
+        return self.matrix.interpreter or [sys.executable]
+
+    @field_validator("params")
+    @classmethod
+    def _known_params(cls, params: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for task_name, values in params.items():
+            task = TASKS.get(task_name)
+            if task is None:
+                continue  # user tasks take any params; unknown names are caught below
+            for key, value in values.items():
+                known = task.params.get(key)
+                at = ("params", task_name, key)
+                if known is None:
+                    raise _fail(
+                        "param",
+                        f"{task_name} has no parameter {key!r} (known: {', '.join(task.params)})",
+                        at,
+                    )
+                expected = type(known.default)
+                numeric = expected is float and isinstance(value, int)
+                if isinstance(value, bool) or not (isinstance(value, expected) or numeric):
+                    raise _fail("param", f"must be {expected.__name__}, got {value!r}", at)
+                if known.minimum is not None and value < known.minimum:
+                    raise _fail("param", f"must be at least {known.minimum}, got {value!r}", at)
+        return params
+
+    @field_validator("exclude")
+    @classmethod
+    def _exclude_keys(cls, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for index, entry in enumerate(entries):
+            unknown = sorted(set(entry) - set(AXES))
+            if unknown:
+                raise _fail(
+                    "exclude",
+                    f"unknown axis {unknown[0]!r} (axes: {', '.join(AXES)})",
+                    ("exclude", index, unknown[0]),
+                )
+            if not entry:
+                raise _fail(
+                    "exclude", "an exclude entry needs at least one axis", ("exclude", index)
+                )
+        return [
+            {key: parse_size(v) if key == "payload" else v for key, v in entry.items()}
+            for entry in entries
+        ]
+
+    @model_validator(mode="after")
+    def _params_name_tasks(self) -> Spec:
+        for task_name in self.params:
+            if task_name not in self.matrix.task:
+                raise _fail(
+                    "param",
+                    f"params names {task_name!r}, which is not in matrix.task",
+                    ("params", task_name),
+                )
+        return self
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read, parse and validate a spec file; raise SpecError with one line on any problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"{path}: spec file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise SpecError(f"{path}: cannot read spec file: {error}") from None
+    return parse_spec(text, str(path))
+
+
+def parse_spec(text: str, source: str = "<spec>") -> Spec:
+    """Validate spec text; ``source`` names the file in error messages."""
+    try:
+        data = yaml.safe_load(text)
+        lines = _line_map(yaml.compose(text, Loader=yaml.SafeLoader))
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        raise SpecError(f"{where}: YAML syntax error: {error.problem}") from None
+    except yaml.YAMLError as error:
+        raise SpecError(f"{source}: YAML error: {error}") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{source}:1: the spec must be a mapping of keys such as name, matrix")
+    for key in ("path", "text"):
+        if key in data:
+            raise SpecError(f"{source}:{lines.get((key,), 1)}: {key}: unknown key")
+    base = Path(source).parent
+    python_path = data.get("python_path", [])
+    if isinstance(python_path, list):
+        data["python_path"] = [str((base / str(entry)).resolve()) for entry in python_path]
+    try:
+        return Spec.model_validate({**data, "path": source, "text": text})
+    except ValidationError as error:
+        raise SpecError(_describe(error, source, lines)) from None
+
+
+def _describe(error: ValidationError, source: str, lines: dict[tuple[Any, ...], int]) -> str:
+    """One line for the first validation error: file, line, field path, message."""
+    first = error.errors()[0]
+    location = tuple((first.get("ctx") or {}).get("at") or first["loc"])
+    field = _field_path(location)
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif first["type"] == "missing":
+        message = "required key is missing"
+    line = next(
+        (lines[location[:n]] for n in range(len(location), -1, -1) if location[:n] in lines), None
+    )
+    more = error.error_count() - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    where = f"{source}:{line}" if line else source
+    return f"{where}: {field or 'spec'}: {message}{suffix}"
+
+
+def _field_path(location: tuple[Any, ...]) -> str:
+    """``('matrix', 'workers', 1)`` -> ``matrix.workers[1]``."""
+    text = ""
+    for part in location:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _line_map(node: yaml.Node | None) -> dict[tuple[Any, ...], int]:
+    """Map each key path in the YAML document to its 1-based line."""
+    return dict(_walk(node, ())) if node is not None else {}
+
+
+def _walk(node: yaml.Node, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], int]]:
+    yield path, node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            child = (*path, key.value)
+            yield from _walk(value, child)
+            yield child, key.start_mark.line + 1  # the key's line wins over its value's
+    elif isinstance(node, yaml.SequenceNode):
+        for index, value in enumerate(node.value):
+            yield from _walk(value, (*path, index))

@@ -1,0 +1,443 @@
+"""The results database: SQLModel tables, the public SQL views, and every SQL statement.
+
+SQLite by default (WAL, busy timeout, foreign keys on); any SQLAlchemy URL works.
+Each trial is committed on its own as soon as it is added, so a crash loses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlmodel import Field, Session, SQLModel, col, create_engine, select
+
+from .errors import DatabaseError, QueryError, UnknownRun
+
+DEFAULT_DB_PATH = Path("data") / "results.db"
+SCHEMA_VERSION = 1
+
+
+def default_url() -> str:
+    """``$PIPELINE_DB`` if set, else ``data/results.db`` under the working directory."""
+    return os.environ.get("PIPELINE_DB") or f"sqlite:///{DEFAULT_DB_PATH}"
+
+
+def now() -> datetime:
+    """The current time, in UTC."""
+    return datetime.now(UTC)
+
+
+class Run(SQLModel, table=True):
+    """One execution of a spec."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True)
+    description: str = ""
+    status: str = "running"  # running | finished | interrupted | failed
+    spec_path: str = ""
+    spec_text: str = ""
+    spec_hash: str = ""
+    seed: int = 0
+    repetitions: int = 0
+    warmup: int = 0
+    items: int = 0
+    timeout_s: float = 0.0
+    trial_order: str = ""
+    trial_count: int = 0
+    sample_interval_s: float = 0.0
+    pipeline_version: str = ""
+    started_at: datetime = Field(default_factory=now)
+    finished_at: datetime | None = None
+
+
+class Environment(SQLModel, table=True):
+    """The machine and software a run was measured on (one row per run)."""
+
+    run_id: int = Field(primary_key=True, foreign_key="run.id")
+    hostname: str = ""
+    os: str = ""
+    machine: str = ""
+    cpu_model: str = ""
+    cpu_physical: int | None = None
+    cpu_logical: int | None = None
+    memory_total_bytes: int | None = None
+    python_version: str = ""
+    python_implementation: str = ""
+    python_build: str = ""
+    python_executable: str = ""
+    packages_json: str = "{}"
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+    load_avg_start: float | None = None
+    load_avg_end: float | None = None
+    boot_time: datetime | None = None
+
+
+class Cell(SQLModel, table=True):
+    """One point of a run's matrix."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="run.id", index=True)
+    position: int
+    task: str = Field(index=True)
+    model: str = Field(index=True)
+    workers: int
+    payload_bytes: int
+    interpreter: str
+    params_json: str = "{}"
+
+
+class Trial(SQLModel, table=True):
+    """One execution of a cell in a fresh worker process (warm-ups included, flagged)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="run.id", index=True)
+    cell_id: int = Field(foreign_key="cell.id", index=True)
+    sequence: int
+    repetition: int
+    warmup: bool = False
+    status: str  # ok | error | timeout | crashed | skipped
+    wall_s: float | None = None
+    startup_s: float | None = None
+    shutdown_s: float | None = None
+    process_s: float | None = None
+    cpu_user_s: float | None = None
+    cpu_sys_s: float | None = None
+    peak_rss_bytes: int | None = None
+    items_done: int = 0
+    items_failed: int = 0
+    latency_p50_s: float | None = None
+    latency_p95_s: float | None = None
+    latency_p99_s: float | None = None
+    start_method: str | None = None
+    python_version: str | None = None
+    gil_enabled: bool | None = None
+    free_threaded_build: bool | None = None
+    error: str | None = None
+    started_at: datetime = Field(default_factory=now)
+    detail_json: str = "{}"
+
+
+class CellStats(SQLModel, table=True):
+    """Per-cell statistics computed when a run ends (behind the ``cell_summary`` view)."""
+
+    __tablename__ = "cell_stats"
+
+    cell_id: int = Field(primary_key=True, foreign_key="cell.id")
+    run_id: int = Field(foreign_key="run.id", index=True)
+    n: int
+    n_ok: int
+    median_wall_s: float | None = None
+    ci_low_wall_s: float | None = None
+    ci_high_wall_s: float | None = None
+    mean_wall_s: float | None = None
+    std_wall_s: float | None = None
+    cv_wall: float | None = None
+    min_wall_s: float | None = None
+    max_wall_s: float | None = None
+    iqr_wall_s: float | None = None
+    median_startup_s: float | None = None
+    median_shutdown_s: float | None = None
+    median_cpu_s: float | None = None
+    cpu_utilisation: float | None = None
+    median_peak_rss_bytes: float | None = None
+    speedup: float | None = None
+    speedup_ci_low: float | None = None
+    speedup_ci_high: float | None = None
+    efficiency: float | None = None
+    ideal_speedup: float | None = None
+
+
+class Meta(SQLModel, table=True):
+    """Key/value facts about the database itself, such as the schema version."""
+
+    key: str = Field(primary_key=True)
+    value: str
+
+
+_CELL_COLUMNS = "c.task, c.model, c.workers, c.payload_bytes, c.interpreter"
+VIEWS = {
+    "trial_results": f"""
+        SELECT t.run_id, t.cell_id, t.id AS trial_id, {_CELL_COLUMNS}, t.repetition,
+               t.sequence, t.status, t.wall_s, t.startup_s, t.shutdown_s, t.process_s,
+               t.cpu_user_s, t.cpu_sys_s, t.peak_rss_bytes, t.items_done, t.items_failed,
+               t.latency_p50_s, t.latency_p95_s, t.latency_p99_s, t.start_method,
+               t.python_version, t.gil_enabled, t.free_threaded_build, t.error, t.started_at
+        FROM trial t JOIN cell c ON c.id = t.cell_id
+        WHERE NOT t.warmup""",
+    "cell_summary": f"""
+        SELECT c.run_id, c.id AS cell_id, {_CELL_COLUMNS}, s.n, s.n_ok,
+               s.median_wall_s, s.ci_low_wall_s, s.ci_high_wall_s, s.mean_wall_s,
+               s.std_wall_s, s.cv_wall, s.min_wall_s, s.max_wall_s, s.iqr_wall_s,
+               s.median_startup_s, s.median_shutdown_s, s.median_cpu_s, s.cpu_utilisation,
+               s.median_peak_rss_bytes, s.speedup, s.speedup_ci_low, s.speedup_ci_high,
+               s.efficiency, s.ideal_speedup
+        FROM cell c JOIN cell_stats s ON s.cell_id = c.id""",
+}
+
+
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
+    """An engine for ``url``; SQLite files get WAL, a busy timeout and foreign keys."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseError(f"not a database URL: {url!r}") from None
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return create_engine(url)
+    path = Path(parsed.database)
+    if read_only:
+        if not path.exists():
+            raise DatabaseError(f"{path}: database file not found")
+        engine = create_engine(f"sqlite:///file:{path.resolve()}?mode=ro&uri=true")
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+    event.listen(engine, "connect", _sqlite_pragmas(read_only))
+    return engine
+
+
+def _sqlite_pragmas(read_only: bool) -> Any:
+    def on_connect(connection: Any, _record: Any) -> None:
+        cursor = connection.cursor()
+        if not read_only:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return on_connect
+
+
+class Store:
+    """The one place that reads and writes results."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        try:
+            SQLModel.metadata.create_all(self.engine)
+        except OperationalError as error:
+            raise DatabaseError(f"cannot open database {url}: {error.orig}") from None
+        self._create_views()
+
+    def _create_views(self) -> None:
+        sqlite = self.engine.dialect.name == "sqlite"
+        with self.engine.begin() as connection:
+            for name, body in VIEWS.items():
+                if sqlite:
+                    connection.execute(text(f"DROP VIEW IF EXISTS {name}"))
+                    connection.execute(text(f"CREATE VIEW {name} AS {body}"))
+                else:
+                    connection.execute(text(f"CREATE OR REPLACE VIEW {name} AS {body}"))
+            connection.execute(
+                text(
+                    "INSERT INTO meta (key, value) SELECT 'schema_version', :v "
+                    "WHERE NOT EXISTS (SELECT 1 FROM meta WHERE key = 'schema_version')"
+                ),
+                {"v": str(SCHEMA_VERSION)},
+            )
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session that commits on success."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+            session.commit()
+
+    # -- writing ---------------------------------------------------------------------------
+    def create_run(self, run: Run, environment: Environment, cells: list[Cell]) -> Run:
+        """Insert the run, its environment and its cells; ids are filled in on return."""
+        with self.session() as session:
+            session.add(run)
+            session.flush()
+            assert run.id is not None
+            environment.run_id = run.id
+            session.add(environment)
+            for cell in cells:
+                cell.run_id = run.id
+                session.add(cell)
+        return run
+
+    def add_trial(self, trial: Trial) -> None:
+        """Store one finished trial and commit at once."""
+        with self.session() as session:
+            session.add(trial)
+
+    def finish_run(self, run_id: int, status: str, load_avg_end: float | None) -> None:
+        """Mark a run finished, interrupted or failed."""
+        with self.session() as session:
+            run = session.get(Run, run_id)
+            environment = session.get(Environment, run_id)
+            assert run is not None
+            run.status = status
+            run.finished_at = now()
+            if environment is not None:
+                environment.load_avg_end = load_avg_end
+
+    def save_cell_stats(self, run_id: int, summary: pd.DataFrame) -> None:
+        """Replace the run's cell statistics with ``summary`` (one row per cell_id)."""
+        columns = set(CellStats.model_fields)
+        rows = summary.astype(object).where(summary.notna(), None).to_dict("records")
+        with self.session() as session:
+            for old in session.exec(select(CellStats).where(CellStats.run_id == run_id)):
+                session.delete(old)
+            session.flush()
+            for row in rows:
+                values = {key: value for key, value in row.items() if key in columns}
+                session.add(CellStats(run_id=run_id, **values))
+
+    # -- reading ---------------------------------------------------------------------------
+    def resolve_run(self, run: str | int | None) -> Run:
+        """A run by id, or the newest for ``None``/``"latest"``."""
+        with self.session() as session:
+            if run in (None, "latest"):
+                found = session.exec(select(Run).order_by(col(Run.id).desc())).first()
+                if found is None:
+                    raise UnknownRun(
+                        "no runs in the database yet: start one with 'pipeline run SPEC'"
+                    )
+                return found
+            try:
+                run_id = int(run)
+            except ValueError:
+                raise UnknownRun(f"run {run!r} is not a run id (a number, or 'latest')") from None
+            found = session.get(Run, run_id)
+            if found is None:
+                raise UnknownRun(
+                    f"no run {run_id} in {self.url} (see 'pipeline query "
+                    '"SELECT id, name FROM run"\')'
+                )
+            return found
+
+    def runs(self) -> list[Run]:
+        """All runs, newest first."""
+        with self.session() as session:
+            return list(session.exec(select(Run).order_by(col(Run.id).desc())))
+
+    def environment(self, run_id: int) -> Environment | None:
+        """The environment row of a run."""
+        with self.session() as session:
+            return session.get(Environment, run_id)
+
+    def trials_frame(self, run_id: int) -> pd.DataFrame:
+        """The run's measured trials (the ``trial_results`` view) as a DataFrame."""
+        return self._frame(
+            "SELECT * FROM trial_results WHERE run_id = :run_id ORDER BY sequence", run_id
+        )
+
+    def summary_frame(self, run_id: int) -> pd.DataFrame:
+        """The run's ``cell_summary`` rows as a DataFrame."""
+        return self._frame(
+            "SELECT * FROM cell_summary WHERE run_id = :run_id ORDER BY cell_id", run_id
+        )
+
+    def trial_counts(self, run_id: int) -> dict[str, int]:
+        """How many measured trials of the run ended in each status."""
+        frame = self._frame(
+            "SELECT status, COUNT(*) AS n FROM trial_results "
+            "WHERE run_id = :run_id GROUP BY status",
+            run_id,
+        )
+        return {str(k): int(v) for k, v in zip(frame["status"], frame["n"], strict=True)}
+
+    def interpreters(self, run_id: int) -> list[str]:
+        """The distinct interpreters of a run's cells."""
+        frame = self._frame("SELECT DISTINCT interpreter FROM cell WHERE run_id = :run_id", run_id)
+        return [str(value) for value in frame["interpreter"]]
+
+    def _frame(self, sql: str, run_id: int) -> pd.DataFrame:
+        with self.engine.connect() as connection:
+            return pd.read_sql(text(sql), connection, params={"run_id": run_id})
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON for the ``*_json`` columns."""
+    return json.dumps(value, sort_keys=True, default=repr)
+
+
+# sqlite3 authorizer action codes that change something (sqlite.org/c3ref/c_alter_table.html)
+_WRITE_ACTIONS = {
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+    10,
+    11,
+    12,
+    13,
+    14,
+    15,
+    16,
+    17,
+    18,
+    23,
+    24,
+    25,
+    26,
+    27,
+    29,
+    30,
+    32,
+}
+_READ_PRAGMAS = {
+    "table_info",
+    "table_xinfo",
+    "index_list",
+    "index_info",
+    "index_xinfo",
+    "foreign_key_list",
+    "database_list",
+    "table_list",
+    "collation_list",
+    "function_list",
+    "pragma_list",
+    "compile_options",
+}
+_DENY, _OK = 1, 0
+
+
+def _read_only_authorizer(action: int, arg1: str | None, arg2: str | None, *_: Any) -> int:
+    if action in _WRITE_ACTIONS:
+        return _DENY
+    if action == 19 and arg2 is not None and (arg1 or "").lower() not in _READ_PRAGMAS:
+        return _DENY  # a PRAGMA that sets a value
+    return _OK
+
+
+def query(url: str, sql: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Run one read-only statement; anything that would write raises QueryError."""
+    engine = make_engine(url, read_only=True)
+    try:
+        with engine.connect() as connection:
+            if engine.dialect.name == "sqlite":
+                raw = connection.connection.driver_connection
+                raw.set_authorizer(_read_only_authorizer)  # type: ignore[union-attr]
+            else:
+                connection.execute(text("SET TRANSACTION READ ONLY"))
+            result = connection.exec_driver_sql(sql, () if params is None else params)
+            if not result.returns_rows:
+                raise QueryError("the statement returned no rows; pipeline query only reads")
+            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    except DBAPIError as error:
+        message = str(error.orig).strip()
+        if "not authorized" in message or "readonly" in message or "read-only" in message:
+            raise QueryError(
+                f"refused: the statement would write ({message}); pipeline query is read-only"
+            ) from None
+        raise QueryError(f"bad SQL: {message}") from None
+    finally:
+        engine.dispose()

@@ -1,0 +1,189 @@
+"""End to end through the CLI: a tiny spec in real processes, read back with SQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline import __version__
+from pipeline.cli import cli
+
+from .conftest import TESTS_DIR
+
+TINY = """\
+name: tiny
+repetitions: 2
+warmup: 1
+items: 4
+matrix:
+  task: [io_sleep, "user_tasks:raise_error"]
+  model: [sequential, threads]
+  workers: [2]
+  payload: [1KiB]
+params:
+  io_sleep: {seconds: 0.02}
+python_path: [TESTS]
+""".replace("TESTS", str(TESTS_DIR))
+
+
+def test_version(cli_runner) -> None:
+    result = cli_runner.invoke(cli, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout == f"pipeline {__version__}\n"
+
+
+def test_dry_run_lists_cells_and_writes_nothing(cli_runner, write_spec, tmp_path) -> None:
+    db_file = tmp_path / "results.db"
+    result = cli_runner.invoke(
+        cli, ["run", str(write_spec(TINY)), "--dry-run", "--db", f"sqlite:///{db_file}"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == (
+        "4 cells, 12 trials (4 warm-up + 8 measured); dry run: nothing was run or written"
+    )
+    assert not db_file.exists()
+
+
+def test_run_stores_trials_and_publishes_report(cli_runner, write_spec, tmp_path) -> None:
+    db = f"sqlite:///{tmp_path / 'results.db'}"
+    reports = tmp_path / "reports"
+    result = cli_runner.invoke(
+        cli, ["run", str(write_spec(TINY)), "--db", db, "--out", str(reports)]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "run 1 finished: 4 error, 4 ok",
+        f"report: {reports / 'run-1' / 'index.html'}",
+    ]
+    page = (reports / "run-1" / "index.html").read_text()
+    assert "<svg" in page
+    assert "tiny" in page
+    assert 'href="run-1/index.html"' in (reports / "index.html").read_text()
+
+    query = cli_runner.invoke(
+        cli,
+        [
+            "query",
+            "--db",
+            db,
+            "--format",
+            "json",
+            "SELECT task, model, workers, status, items_done, "
+            "repetition FROM trial_results ORDER BY task, model, "
+            "repetition",
+        ],
+    )
+    assert query.exit_code == 0, query.output
+    rows = json.loads(query.stdout)
+    assert [(r["task"], r["model"], r["workers"], r["status"], r["items_done"]) for r in rows] == (
+        [("io_sleep", "sequential", 1, "ok", 4)] * 2
+        + [("io_sleep", "threads", 2, "ok", 4)] * 2
+        + [("user_tasks:raise_error", "sequential", 1, "error", 0)] * 2
+        + [("user_tasks:raise_error", "threads", 2, "error", 0)] * 2
+    )
+
+    summary = cli_runner.invoke(
+        cli,
+        [
+            "query",
+            "--db",
+            db,
+            "-f",
+            "csv",
+            "SELECT model, n_ok, speedup FROM cell_summary WHERE task = :task ORDER BY model",
+            "-p",
+            "task=io_sleep",
+        ],
+    )
+    assert summary.exit_code == 0, summary.output
+    lines = summary.stdout.splitlines()
+    assert lines[0] == "model,n_ok,speedup"
+    assert lines[1] == "sequential,2,1.0"
+    assert 1.3 < float(lines[2].split(",")[2]) < 2.2  # 2 threads on 4 sleeps of 20 ms
+
+    rebuilt = cli_runner.invoke(cli, ["report", "latest", "--db", db, "--out", str(reports)])
+    assert rebuilt.exit_code == 0
+    assert rebuilt.stdout == f"report: {reports / 'run-1' / 'index.html'}\n"
+
+
+def test_query_refuses_to_write(cli_runner, tmp_path) -> None:
+    db_file = tmp_path / "r.db"
+    sqlite3.connect(db_file).execute("CREATE TABLE t (x)")
+    result = cli_runner.invoke(cli, ["query", "--db", f"sqlite:///{db_file}", "DROP TABLE t"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: refused: the statement would write")
+    assert sqlite3.connect(db_file).execute("SELECT count(*) FROM sqlite_master").fetchone() == (1,)
+
+
+def test_query_formats(cli_runner, tmp_path) -> None:
+    db_file = tmp_path / "r.db"
+    connection = sqlite3.connect(db_file)
+    connection.execute("CREATE TABLE t (a, b)")
+    connection.execute("INSERT INTO t VALUES (1, 'x|y')")
+    connection.commit()
+    url = f"sqlite:///{db_file}"
+    markdown = cli_runner.invoke(cli, ["query", "--db", url, "-f", "markdown", "SELECT * FROM t"])
+    assert markdown.stdout == "| a | b |\n|---|---|\n| 1 | x\\|y |\n"
+    table = cli_runner.invoke(cli, ["query", "--db", url, "SELECT * FROM t"])
+    assert "x|y" in table.stdout
+
+
+def test_report_of_unknown_run(cli_runner, tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    result = cli_runner.invoke(cli, ["report", "7", "--db", url, "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: no run 7 in ")
+
+
+def _count_trials(db_file: Path) -> int:
+    try:
+        with sqlite3.connect(db_file) as connection:
+            return int(connection.execute("SELECT count(*) FROM trial").fetchone()[0])
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
+@pytest.mark.slow
+def test_interrupt_keeps_finished_trials(write_spec, tmp_path) -> None:
+    spec = write_spec(
+        TINY.replace("repetitions: 2", "repetitions: 40").replace("seconds: 0.02", "seconds: 0.1")
+    )
+    db_file = tmp_path / "results.db"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "run",
+            str(spec),
+            "--db",
+            f"sqlite:///{db_file}",
+            "--no-report",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(TESTS_DIR.parent)},
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        if _count_trials(db_file) >= 6:
+            break
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert b"interrupted: run 1 keeps its finished trials" in stderr
+    with sqlite3.connect(db_file) as connection:
+        (status,) = connection.execute("SELECT status FROM run").fetchone()
+        stored = connection.execute("SELECT count(*) FROM trial").fetchone()[0]
+    assert status == "interrupted"
+    assert 6 <= stored < 164

@@ -1,0 +1,255 @@
+"""Tests of pipeline.stats against hand-computed numbers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats as scipy_stats
+
+from pipeline.stats import SUMMARY_COLUMNS, ideal_speedup, summarize_cells
+
+RESAMPLES = 400
+
+
+def trial(cell_id, model, workers, wall_s, *, status="ok", payload_bytes=1024, **extra):
+    """One trial row with simple defaults; timings are NaN unless the trial is ok."""
+    ok = status == "ok"
+    row = {
+        "cell_id": cell_id,
+        "task": "cpu_pure",
+        "model": model,
+        "workers": workers,
+        "payload_bytes": payload_bytes,
+        "interpreter": "python3",
+        "status": status,
+        "wall_s": wall_s,
+        "startup_s": 0.0 if ok else math.nan,
+        "shutdown_s": 0.0 if ok else math.nan,
+        "cpu_user_s": wall_s if ok else math.nan,
+        "cpu_sys_s": 0.0 if ok else math.nan,
+        "peak_rss_bytes": 1000 if ok else math.nan,
+    }
+    row.update(extra)
+    return row
+
+
+def cell(cell_id, model, workers, walls, **extra):
+    """The ok trials of one cell."""
+    return [trial(cell_id, model, workers, wall_s, **extra) for wall_s in walls]
+
+
+def summarize(rows, cores=8, **options):
+    """Summary of the given trial rows, indexed by cell_id for easy lookup."""
+    options.setdefault("resamples", RESAMPLES)
+    return summarize_cells(pd.DataFrame(rows), cores=cores, **options).set_index("cell_id")
+
+
+def test_columns_and_order():
+    rows = cell(2, "threads", 2, [1.0, 2.0]) + cell(1, "sequential", 1, [2.0, 4.0])
+    summary = summarize_cells(pd.DataFrame(rows), cores=2, resamples=RESAMPLES)
+    assert list(summary.columns) == SUMMARY_COLUMNS
+    assert list(summary["cell_id"]) == [1, 2]
+    assert SUMMARY_COLUMNS[:8] == [
+        "cell_id",
+        "task",
+        "model",
+        "workers",
+        "payload_bytes",
+        "interpreter",
+        "n",
+        "n_ok",
+    ]
+
+
+def test_point_statistics_of_wall_time():
+    summary = summarize(cell(1, "sequential", 1, [4.0, 1.0, 10.0, 3.0, 2.0]))
+    row = summary.loc[1]
+    assert row["n"] == 5
+    assert row["n_ok"] == 5
+    assert row["median_wall_s"] == 3.0
+    assert row["mean_wall_s"] == 4.0
+    # deviations -3, -2, -1, 0, 6: sum of squares 50, over n - 1 = 4
+    assert row["std_wall_s"] == pytest.approx(math.sqrt(12.5))
+    assert row["cv_wall"] == pytest.approx(math.sqrt(12.5) / 4.0)
+    assert row["min_wall_s"] == 1.0
+    assert row["max_wall_s"] == 10.0
+    assert row["iqr_wall_s"] == 2.0  # quartiles 2.0 and 4.0
+
+
+def test_resource_medians_and_cpu_utilisation():
+    rows = [
+        trial(1, "sequential", 1, 3.0, startup_s=0.5, shutdown_s=0.5, cpu_user_s=1.5,
+              cpu_sys_s=0.5, peak_rss_bytes=100),
+        trial(1, "sequential", 1, 1.0, startup_s=0.0, shutdown_s=1.0, cpu_user_s=2.0,
+              cpu_sys_s=2.0, peak_rss_bytes=300),
+        trial(1, "sequential", 1, 2.0, startup_s=1.0, shutdown_s=1.0, cpu_user_s=3.0,
+              cpu_sys_s=0.0, peak_rss_bytes=200),
+    ]  # fmt: skip
+    row = summarize(rows).loc[1]
+    assert row["median_startup_s"] == 0.5
+    assert row["median_shutdown_s"] == 1.0
+    assert row["median_cpu_s"] == 3.0  # cpu totals 2, 4, 3
+    assert row["cpu_utilisation"] == 0.75  # 2/4, 4/2, 3/4
+    assert row["median_peak_rss_bytes"] == 200.0
+
+
+def test_only_ok_trials_are_timed():
+    rows = cell(1, "sequential", 1, [1.0, 2.0, 3.0]) + [
+        trial(1, "sequential", 1, 100.0, status="timeout"),
+        trial(1, "sequential", 1, math.nan, status="crashed"),
+    ]
+    row = summarize(rows).loc[1]
+    assert (row["n"], row["n_ok"]) == (5, 3)
+    assert row["median_wall_s"] == 2.0
+    assert row["max_wall_s"] == 3.0
+
+
+def test_speedup_efficiency_and_ideal():
+    rows = (
+        cell(1, "sequential", 1, [2.0, 4.0, 6.0])
+        + cell(2, "threads", 2, [1.0, 2.0, 3.0])
+        + cell(3, "processes", 4, [1.0, 2.0, 3.0])
+    )
+    summary = summarize(rows, cores=2)
+    assert summary.loc[1, "speedup"] == 1.0
+    assert summary.loc[2, "speedup"] == 2.0
+    assert summary.loc[2, "efficiency"] == 1.0
+    assert summary.loc[3, "speedup"] == 2.0
+    assert summary.loc[3, "efficiency"] == 0.5
+    assert list(summary["ideal_speedup"]) == [1, 2, 2]
+
+
+def test_speedup_interval_of_constant_samples_is_exact():
+    rows = cell(1, "sequential", 1, [4.0, 4.0, 4.0]) + cell(2, "threads", 2, [2.0, 2.0])
+    summary = summarize(rows)
+    assert (summary.loc[1, "ci_low_wall_s"], summary.loc[1, "ci_high_wall_s"]) == (4.0, 4.0)
+    assert (summary.loc[2, "ci_low_wall_s"], summary.loc[2, "ci_high_wall_s"]) == (2.0, 2.0)
+    assert (summary.loc[2, "speedup_ci_low"], summary.loc[2, "speedup_ci_high"]) == (2.0, 2.0)
+
+
+def test_intervals_contain_the_estimates():
+    rows = cell(1, "sequential", 1, [2.0, 2.2, 1.9, 2.1, 2.05]) + cell(
+        2, "threads", 2, [1.0, 1.1, 0.95, 1.05, 1.2]
+    )
+    row = summarize(rows).loc[2]
+    assert row["ci_low_wall_s"] <= row["median_wall_s"] <= row["ci_high_wall_s"]
+    assert row["ci_low_wall_s"] < row["ci_high_wall_s"]
+    assert row["speedup_ci_low"] <= row["speedup"] <= row["speedup_ci_high"]
+
+
+def test_speedup_interval_matches_scipy_two_sample_bootstrap():
+    rng = np.random.default_rng(7)
+    baseline = rng.lognormal(1.0, 0.2, 40)
+    sample = rng.lognormal(0.3, 0.2, 40)
+    rows = cell(1, "sequential", 1, baseline) + cell(2, "threads", 2, sample)
+    row = summarize(rows, resamples=20_000).loc[2]
+    expected = scipy_stats.bootstrap(
+        (baseline, sample),
+        lambda b, s, axis: np.median(b, axis=axis) / np.median(s, axis=axis),
+        n_resamples=20_000,
+        paired=False,
+        method="percentile",
+        rng=np.random.default_rng(1),
+    ).confidence_interval
+    assert row["speedup_ci_low"] == pytest.approx(expected.low, rel=0.01)
+    assert row["speedup_ci_high"] == pytest.approx(expected.high, rel=0.01)
+
+
+def test_fewer_than_two_ok_trials_give_nan_intervals():
+    rows = (
+        cell(1, "sequential", 1, [2.0, 2.0])
+        + cell(2, "threads", 2, [1.0])
+        + [trial(2, "threads", 2, math.nan, status="error")]
+        + [trial(3, "threads", 4, math.nan, status="crashed")]
+    )
+    summary = summarize(rows)
+    assert (summary.loc[2, "n"], summary.loc[2, "n_ok"]) == (2, 1)
+    assert summary.loc[2, "median_wall_s"] == 1.0
+    assert summary.loc[2, "speedup"] == 2.0
+    assert math.isnan(summary.loc[2, "std_wall_s"])
+    for column in ["ci_low_wall_s", "ci_high_wall_s", "speedup_ci_low", "speedup_ci_high"]:
+        assert math.isnan(summary.loc[2, column])
+    assert summary.loc[3, "n_ok"] == 0
+    assert summary.loc[3, ["median_wall_s", "speedup", "efficiency"]].isna().all()
+
+
+def test_missing_baseline_gives_nan_speedup():
+    rows = cell(1, "sequential", 1, [2.0, 2.0], payload_bytes=1024) + cell(
+        2, "threads", 2, [1.0, 1.5], payload_bytes=2048
+    )
+    row = summarize(rows).loc[2]
+    assert row["median_wall_s"] == 1.25
+    for column in ["speedup", "speedup_ci_low", "speedup_ci_high", "efficiency"]:
+        assert math.isnan(row[column])
+    assert row["ideal_speedup"] == 2
+
+
+def test_baseline_is_first_sequential_cell_with_data():
+    rows = (
+        [trial(1, "sequential", 1, math.nan, status="error")]
+        + cell(2, "sequential", 1, [4.0, 4.0])
+        + cell(3, "sequential", 1, [8.0, 8.0])
+        + cell(4, "threads", 2, [2.0, 2.0])
+    )
+    summary = summarize(rows)
+    assert list(summary["speedup"].iloc[1:]) == [1.0, 0.5, 2.0]
+
+
+def test_sequential_cell_counts_one_worker():
+    summary = summarize(cell(1, "sequential", 4, [2.0, 3.0]), cores=8)
+    assert summary.loc[1, "ideal_speedup"] == 1
+    assert summary.loc[1, "efficiency"] == 1.0
+
+
+def test_same_seed_same_intervals():
+    rows = cell(1, "sequential", 1, [2.0, 2.4, 1.8, 2.2]) + cell(
+        2, "threads", 2, [1.0, 1.3, 0.9, 1.2]
+    )
+    first = summarize(rows, seed=5)
+    assert first.equals(summarize(rows, seed=5))
+    # a cell's intervals do not depend on the other cells summarised with it
+    alone = summarize(rows[:4], seed=5)
+    assert alone.loc[1, "ci_low_wall_s"] == first.loc[1, "ci_low_wall_s"]
+
+
+def test_empty_input_gives_empty_summary():
+    empty = pd.DataFrame(columns=list(trial(1, "sequential", 1, 1.0)))
+    summary = summarize_cells(empty, cores=2)
+    assert summary.empty
+    assert list(summary.columns) == SUMMARY_COLUMNS
+
+
+def test_missing_columns_are_named():
+    trials = pd.DataFrame(cell(1, "sequential", 1, [1.0])).drop(columns=["wall_s", "status"])
+    with pytest.raises(ValueError, match="status, wall_s"):
+        summarize_cells(trials, cores=2)
+
+
+def test_ideal_speedup():
+    assert ideal_speedup(8, 4) == 4
+    assert ideal_speedup(2, 4) == 2
+    assert list(ideal_speedup(pd.Series([1, 2, 4, 8]), 4)) == [1, 2, 4, 4]
+    with pytest.raises(ValueError, match="cores must be at least 1"):
+        ideal_speedup(2, 0)
+
+
+walls = st.lists(
+    st.floats(min_value=1e-3, max_value=1e3, allow_nan=False, allow_infinity=False),
+    min_size=2,
+    max_size=25,
+)
+
+
+@settings(max_examples=60, deadline=None, database=None)
+@given(walls=walls, seed=st.integers(min_value=0, max_value=2**32 - 1))
+def test_interval_contains_median_and_baseline_speedup_is_one(walls, seed):
+    row = summarize(cell(1, "sequential", 1, walls), seed=seed, resamples=200).loc[1]
+    assert row["ci_low_wall_s"] <= row["median_wall_s"] <= row["ci_high_wall_s"]
+    assert row["median_wall_s"] == np.median(walls)
+    assert row["speedup"] == 1.0
+    assert (row["speedup_ci_low"], row["speedup_ci_high"]) == (1.0, 1.0)
