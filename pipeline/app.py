@@ -316,6 +316,8 @@ def _environment_dict(results: store.Store, run_id: int) -> dict[str, Any]:
 
 
 def _index_entry(results: store.Store, run_row: store.Run) -> dict[str, Any]:
+    from . import report
+
     run_id = run_row.id or 0
     found = results.environment(run_id)
     counts = results.trial_counts(run_id)
@@ -328,5 +330,5 @@ def _index_entry(results: store.Store, run_row: store.Run) -> dict[str, Any]:
         "interpreters": ", ".join(results.interpreters(run_id)),
         "trial_count": sum(counts.values()),
         "report_href": f"{report_dir_name(run_id)}/index.html",
-        "headline": ", ".join(f"{n} {status}" for status, n in sorted(counts.items())),
+        "headline": report.run_headline(results.summary_frame(run_id)),
     }

@@ -21,6 +21,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, NullLocator
 
+from .stats import numeric_summary
+
 BYTE_UNITS = ["B", "KiB", "MiB", "GiB", "TiB"]
 IDEAL_LABEL = "ideal min(workers, cores)"
 # Marker and dash per model, so lines stay distinguishable in greyscale.
@@ -52,7 +54,7 @@ def format_bytes(n: int) -> str:
 
 def speedup_chart(summary: pd.DataFrame, task: str, *, cores: int) -> str:
     """Speedup vs workers of one task, a line per model, faceted by payload and interpreter."""
-    cells = summary[summary["task"] == task]
+    cells = numeric_summary(summary[summary["task"] == task])
     if cells.empty:
         raise ValueError(f"the summary has no cells for task {task!r}")
     payloads = sorted(int(payload) for payload in cells["payload_bytes"].unique())

@@ -185,6 +185,7 @@ def _print_plan(planned: app.Plan) -> None:
         f"({planned.warmup_count} warm-up + {measured} measured); dry run: nothing "
         "was run or written",
         highlight=False,
+        soft_wrap=True,
     )
 
 

@@ -16,9 +16,9 @@ from typing import Any
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from pipeline.charts import format_bytes
+from .charts import BYTE_UNITS, format_bytes
+from .stats import numeric_summary
 
-SIZE_UNITS = ["B", "KiB", "MiB", "GiB", "TiB"]
 MISSING = "—"
 CONFIDENCE_PERCENT = 95
 
@@ -33,6 +33,7 @@ def write_run_report(
     index_href: str | None = "../index.html",
 ) -> Path:
     """Write out_dir/index.html for one run and return its path."""
+    summary = numeric_summary(summary)
     tasks = list(dict.fromkeys(summary["task"])) if not summary.empty else []
     headlines = task_headlines(summary)
     sections = [
@@ -44,19 +45,14 @@ def write_run_report(
         }
         for task in tasks
     ]
-    html = (
-        _environment()
-        .get_template("run.html.j2")
-        .render(
-            run={
-                **run,
-                **{key: _format_value(run.get(key)) for key in ("started_at", "finished_at")},
-            },
-            environment={key: _format_value(value) for key, value in environment.items()},
-            sections=sections,
-            index_href=_relative_href(index_href) if index_href else None,
-            confidence=CONFIDENCE_PERCENT,
-        )
+    dates = {key: _format_value(run.get(key)) for key in ("started_at", "finished_at")}
+    template = _environment().get_template("run.html.j2")
+    html = template.render(
+        run={**run, **dates},
+        environment={key: _format_value(value) for key, value in environment.items()},
+        sections=sections,
+        index_href=_relative_href(index_href) if index_href else None,
+        confidence=CONFIDENCE_PERCENT,
     )
     return _write(Path(out_dir) / "index.html", html)
 
@@ -82,7 +78,7 @@ def task_headlines(summary: pd.DataFrame) -> dict[str, str]:
         return {}
     return {
         str(task): _headline(str(task), cells)
-        for task, cells in summary.groupby("task", sort=False)
+        for task, cells in numeric_summary(summary).groupby("task", sort=False)
     }
 
 
@@ -106,10 +102,10 @@ def format_size(n_bytes: float) -> str:
     if _missing(n_bytes):
         return MISSING
     unit = 0
-    while abs(n_bytes) >= 1024 and unit < len(SIZE_UNITS) - 1:
+    while abs(n_bytes) >= 1024 and unit < len(BYTE_UNITS) - 1:
         n_bytes /= 1024
         unit += 1
-    return f"{n_bytes:.0f} B" if unit == 0 else f"{n_bytes:.1f} {SIZE_UNITS[unit]}"
+    return f"{n_bytes:.0f} B" if unit == 0 else f"{n_bytes:.1f} {BYTE_UNITS[unit]}"
 
 
 def _headline(task: str, cells: pd.DataFrame) -> str:
@@ -125,10 +121,11 @@ def _headline(task: str, cells: pd.DataFrame) -> str:
     if cells["interpreter"].nunique() > 1:
         where.append(f"interpreter {best['interpreter']}")
     context = f" ({', '.join(where)})" if where else ""
+    interval = _interval(best["speedup_ci_low"], best["speedup_ci_high"], _ratio)
+    interval = f" ({CONFIDENCE_PERCENT}% CI {interval})" if interval else ""
     return (
         f"{task}: at {int(best['workers'])} workers, {best['model']} is best with speedup "
-        f"{_ratio_with_interval(best['speedup'], best['speedup_ci_low'], best['speedup_ci_high'])}"
-        f" vs sequential{context}"
+        f"{best['speedup']:.2f}×{interval} vs sequential{context}"
     )
 
 

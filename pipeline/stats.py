@@ -17,6 +17,7 @@ from scipy import stats
 
 BASELINE_MODEL = "sequential"
 CELL_COLUMNS = ["task", "model", "workers", "payload_bytes", "interpreter"]
+TEXT_COLUMNS = ["task", "model", "interpreter"]
 BASELINE_KEYS = ["task", "payload_bytes", "interpreter"]
 TIMING_COLUMNS = ["wall_s", "startup_s", "shutdown_s", "cpu_user_s", "cpu_sys_s"]
 TRIAL_COLUMNS = ["cell_id", *CELL_COLUMNS, "status", *TIMING_COLUMNS, "peak_rss_bytes"]
@@ -77,6 +78,12 @@ def ideal_speedup(workers: int | pd.Series, cores: int) -> int | pd.Series:
     if isinstance(workers, pd.Series):
         return workers.clip(upper=cores)
     return min(workers, cores)
+
+
+def numeric_summary(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary with NaN for missing numbers (read back from SQL, they may be None)."""
+    numeric = [c for c in SUMMARY_COLUMNS if c in summary.columns and c not in TEXT_COLUMNS]
+    return summary.assign(**{column: pd.to_numeric(summary[column]) for column in numeric})
 
 
 def summarize_cells(

@@ -99,7 +99,8 @@ def test_resource_medians_and_cpu_utilisation():
 
 
 def test_only_ok_trials_are_timed():
-    rows = cell(1, "sequential", 1, [1.0, 2.0, 3.0]) + [
+    rows = [
+        *cell(1, "sequential", 1, [1.0, 2.0, 3.0]),
         trial(1, "sequential", 1, 100.0, status="timeout"),
         trial(1, "sequential", 1, math.nan, status="crashed"),
     ]
@@ -190,12 +191,12 @@ def test_missing_baseline_gives_nan_speedup():
 
 
 def test_baseline_is_first_sequential_cell_with_data():
-    rows = (
-        [trial(1, "sequential", 1, math.nan, status="error")]
-        + cell(2, "sequential", 1, [4.0, 4.0])
-        + cell(3, "sequential", 1, [8.0, 8.0])
-        + cell(4, "threads", 2, [2.0, 2.0])
-    )
+    rows = [
+        trial(1, "sequential", 1, math.nan, status="error"),
+        *cell(2, "sequential", 1, [4.0, 4.0]),
+        *cell(3, "sequential", 1, [8.0, 8.0]),
+        *cell(4, "threads", 2, [2.0, 2.0]),
+    ]
     summary = summarize(rows)
     assert list(summary["speedup"].iloc[1:]) == [1.0, 0.5, 2.0]
 

@@ -1,0 +1,165 @@
+"""Tests of pipeline.charts: SVG output that is self-contained and inlinable."""
+
+from __future__ import annotations
+
+import math
+import re
+import xml.etree.ElementTree as ET
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import pytest
+
+from pipeline.charts import IDEAL_LABEL, format_bytes, speedup_chart
+
+SVG_NS = "{http://www.w3.org/2000/svg}"
+XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
+
+
+def summary_rows(task="cpu_pure", payloads=(1024,), interpreters=("python3",), cores=4):
+    """A cell summary with a sequential baseline and two parallel models."""
+    rows = []
+    for interpreter in interpreters:
+        for payload in payloads:
+            rows.append(row(task, "sequential", 1, payload, interpreter, 1.0, cores))
+            for model in ("threads", "processes-spawn"):
+                for workers in (1, 2, 4, 8):
+                    speedup = min(workers, cores) * 0.9
+                    rows.append(row(task, model, workers, payload, interpreter, speedup, cores))
+    return pd.DataFrame(rows)
+
+
+def row(task, model, workers, payload, interpreter, speedup, cores):
+    """One summary row with a ±10 % interval."""
+    return {
+        "task": task,
+        "model": model,
+        "workers": workers,
+        "payload_bytes": payload,
+        "interpreter": interpreter,
+        "speedup": speedup,
+        "speedup_ci_low": speedup * 0.9,
+        "speedup_ci_high": speedup * 1.1,
+        "ideal_speedup": 1 if model == "sequential" else min(workers, cores),
+    }
+
+
+def external_references(svg):
+    """Attribute values and style text in the SVG that mention http(s) URLs."""
+    root = ET.fromstring(svg)  # namespace declarations are not attributes once parsed
+    found = [
+        f"{element.tag} {name}={value}"
+        for element in root.iter()
+        for name, value in element.attrib.items()
+        if re.search(r"https?:|^//", value)
+    ]
+    found += [
+        element.text
+        for element in root.iter(f"{SVG_NS}style")
+        if element.text and re.search(r"https?:|url\(\s*['\"]?//|@import", element.text)
+    ]
+    return found
+
+
+@pytest.mark.parametrize(
+    ("n_bytes", "label"),
+    [
+        (0, "0 B"),
+        (1, "1 B"),
+        (1024, "1 KiB"),
+        (1500, "1500 B"),
+        (1536, "1536 B"),
+        (64 * 1024, "64 KiB"),
+        (1048576, "1 MiB"),
+        (3 * 1024**3, "3 GiB"),
+    ],
+)
+def test_format_bytes(n_bytes, label):
+    assert format_bytes(n_bytes) == label
+
+
+def test_chart_is_inline_svg_with_a_title():
+    svg = speedup_chart(summary_rows(), "cpu_pure", cores=4)
+    assert svg.startswith("<svg")
+    assert "<?xml" not in svg
+    assert "<!DOCTYPE" not in svg
+    root = ET.fromstring(svg)
+    assert root.tag == f"{SVG_NS}svg"
+    assert root.get("role") == "img"
+    assert "cpu_pure" in root.get("aria-label", "")
+    title = root.find(f"{SVG_NS}title")
+    assert title is not None
+    assert title.text == "Speedup vs workers for task cpu_pure"
+
+
+def test_chart_has_no_external_references():
+    svg = speedup_chart(summary_rows(), "cpu_pure", cores=4)
+    assert external_references(svg) == []
+    declarations = re.findall(r'([\w:-]+)="https?://[^"]*"', svg)
+    assert declarations
+    assert all(name.startswith("xmlns") for name in declarations)
+    root = ET.fromstring(svg)
+    links = [element.get(XLINK_HREF) or element.get("href") for element in root.iter()]
+    assert all(link.startswith("#") for link in links if link)
+    assert root.find(f".//{SVG_NS}image") is None
+
+
+def test_chart_references_resolve_and_ids_differ_between_charts():
+    summary = pd.concat([summary_rows("cpu_pure"), summary_rows("io_sleep")])
+    first = speedup_chart(summary, "cpu_pure", cores=4)
+    second = speedup_chart(summary, "io_sleep", cores=4)
+    for svg in (first, second):
+        ids = set(re.findall(r'\bid="([^"]+)"', svg))
+        references = set(re.findall(r'(?:href="#|url\(#)([^")]+)', svg))
+        assert references
+        assert references <= ids
+    first_ids = set(re.findall(r'\bid="([^"]+)"', first))
+    assert first_ids.isdisjoint(re.findall(r'\bid="([^"]+)"', second))
+
+
+def test_chart_labels_ideal_line_and_cores():
+    svg = speedup_chart(summary_rows(), "cpu_pure", cores=4)
+    assert IDEAL_LABEL == "ideal min(workers, cores)"
+    assert IDEAL_LABEL in svg  # text is drawn as paths, with the text in a comment
+    assert "4 cores" in svg
+    assert "threads" in svg
+    assert "processes-spawn" in svg
+
+
+def test_chart_facets_by_payload_and_interpreter():
+    summary = summary_rows(payloads=(1024, 1048576), interpreters=("python3", "python3.13t"))
+    svg = speedup_chart(summary, "cpu_pure", cores=4)
+    for title in ("payload 1 KiB", "payload 1 MiB", "interpreter python3.13t"):
+        assert title in svg
+    assert "payload" not in speedup_chart(summary_rows(), "cpu_pure", cores=4)
+
+
+def test_chart_without_baseline_still_renders():
+    summary = summary_rows()
+    summary[["speedup", "speedup_ci_low", "speedup_ci_high"]] = math.nan
+    assert speedup_chart(summary, "cpu_pure", cores=4).startswith("<svg")
+
+
+def test_chart_escapes_task_names():
+    svg = speedup_chart(summary_rows(task="a<b>&$x$"), "a<b>&$x$", cores=2)
+    root = ET.fromstring(svg)
+    assert root.find(f"{SVG_NS}title").text == "Speedup vs workers for task a<b>&$x$"
+
+
+def test_chart_is_reproducible_and_leaves_no_open_figures():
+    open_before = plt.get_fignums()
+    first = speedup_chart(summary_rows(), "cpu_pure", cores=4)
+    assert first == speedup_chart(summary_rows(), "cpu_pure", cores=4)
+    assert plt.get_fignums() == open_before
+
+
+def test_unknown_task_is_an_error():
+    with pytest.raises(ValueError, match="no cells for task 'nope'"):
+        speedup_chart(summary_rows(), "nope", cores=4)
+
+
+def test_chart_accepts_a_summary_read_back_from_sql():
+    summary = summary_rows()
+    summary[["speedup", "speedup_ci_low", "speedup_ci_high"]] = math.nan
+    as_from_sql = summary.astype(object).where(summary.notna(), None)
+    assert speedup_chart(as_from_sql, "cpu_pure", cores=4).startswith("<svg")
