@@ -99,26 +99,23 @@ def run(
     (unless ``reports_dir`` is None) write the report."""
     progress = progress or QuietProgress()
     results = store.Store(url)
-    run_row = results.create_run(
-        _run_row(plan),
-        environment.capture(),
-        [
-            store.Cell(
-                run_id=0,
-                position=cell.position,
-                task=cell.task,
-                model=cell.model,
-                workers=cell.workers,
-                payload_bytes=cell.payload_bytes,
-                interpreter=cell.interpreter,
-                params_json=store.to_json(matrix.cell_params(plan.spec, cell)),
-            )
-            for cell in plan.cells
-        ],
-    )
+    cell_rows = [
+        store.Cell(
+            run_id=0,
+            position=cell.position,
+            task=cell.task,
+            model=cell.model,
+            workers=cell.workers,
+            payload_bytes=cell.payload_bytes,
+            interpreter=cell.interpreter,
+            params_json=store.to_json(matrix.cell_params(plan.spec, cell)),
+        )
+        for cell in plan.cells
+    ]
+    run_row = results.create_run(_run_row(plan), environment.capture(), cell_rows)
     assert run_row.id is not None
     run_id = run_row.id
-    cell_ids = _cell_ids(results, run_id)
+    cell_ids = {row.position: row.id or 0 for row in cell_rows}
     status = "failed"
     progress.begin(len(plan.trials))
     try:
@@ -160,14 +157,6 @@ def _run_row(plan: Plan) -> store.Run:
         sample_interval_s=runner.SAMPLE_INTERVAL_S,
         pipeline_version=__version__,
     )
-
-
-def _cell_ids(results: store.Store, run_id: int) -> dict[int, int]:
-    from sqlmodel import select
-
-    with results.session() as session:
-        rows = session.exec(select(store.Cell).where(store.Cell.run_id == run_id))
-        return {row.position: row.id for row in rows if row.id is not None}
 
 
 def _request(spec: Spec, cell: matrix.Cell) -> runner.TrialRequest:

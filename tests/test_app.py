@@ -1,0 +1,78 @@
+"""The run loop with an injected executor: exact, fast, no processes."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline import app, store
+from pipeline.runner import Measurement, TrialRequest
+
+SPEC = """\
+name: fake
+repetitions: 3
+warmup: 1
+matrix:
+  task: [io_sleep]
+  model: [sequential, threads]
+  workers: [4]
+  payload: [1KiB]
+"""
+
+
+def fake_execute(request: TrialRequest) -> Measurement:
+    """Sequential takes 0.4 s, four threads 0.1 s: a speedup of exactly 4."""
+    wall_s = 0.4 if request.model == "sequential" else 0.1
+    result = {
+        "work_s": wall_s,
+        "startup_s": 0.0,
+        "shutdown_s": 0.0,
+        "cpu_user_s": 0.01,
+        "cpu_sys_s": 0.0,
+        "items_done": request.items,
+        "items_failed": 0,
+        "items": [{"index": i, "latency_s": wall_s} for i in range(request.items)],
+    }
+    return Measurement("ok", result, wall_s + 0.05, 10_000_000)
+
+
+def test_run_with_fake_executor_stores_exact_numbers(write_spec, db_url) -> None:
+    outcome = app.run(app.plan(write_spec(SPEC)), db_url, execute=fake_execute, reports_dir=None)
+    assert (outcome.run_id, outcome.status, outcome.counts) == (1, "finished", {"ok": 6})
+    results = store.Store(db_url)
+    summary = results.summary_frame(1).set_index("model")
+    assert summary.loc["threads", "speedup"] == pytest.approx(4.0)
+    assert summary.loc["threads", "efficiency"] == pytest.approx(1.0)
+    assert summary.loc["sequential", "median_wall_s"] == pytest.approx(0.4)
+    trials = results.trials_frame(1)
+    assert sorted(trials["latency_p50_s"].unique()) == pytest.approx([0.1, 0.4])
+    assert results.resolve_run(1).trial_count == 8
+
+
+def test_interrupt_keeps_finished_trials_and_marks_the_run(write_spec, db_url) -> None:
+    calls = []
+
+    def interrupted_on_fourth(request: TrialRequest) -> Measurement:
+        calls.append(request)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return fake_execute(request)
+
+    with pytest.raises(app.Interrupted) as stopped:
+        app.run(app.plan(write_spec(SPEC)), db_url, execute=interrupted_on_fourth, reports_dir=None)
+    assert stopped.value.run_id == 1
+    results = store.Store(db_url)
+    assert results.resolve_run(1).status == "interrupted"
+    with results.session() as session:
+        assert len(list(session.exec(store.select(store.Trial)))) == 3
+
+
+def test_failed_trials_are_data(write_spec, db_url) -> None:
+    def crash_threads(request: TrialRequest) -> Measurement:
+        if request.model == "threads":
+            return Measurement("crashed", {}, 0.2, None, "worker died (exit code 7)")
+        return fake_execute(request)
+
+    outcome = app.run(app.plan(write_spec(SPEC)), db_url, execute=crash_threads, reports_dir=None)
+    assert outcome.counts == {"ok": 3, "crashed": 3}
+    summary = store.Store(db_url).summary_frame(1).set_index("model")
+    assert summary.loc["threads", "n_ok"] == 0
