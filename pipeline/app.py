@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import signal
 import statistics
 from collections.abc import Iterator
@@ -108,6 +109,7 @@ def run(
             workers=cell.workers,
             payload_bytes=cell.payload_bytes,
             interpreter=cell.interpreter,
+            variant=cell.variant_label,
             params_json=store.to_json(matrix.cell_params(plan.spec, cell)),
         )
         for cell in plan.cells
@@ -124,7 +126,8 @@ def run(
                 progress.trial_started(trial)
                 measurement = execute(_request(plan.spec, trial.cell))
                 results.add_trial(
-                    to_trial_row(run_id, cell_ids[trial.cell.position], trial, measurement)
+                    to_trial_row(run_id, cell_ids[trial.cell.position], trial, measurement),
+                    trial_facts(trial.cell.task, trial.cell.workers, measurement),
                 )
                 progress.trial_finished(trial, measurement.status)
         status = "finished"
@@ -133,7 +136,7 @@ def run(
         raise Interrupted(run_id) from None
     finally:
         progress.end()
-        results.finish_run(run_id, status, environment.load_average())
+        results.finish_run(run_id, status, environment.closing_figures())
         summarise(results, run_id)
     report_path = build_report(results, run_id, reports_dir) if reports_dir else None
     return RunOutcome(run_id, status, results.trial_counts(run_id), report_path)
@@ -199,6 +202,8 @@ def to_trial_row(
     result = measurement.result
     interpreter = result.get("interpreter", {})
     latencies = sorted(item["latency_s"] for item in result.get("items", []) if "latency_s" in item)
+    work_s = result.get("work_s")
+    items_done = result.get("items_done", 0)
     return store.Trial(
         run_id=run_id,
         cell_id=cell_id,
@@ -206,25 +211,63 @@ def to_trial_row(
         repetition=trial.repetition,
         warmup=trial.warmup,
         status=measurement.status,
-        wall_s=result.get("work_s"),
+        wall_s=work_s,
         startup_s=result.get("startup_s"),
         shutdown_s=result.get("shutdown_s"),
         process_s=measurement.process_s,
         cpu_user_s=result.get("cpu_user_s"),
         cpu_sys_s=result.get("cpu_sys_s"),
         peak_rss_bytes=measurement.peak_rss_bytes,
-        items_done=result.get("items_done", 0),
+        peak_uss_bytes=measurement.peak_uss_bytes,
+        peak_pss_bytes=measurement.peak_pss_bytes,
+        items_done=items_done,
         items_failed=result.get("items_failed", 0),
         latency_p50_s=_percentile(latencies, 50),
         latency_p95_s=_percentile(latencies, 95),
         latency_p99_s=_percentile(latencies, 99),
+        throughput_items_s=items_done / work_s if work_s else None,
+        cpu_utilisation=_cpu_utilisation(result),
+        ctx_switches_voluntary=result.get("ctx_switches_voluntary"),
+        ctx_switches_involuntary=result.get("ctx_switches_involuntary"),
         start_method=result.get("start_method"),
         python_version=interpreter.get("version"),
+        python_implementation=interpreter.get("implementation"),
         gil_enabled=interpreter.get("gil_enabled"),
         free_threaded_build=interpreter.get("free_threaded_build"),
+        switch_interval_s=interpreter.get("switch_interval_s"),
         error=measurement.error,
         detail_json=json.dumps(result, default=repr),
     )
+
+
+def trial_facts(
+    task: str, workers: int, measurement: runner.Measurement
+) -> dict[str, float | None]:
+    """The task's facts about a trial: those the worker reported, plus those only the
+    orchestrator can know (a fault that killed the whole trial process; memory per worker)."""
+    facts: dict[str, float | None] = dict(measurement.result.get("facts") or {})
+    if task == "fault" and measurement.status == "crashed":
+        facts.update(
+            others_finished=measurement.result.get("items_done"),
+            pool_broken=None,
+            trial_process_survived=0.0,
+        )
+    if task == "memory":
+        for kind in ("rss", "uss", "pss"):
+            peak = getattr(measurement, f"peak_{kind}_bytes")
+            facts[f"{kind}_per_worker_bytes"] = peak / workers if peak is not None else None
+    return facts
+
+
+def _cpu_utilisation(result: dict[str, Any]) -> float | None:
+    """CPU time over the wall time of the same interval (start-up + work + shutdown), in
+    cores: 2.0 means two cores busy throughout."""
+    try:
+        wall_s = math.fsum(float(result[key]) for key in ("startup_s", "work_s", "shutdown_s"))
+        cpu_s = math.fsum(float(result[key]) for key in ("cpu_user_s", "cpu_sys_s"))
+    except (KeyError, TypeError):
+        return None
+    return cpu_s / wall_s if wall_s > 0 else None
 
 
 def _percentile(values: list[float], percent: int) -> float | None:
@@ -258,14 +301,13 @@ def report_dir_name(run_id: int) -> str:
 
 def build_report(results: store.Store, run: str | int | None, reports_dir: Path) -> Path:
     """(Re)build a run's report and the index of all runs; return the run's page."""
-    from . import charts, report
+    from . import charts, report, stats
 
     run_row = results.resolve_run(run)
     assert run_row.id is not None
-    summary = results.summary_frame(run_row.id)
-    if summary.empty and not results.trials_frame(run_row.id).empty:
+    if results.summary_frame(run_row.id).empty and not results.trials_frame(run_row.id).empty:
         summarise(results, run_row.id)
-        summary = results.summary_frame(run_row.id)
+    summary = report.variant_sections(results.summary_frame(run_row.id))
     cores = _cores(results, run_row.id)
     rendered = {
         task: charts.speedup_chart(summary, task, cores=cores)
@@ -277,6 +319,8 @@ def build_report(results: store.Store, run: str | int | None, reports_dir: Path)
         summary,
         rendered,
         reports_dir / report_dir_name(run_row.id),
+        facts=stats.summarize_facts(results.facts_frame(run_row.id)),
+        warnings=_warnings(results, run_row.id),
     )
     published = [
         row
@@ -285,6 +329,11 @@ def build_report(results: store.Store, run: str | int | None, reports_dir: Path)
     ]
     report.write_index([_index_entry(results, row) for row in published], reports_dir)
     return page
+
+
+def _warnings(results: store.Store, run_id: int) -> list[str]:
+    found = results.environment(run_id)
+    return environment.busy_warnings(found) if found is not None else []
 
 
 def _run_dict(results: store.Store, run_row: store.Run) -> dict[str, Any]:
@@ -319,5 +368,5 @@ def _index_entry(results: store.Store, run_row: store.Run) -> dict[str, Any]:
         "interpreters": ", ".join(results.interpreters(run_id)),
         "trial_count": sum(counts.values()),
         "report_href": f"{report_dir_name(run_id)}/index.html",
-        "headline": report.run_headline(results.summary_frame(run_id)),
+        "headline": report.run_headline(report.variant_sections(results.summary_frame(run_id))),
     }

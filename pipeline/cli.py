@@ -165,7 +165,9 @@ def run(
 
 def _print_plan(planned: app.Plan) -> None:
     table = Table(title=f"{planned.spec.name}: cells in run order")
-    for column in ("#", "task", "model", "workers", "payload_bytes", "interpreter"):
+    swept = any(cell.variant for cell in planned.cells)
+    columns = ["#", "task", *(["variant"] if swept else []), "model", "workers"]
+    for column in (*columns, "payload_bytes", "interpreter"):
         table.add_column(
             column, justify="right" if column in ("#", "workers", "payload_bytes") else "left"
         )
@@ -173,6 +175,7 @@ def _print_plan(planned: app.Plan) -> None:
         table.add_row(
             str(cell.position),
             cell.task,
+            *([cell.variant_label] if swept else []),
             cell.model,
             str(cell.workers),
             str(cell.payload_bytes),

@@ -1,4 +1,12 @@
-"""What a run was measured on: host, CPU, OS, Python build, packages, project commit."""
+"""What a run was measured on: host, CPU, OS, Python build, packages, project commit.
+
+Besides the inventory, a run records what pyperf records about the machine's state (load,
+CPU use, frequency, governor, turbo, affinity, isolated CPUs, ASLR) so that a report can
+warn when the machine was busy or badly configured (``busy_warnings``). Every reader of
+/proc and /sys degrades to None when the file is missing or unreadable; the roots they read
+under are the module constants ``SYS_CPU_ROOT`` and ``PROC_ROOT`` (parameters in each
+reader, so tests can point them at a fake tree).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +14,8 @@ import os
 import platform
 import subprocess
 import sys
+import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -15,6 +25,9 @@ import psutil
 from . import store
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SYS_CPU_ROOT = Path("/sys/devices/system/cpu")
+PROC_ROOT = Path("/proc")
+CPU_PERCENT_INTERVAL_S = 0.2  # how long cpu_percent() samples machine-wide CPU use
 PACKAGES = (
     "pipeline",
     "typer",
@@ -91,8 +104,213 @@ def git_state(root: Path = PROJECT_ROOT) -> tuple[str | None, bool | None]:
     return commit, None if status is None else bool(status)
 
 
+def read_line(path: Path) -> str | None:
+    """The first line of a small text file, stripped; None if missing, unreadable or empty."""
+    try:
+        with path.open(encoding="utf-8") as stream:
+            line = stream.readline()
+    except (OSError, ValueError):  # ValueError covers UnicodeDecodeError
+        return None
+    return line.strip(" \t\n\x00") or None
+
+
+def read_int(path: Path) -> int | None:
+    """A file holding one integer, as an int (None if missing or not an integer)."""
+    text = read_line(path)
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def parse_cpu_list(text: str) -> set[int]:
+    """CPU ids from a kernel CPU list such as ``"0,2-3"`` (ValueError if malformed)."""
+    text = text.strip(" \t\n\x00")
+    cpus: set[int] = set()
+    if text in ("", "(null)"):  # nohz_full reads " (null)" when unused
+        return cpus
+    for part in text.split(","):
+        first, _, last = part.strip().partition("-")
+        cpus.update(range(int(first), int(last or first) + 1))
+    return cpus
+
+
+def format_cpu_list(cpus: Iterable[int]) -> str:
+    """A compact CPU list: ``{0, 1}`` -> ``"0-1"``, ``{0, 2, 3, 5}`` -> ``"0,2-3,5"``."""
+    ranges: list[list[int]] = []
+    for cpu in sorted(set(cpus)):
+        if ranges and cpu == ranges[-1][1] + 1:
+            ranges[-1][1] = cpu
+        else:
+            ranges.append([cpu, cpu])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
+
+
+def read_cpu_list(path: Path) -> str | None:
+    """A kernel CPU-list file in compact form; None if missing, empty or malformed."""
+    text = read_line(path)
+    if text is None:
+        return None
+    try:
+        return format_cpu_list(parse_cpu_list(text)) or None
+    except ValueError:
+        return None
+
+
+def kernel() -> str:
+    """The running kernel's release, e.g. ``"6.8.0-45-generic"``."""
+    return platform.release()
+
+
+def cpuinfo_mhz(proc: Path = PROC_ROOT) -> float | None:
+    """The average ``cpu MHz`` over the CPUs /proc/cpuinfo lists (None if it has none)."""
+    try:
+        lines = (proc / "cpuinfo").read_text(encoding="utf-8").splitlines()
+    except (OSError, ValueError):
+        return None
+    values = []
+    for line in lines:
+        if line.startswith("cpu MHz"):
+            try:
+                values.append(float(line.split(":", 1)[1]))
+            except (IndexError, ValueError):
+                continue
+    return round(sum(values) / len(values), 1) if values else None
+
+
+def _positive(value: float) -> float | None:
+    """``value`` rounded to 0.1, or None for the zero psutil reports when it does not know."""
+    return round(value, 1) if value > 0 else None
+
+
+def cpu_frequencies(proc: Path = PROC_ROOT) -> tuple[float | None, float | None]:
+    """The current and maximum CPU frequency in MHz: psutil's, else /proc/cpuinfo's current."""
+    try:
+        freq = psutil.cpu_freq()
+    except (AttributeError, NotImplementedError, OSError, ValueError):
+        freq = None
+    current = _positive(freq.current) if freq is not None else None
+    maximum = _positive(freq.max) if freq is not None else None
+    return current if current is not None else cpuinfo_mhz(proc), maximum
+
+
+def cpu_governor(root: Path = SYS_CPU_ROOT) -> str | None:
+    """The cpufreq scaling governors of all CPUs, distinct and sorted, e.g. ``"performance"``."""
+    governors = {
+        value
+        for path in root.glob("cpu[0-9]*/cpufreq/scaling_governor")
+        if (value := read_line(path)) is not None
+    }
+    return ", ".join(sorted(governors)) or None
+
+
+def cpu_turbo(root: Path = SYS_CPU_ROOT) -> str | None:
+    """``"enabled"``/``"disabled"`` from intel_pstate/no_turbo or cpufreq/boost, as pyperf reads."""
+    no_turbo = read_line(root / "intel_pstate" / "no_turbo")
+    if no_turbo in ("0", "1"):
+        return "disabled" if no_turbo == "1" else "enabled"
+    boost = read_line(root / "cpufreq" / "boost")
+    if boost in ("0", "1"):
+        return "enabled" if boost == "1" else "disabled"
+    return None
+
+
+def cpu_affinity() -> set[int] | None:
+    """The CPUs this process may run on (None where the OS will not say)."""
+    try:
+        return set(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        pass
+    try:
+        return set(psutil.Process().cpu_affinity())
+    except (AttributeError, OSError, psutil.Error):
+        return None
+
+
+def isolated_cpus(root: Path = SYS_CPU_ROOT) -> str | None:
+    """The CPUs isolated from the scheduler (isolcpus), or None when there are none."""
+    return read_cpu_list(root / "isolated")
+
+
+def nohz_full_cpus(root: Path = SYS_CPU_ROOT) -> str | None:
+    """The adaptive-tick (nohz_full) CPUs, or None when there are none."""
+    return read_cpu_list(root / "nohz_full")
+
+
+ASLR_MODES = {"0": "0 (disabled)", "1": "1 (partial)", "2": "2 (full)"}
+
+
+def aslr(proc: Path = PROC_ROOT) -> str | None:
+    """Address-space layout randomisation, e.g. ``"2 (full)"`` (None if unreadable)."""
+    value = read_line(proc / "sys" / "kernel" / "randomize_va_space")
+    return ASLR_MODES.get(value) if value is not None else None
+
+
+def memory_available() -> int | None:
+    """Bytes of memory available to new processes without swapping."""
+    try:
+        return int(psutil.virtual_memory().available)
+    except (OSError, RuntimeError):
+        return None
+
+
+def cpu_percent(interval_s: float = CPU_PERCENT_INTERVAL_S) -> float | None:
+    """Machine-wide CPU use in percent, sampled over ``interval_s`` seconds (blocks that long)."""
+    try:
+        return float(psutil.cpu_percent(interval=interval_s))
+    except (OSError, RuntimeError):
+        return None
+
+
+def uptime_s() -> float | None:
+    """Seconds since the machine booted."""
+    try:
+        return round(time.time() - psutil.boot_time(), 1)
+    except (OSError, RuntimeError):
+        return None
+
+
+def throttle_count(root: Path = SYS_CPU_ROOT) -> int | None:
+    """Thermal throttling events since boot, summed over CPUs (None where not exposed)."""
+    counts = [
+        count
+        for path in root.glob("cpu[0-9]*/thermal_throttle/core_throttle_count")
+        if (count := read_int(path)) is not None
+    ]
+    return sum(counts) if counts else None
+
+
+def details(
+    affinity: set[int] | None, root: Path = SYS_CPU_ROOT, proc: Path = PROC_ROOT
+) -> dict[str, object]:
+    """Extras for ``details_json``: only the figures that could be read."""
+    found: dict[str, object] = {
+        "uptime_s": uptime_s(),
+        "affinity_cpu_count": len(affinity) if affinity else None,
+        "nohz_full": nohz_full_cpus(root),
+        "perf_event_max_sample_rate": read_int(
+            proc / "sys" / "kernel" / "perf_event_max_sample_rate"
+        ),
+        "cpufreq_driver": read_line(root / "cpu0" / "cpufreq" / "scaling_driver"),
+        "cpuidle_driver": read_line(root / "cpuidle" / "current_driver"),
+        "throttle_count": throttle_count(root),
+    }
+    return {key: value for key, value in found.items() if value is not None}
+
+
 def capture() -> store.Environment:
-    """The environment row for a run starting now."""
+    """The environment row for a run starting now.
+
+    Blocks for ``CPU_PERCENT_INTERVAL_S`` to sample CPU use; that and the load average are
+    taken first, before anything here starts a subprocess.
+    """
+    busy = cpu_percent()
+    load = load_average()
+    root, proc = SYS_CPU_ROOT, PROC_ROOT
+    affinity = cpu_affinity()
+    freq_mhz, freq_max_mhz = cpu_frequencies(proc)
     commit, dirty = git_state()
     return store.Environment(
         run_id=0,
@@ -110,6 +328,76 @@ def capture() -> store.Environment:
         packages_json=store.to_json(package_versions()),
         git_commit=commit,
         git_dirty=dirty,
-        load_avg_start=load_average(),
+        load_avg_start=load,
         boot_time=datetime.fromtimestamp(psutil.boot_time(), UTC),
+        kernel=kernel(),
+        cpu_freq_mhz=freq_mhz,
+        cpu_freq_max_mhz=freq_max_mhz,
+        cpu_governor=cpu_governor(root),
+        cpu_turbo=cpu_turbo(root),
+        cpu_affinity=format_cpu_list(affinity) if affinity else None,
+        isolated_cpus=isolated_cpus(root),
+        aslr=aslr(proc),
+        memory_available_bytes=memory_available(),
+        cpu_percent_start=busy,
+        details_json=store.to_json(details(affinity, root, proc)),
     )
+
+
+def closing_figures() -> dict[str, float | None]:
+    """The figures taken when a run ends: 1-minute load and CPU use (blocks briefly)."""
+    return {"load_avg_end": load_average(), "cpu_percent_end": cpu_percent()}
+
+
+# Warning thresholds. The 1-minute load counts runnable tasks, so a load above half the
+# logical CPUs before the run means another program wanted a good share of the machine.
+# The end-of-run load is stored but not warned about: it decays over about a minute, so it
+# still carries the run's own workers. CPU use sampled just before and just after the run,
+# while the run itself is idle, above a quarter of the machine means another program worked.
+BUSY_LOAD_PER_CPU = 0.5
+BUSY_CPU_PERCENT = 25.0
+RECOMMENDED_GOVERNOR = "performance"  # what pyperf's system tune sets
+
+
+def _load_warnings(env: store.Environment) -> list[str]:
+    """A warning when the 1-minute load was high as the run started."""
+    cpus, load = env.cpu_logical, env.load_avg_start
+    if not cpus or load is None or load <= BUSY_LOAD_PER_CPU * cpus:
+        return []
+    return [f"the machine was busy: 1-minute load {load:.1f} at the start on {cpus} CPUs"]
+
+
+def _cpu_percent_warnings(env: store.Environment) -> list[str]:
+    """Warnings about machine-wide CPU use just before and just after the run."""
+    return [
+        f"the machine was busy: CPU use {percent:.0f}% just {when} the run"
+        for when, percent in (("before", env.cpu_percent_start), ("after", env.cpu_percent_end))
+        if percent is not None and percent > BUSY_CPU_PERCENT
+    ]
+
+
+def _config_warnings(env: store.Environment) -> list[str]:
+    """Mild notes about CPU settings pyperf advises changing for stable timings."""
+    warnings = []
+    if env.cpu_governor:
+        others = [g for g in env.cpu_governor.split(", ") if g != RECOMMENDED_GOVERNOR]
+        if others:
+            warnings.append(
+                f"CPU frequency governor is {env.cpu_governor!r}; pyperf suggests "
+                f"{RECOMMENDED_GOVERNOR!r} for steadier timings"
+            )
+    if env.cpu_turbo == "enabled":
+        warnings.append(
+            "CPU turbo boost is enabled; timings may drift with temperature "
+            "(pyperf suggests disabling it)"
+        )
+    return warnings
+
+
+def busy_warnings(env: store.Environment) -> list[str]:
+    """Short plain-English warnings that the machine was busy or tuned against benchmarking.
+
+    Empty when nothing is known or all is fine. ASLR and the absence of isolated CPUs are
+    normal and never warned about.
+    """
+    return [*_load_warnings(env), *_cpu_percent_warnings(env), *_config_warnings(env)]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .spec import Spec
-from .worker.tasks import resolve_params
+from .worker.tasks import is_user_task, resolve_params
 
 ORDER_DESCRIPTION = (
     "warm-ups first, cell by cell; then measured trials in rounds, each round holding one "
@@ -38,15 +38,30 @@ class Cell:
     workers: int
     payload_bytes: int
     interpreter: str
+    # swept task parameters (a spec param given as a list), as sorted (name, value) pairs
+    variant: tuple[tuple[str, Any], ...] = ()
 
     @property
-    def key(self) -> tuple[str, str, int, int, str]:
+    def key(self) -> tuple[str, str, int, int, str, str]:
         """The axis values, which identify the cell within a run."""
-        return (self.task, self.model, self.workers, self.payload_bytes, self.interpreter)
+        return (
+            self.task,
+            self.model,
+            self.workers,
+            self.payload_bytes,
+            self.interpreter,
+            self.variant_label,
+        )
+
+    @property
+    def variant_label(self) -> str:
+        """The swept parameters as ``name=value`` pairs ("" when the task has none)."""
+        return " ".join(f"{name}={value}" for name, value in self.variant)
 
     def label(self) -> str:
         """A short human-readable name, for progress lines."""
-        return f"{self.task} {self.model}x{self.workers} {self.payload_bytes}B"
+        variant = f" {self.variant_label}" if self.variant else ""
+        return f"{self.task}{variant} {self.model}x{self.workers} {self.payload_bytes}B"
 
 
 @dataclass(frozen=True)
@@ -62,12 +77,16 @@ class TrialPlan:
 def expand(spec: Spec) -> list[Cell]:
     """The run's cells in the documented order, excludes applied, sequential collapsed."""
     axes = spec.matrix
-    seen: set[tuple[str, str, int, int, str]] = set()
+    seen: set[tuple[str, str, int, int, str, str]] = set()
     cells: list[Cell] = []
     product = itertools.product(
-        axes.task, axes.model, axes.workers, axes.payload, spec.interpreters
+        [(task, variant) for task in axes.task for variant in variants(spec, task)],
+        axes.model,
+        axes.workers,
+        axes.payload,
+        spec.interpreters,
     )
-    for task, model, workers, payload, interpreter in product:
+    for (task, variant), model, workers, payload, interpreter in product:
         values = {
             "task": task,
             "model": model,
@@ -78,7 +97,13 @@ def expand(spec: Spec) -> list[Cell]:
         if any(_matches(entry, values) for entry in spec.exclude):
             continue
         cell = Cell(
-            len(cells), task, model, 1 if model == "sequential" else workers, payload, interpreter
+            len(cells),
+            task,
+            model,
+            1 if model == "sequential" else workers,
+            payload,
+            interpreter,
+            variant,
         )
         if cell.key not in seen:
             seen.add(cell.key)
@@ -86,8 +111,23 @@ def expand(spec: Spec) -> list[Cell]:
     return cells
 
 
+def variants(spec: Spec, task: str) -> list[tuple[tuple[str, Any], ...]]:
+    """Every combination of a built-in task's swept parameters (list values), in the
+    spec's order; ``[()]`` when nothing is swept. User tasks take lists as plain values."""
+    if is_user_task(task):
+        return [()]
+    swept = {
+        name: value for name, value in spec.params.get(task, {}).items() if isinstance(value, list)
+    }
+    names = sorted(swept)
+    return [
+        tuple(zip(names, values, strict=True))
+        for values in itertools.product(*(swept[name] for name in names))
+    ]
+
+
 def _matches(entry: dict[str, Any], values: dict[str, Any]) -> bool:
-    return all(values[axis] == wanted for axis, wanted in entry.items())
+    return all(values[axis] in wanted for axis, wanted in entry.items())
 
 
 def schedule(cells: list[Cell], repetitions: int, warmup: int, seed: int) -> list[TrialPlan]:
@@ -107,5 +147,6 @@ def schedule(cells: list[Cell], repetitions: int, warmup: int, seed: int) -> lis
 
 
 def cell_params(spec: Spec, cell: Cell) -> dict[str, Any]:
-    """The task parameters a cell runs with: defaults overlaid with the spec's."""
-    return resolve_params(cell.task, spec.params.get(cell.task, {}))
+    """The task parameters a cell runs with: defaults overlaid with the spec's (a swept
+    parameter takes the cell's value)."""
+    return resolve_params(cell.task, {**spec.params.get(cell.task, {}), **dict(cell.variant)})

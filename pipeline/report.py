@@ -31,9 +31,13 @@ def write_run_report(
     out_dir: Path,
     *,
     index_href: str | None = "../index.html",
+    facts: pd.DataFrame | None = None,
+    warnings: list[str] | None = None,
 ) -> Path:
-    """Write out_dir/index.html for one run and return its path."""
+    """Write out_dir/index.html for one run and return its path. ``facts`` is the output
+    of ``stats.summarize_facts``; ``warnings`` are notes about the machine (busy, tuning)."""
     summary = numeric_summary(summary)
+    facts = facts if facts is not None else pd.DataFrame(columns=["cell_id", "name"])
     tasks = list(dict.fromkeys(summary["task"])) if not summary.empty else []
     headlines = task_headlines(summary)
     sections = [
@@ -42,6 +46,7 @@ def write_run_report(
             "headline": headlines[task],
             "chart": charts.get(task),
             "rows": _cell_rows(summary[summary["task"] == task]),
+            "facts": _fact_table(summary[summary["task"] == task], facts),
         }
         for task in tasks
     ]
@@ -51,6 +56,7 @@ def write_run_report(
         run={**run, **dates},
         environment={key: _format_value(value) for key, value in environment.items()},
         sections=sections,
+        warnings=warnings or [],
         index_href=_relative_href(index_href) if index_href else None,
         confidence=CONFIDENCE_PERCENT,
     )
@@ -70,6 +76,16 @@ def write_index(runs: list[dict[str, Any]], reports_dir: Path) -> Path:
     ]
     html = _environment().get_template("index.html.j2").render(runs=rows)
     return _write(Path(reports_dir) / "index.html", html)
+
+
+def variant_sections(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary with each swept variant of a task as a task of its own, named like
+    ``transfer (transport=shared_memory)``, so it gets its own section and chart."""
+    if summary.empty or "variant" not in summary.columns:
+        return summary
+    variant = summary["variant"].fillna("")
+    named = summary["task"].where(variant.eq(""), summary["task"] + " (" + variant + ")")
+    return summary.assign(task=named)
 
 
 def task_headlines(summary: pd.DataFrame) -> dict[str, str]:
@@ -153,6 +169,44 @@ def _cell_rows(cells: pd.DataFrame) -> list[dict[str, str]]:
         }
         for cell in cells.to_dict("records")
     ]
+
+
+def _fact_table(cells: pd.DataFrame, facts: pd.DataFrame) -> dict[str, Any] | None:
+    """The task facts of one section's cells: a column per fact, a row per cell, each
+    value the median over trials (with the range when trials disagree)."""
+    mine = facts[facts["cell_id"].isin(cells["cell_id"])]
+    if mine.empty:
+        return None
+    names = list(dict.fromkeys(mine["name"]))
+    by_cell = {cell_id: rows.set_index("name") for cell_id, rows in mine.groupby("cell_id")}
+    rows = []
+    for cell in cells.to_dict("records"):
+        found = by_cell.get(cell["cell_id"])
+        rows.append(
+            {
+                "cell": f"{cell['model']} ×{cell['workers']}, "
+                f"{format_bytes(int(cell['payload_bytes']))}",
+                "values": [
+                    _fact_value(found.loc[name])
+                    if found is not None and name in found.index
+                    else MISSING
+                    for name in names
+                ],
+            }
+        )
+    return {"names": names, "rows": rows}
+
+
+def _fact_value(fact: pd.Series) -> str:
+    """'12', '0.25' or '3 [0–7]': the median, and the range when trials disagree."""
+    median, low, high = (_number(fact[key]) for key in ("median", "min", "max"))
+    return median if low == high else f"{median} [{low}–{high}]"
+
+
+def _number(value: float) -> str:
+    if _missing(value):
+        return MISSING
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.3g}"
 
 
 def _ratio(value: float) -> str:

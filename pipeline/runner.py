@@ -1,9 +1,12 @@
 """Run one trial in a fresh worker process and measure it from outside.
 
 The worker runs with the cell's interpreter in its own session (process group), so the
-whole tree can be killed at once. While it runs, psutil samples the tree's summed RSS;
-a trial past its timeout is killed with its tree; after every trial, whatever is left of
-the group is killed too, so no process outlives its trial.
+whole tree can be killed at once. While it runs, psutil samples the tree's summed RSS
+(every SAMPLE_INTERVAL_S) and its summed USS and PSS (which need /proc/PID/smaps, about
+1 ms per process, so they are sampled at most every USS_INTERVAL_S and never more than
+USS_BUDGET of the orchestrator's time). A trial past its timeout is killed with its tree;
+after every trial, whatever is left of the group is killed too, so no process outlives
+its trial.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ BOOTSTRAP = (
 )
 SAMPLE_INTERVAL_S = 0.01
 TREE_REFRESH_S = 0.05
+USS_INTERVAL_S = 0.05
+USS_BUDGET = 0.05  # share of one core the USS/PSS sweeps may take
 _KILL_GRACE_S = 5.0
 _OUTPUT_TAIL_CHARS = 2000
 
@@ -66,35 +71,54 @@ class Measurement:
     process_s: float
     peak_rss_bytes: int | None
     error: str | None = None
+    peak_uss_bytes: int | None = None
+    peak_pss_bytes: int | None = None
 
 
 Execute = Callable[[TrialRequest], Measurement]
 
 
 class TreeSampler:
-    """Peak RSS summed over a process and its descendants, sampled from outside."""
+    """Peak memory summed over a process and its descendants, sampled from outside."""
 
     def __init__(self, pid: int) -> None:
         self.root = psutil.Process(pid)
         self.members: dict[int, psutil.Process] = {pid: self.root}
         self.peak_rss_bytes = 0
+        self.peak_uss_bytes = 0
+        self.peak_pss_bytes = 0
         self._refreshed_s = -float("inf")
+        self._next_uss_s = -float("inf")
 
     def sample(self) -> None:
-        """Refresh the tree (every TREE_REFRESH_S) and add up the members' RSS."""
+        """Refresh the tree (every TREE_REFRESH_S), add up the members' RSS, and their USS
+        and PSS when the budget allows."""
         now_s = time.monotonic()
         if now_s - self._refreshed_s >= TREE_REFRESH_S:
             self._refreshed_s = now_s
             with contextlib.suppress(psutil.Error):
                 for child in self.root.children(recursive=True):
                     self.members.setdefault(child.pid, child)
-        total = 0
+        self.peak_rss_bytes = max(self.peak_rss_bytes, self._sum(lambda p: p.memory_info().rss))
+        if now_s >= self._next_uss_s:
+            full = [info for info in self._each(psutil.Process.memory_full_info) if info]
+            self.peak_uss_bytes = max(self.peak_uss_bytes, sum(info.uss for info in full))
+            self.peak_pss_bytes = max(self.peak_pss_bytes, sum(info.pss for info in full))
+            cost_s = time.monotonic() - now_s
+            self._next_uss_s = now_s + max(USS_INTERVAL_S, cost_s / USS_BUDGET)
+
+    def _each(self, read: Callable[[psutil.Process], Any]) -> list[Any]:
+        """``read`` of every live member (members that have exited are dropped)."""
+        values = []
         for pid, process in list(self.members.items()):
             try:
-                total += process.memory_info().rss
+                values.append(read(process))
             except psutil.Error:
                 del self.members[pid]
-        self.peak_rss_bytes = max(self.peak_rss_bytes, total)
+        return values
+
+    def _sum(self, read: Callable[[psutil.Process], int]) -> int:
+        return sum(self._each(read))
 
     def kill_all(self) -> None:
         """SIGKILL every process seen in the tree (those that left the group included)."""
@@ -113,12 +137,34 @@ def worker_environment() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
 
 
+@dataclass(frozen=True)
+class Peaks:
+    """Peak memory of a trial's process tree (None where nothing was sampled)."""
+
+    rss_bytes: int | None = None
+    uss_bytes: int | None = None
+    pss_bytes: int | None = None
+
+    @classmethod
+    def of(cls, sampler: TreeSampler | None) -> Peaks:
+        if sampler is None:
+            return cls()
+        return cls(
+            sampler.peak_rss_bytes or None,
+            sampler.peak_uss_bytes or None,
+            sampler.peak_pss_bytes or None,
+        )
+
+
 def execute_in_process(request: TrialRequest) -> Measurement:
     """Run ``request`` in a fresh worker process; never raises for a failing trial."""
     with tempfile.TemporaryDirectory(prefix="pipeline-trial-") as folder:
         request_path = Path(folder, "request.json")
         result_path = Path(folder, "result.json")
-        request_path.write_text(json.dumps(asdict(request)))
+        progress_path = Path(folder, "progress.log")
+        request_path.write_text(
+            json.dumps({**asdict(request), "progress_path": str(progress_path)})
+        )
         with Path(folder, "output.log").open("w+b") as output:
             executable = str(
                 Path(shutil.which(request.interpreter) or request.interpreter).absolute()
@@ -144,22 +190,42 @@ def execute_in_process(request: TrialRequest) -> Measurement:
                 )
             except OSError as error:
                 return Measurement("crashed", {}, 0.0, None, f"cannot start worker: {error}")
-            timed_out, peak_rss_bytes = _watch(process, started_s + request.timeout_s)
+            timed_out, peaks = _watch(process, started_s + request.timeout_s)
             process_s = time.perf_counter() - started_s
             output.seek(0)
             tail = output.read()[-_OUTPUT_TAIL_CHARS:].decode(errors="replace").strip()
+        progress = _read_progress(progress_path)
         if timed_out:
-            return Measurement(
+            return _measurement(
                 "timeout",
-                {},
+                progress,
                 process_s,
-                peak_rss_bytes,
+                peaks,
                 f"killed after the {request.timeout_s:g} s timeout",
             )
-        return _read_result(result_path, process.returncode, process_s, peak_rss_bytes, tail)
+        return _read_result(result_path, process.returncode, process_s, peaks, tail, progress)
 
 
-def _watch(process: subprocess.Popen[bytes], deadline_s: float) -> tuple[bool, int | None]:
+def _measurement(
+    status: str, result: dict[str, Any], process_s: float, peaks: Peaks, error: str | None
+) -> Measurement:
+    return Measurement(
+        status, result, process_s, peaks.rss_bytes, error, peaks.uss_bytes, peaks.pss_bytes
+    )
+
+
+def _read_progress(path: Path) -> dict[str, Any]:
+    """What the progress file says about items that finished before the worker stopped."""
+    try:
+        lines = path.read_text().split()
+    except OSError:
+        return {}
+    outcomes = lines[1::2]
+    done = outcomes.count("1")
+    return {"items_done": done, "items_failed": len(outcomes) - done, "partial": True}
+
+
+def _watch(process: subprocess.Popen[bytes], deadline_s: float) -> tuple[bool, Peaks]:
     """Sample the tree until the worker exits or the deadline passes; always clean up."""
     sampler: TreeSampler | None = None
     timed_out = False
@@ -180,8 +246,7 @@ def _watch(process: subprocess.Popen[bytes], deadline_s: float) -> tuple[bool, i
                 continue
     finally:
         _kill_group(process, sampler)
-    peak = sampler.peak_rss_bytes if sampler is not None and sampler.peak_rss_bytes else None
-    return timed_out, peak
+    return timed_out, Peaks.of(sampler)
 
 
 def _kill_group(process: subprocess.Popen[bytes], sampler: TreeSampler | None) -> None:
@@ -195,7 +260,12 @@ def _kill_group(process: subprocess.Popen[bytes], sampler: TreeSampler | None) -
 
 
 def _read_result(
-    path: Path, returncode: int, process_s: float, peak_rss_bytes: int | None, tail: str
+    path: Path,
+    returncode: int,
+    process_s: float,
+    peaks: Peaks,
+    tail: str,
+    progress: dict[str, Any],
 ) -> Measurement:
     """Turn the worker's result file (or its absence) into a Measurement."""
     try:
@@ -203,20 +273,16 @@ def _read_result(
     except (OSError, ValueError):
         how = _describe_exit(returncode)
         detail = f": {tail.splitlines()[-1]}" if tail else ""
-        return Measurement(
+        return _measurement(
             "crashed",
-            {"output": tail},
+            {"output": tail, **progress},
             process_s,
-            peak_rss_bytes,
+            peaks,
             f"worker died ({how}) without a result{detail}",
         )
     errors = result.get("errors") or []
-    return Measurement(
-        result.get("status", "error"),
-        result,
-        process_s,
-        peak_rss_bytes,
-        errors[0] if errors else None,
+    return _measurement(
+        result.get("status", "error"), result, process_s, peaks, errors[0] if errors else None
     )
 
 

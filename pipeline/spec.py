@@ -7,11 +7,12 @@ constructed); the data itself comes from ``yaml.safe_load``.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,6 +30,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .errors import SpecError
+from .worker.api import Param
 from .worker.models import MODELS
 from .worker.tasks import TASKS, is_user_task
 
@@ -69,16 +71,25 @@ def _as_list(value: Any) -> Any:
     return value if isinstance(value, list) or value is None else [value]
 
 
+def _did_you_mean(name: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f"did you mean {close[0]}? " if close else ""
+
+
 def _check_task(name: str) -> str:
     if name in TASKS or (is_user_task(name) and _USER_TASK.match(name)):
         return name
-    raise _fail("task", f"unknown task {name!r} (built-in: {', '.join(TASKS)}; or module:function)")
+    hint = _did_you_mean(name, TASKS)
+    raise _fail(
+        "task", f"unknown task {name!r} ({hint}built-in: {', '.join(TASKS)}; or module:function)"
+    )
 
 
 def _check_model(name: str) -> str:
     if name in MODELS:
         return name
-    raise _fail("model", f"unknown model {name!r} (choose from {', '.join(MODELS)})")
+    hint = _did_you_mean(name, MODELS)
+    raise _fail("model", f"unknown model {name!r} ({hint}choose from {', '.join(MODELS)})")
 
 
 def _check_workers(count: int) -> int:
@@ -135,6 +146,42 @@ class Matrix(_Strict):
         return values
 
 
+def _exclude_values(axis: str, value: Any) -> list[Any]:
+    """An exclude entry's value for one axis, as the list of values it matches."""
+    values = value if isinstance(value, list) else [value]
+    return [parse_size(one) if axis == "payload" else one for one in values]
+
+
+def _check_param(known: Param, value: Any, at: tuple[str | int, ...]) -> None:
+    """A single value, or a list of distinct values to sweep (one cell per value)."""
+    values = value if isinstance(value, list) else [value]
+    if not values:
+        raise _fail("param", "an empty list sweeps nothing; give at least one value", at)
+    for index, one in enumerate(values):
+        problem = _param_problem(known, one)
+        if problem:
+            raise _fail("param", problem, (*at, index) if isinstance(value, list) else at)
+    if len({repr(one) for one in values}) != len(values):
+        raise _fail("param", f"lists a value twice: {value!r}", at)
+
+
+def _param_problem(known: Param, value: Any) -> str | None:
+    """What is wrong with ``value`` for a task parameter, or None."""
+    expected = type(known.default)
+    numeric = expected is float and isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(value, bool) != (expected is bool) or not (
+        isinstance(value, expected) or numeric
+    ):
+        return f"must be {expected.__name__}, got {value!r}"
+    if known.choices and value not in known.choices:
+        return f"must be one of {', '.join(known.choices)}, got {value!r}"
+    if known.minimum is not None and value < known.minimum:
+        return f"must be at least {known.minimum}, got {value!r}"
+    if known.maximum is not None and value > known.maximum:
+        return f"must be at most {known.maximum}, got {value!r}"
+    return None
+
+
 class Spec(_Strict):
     """A validated experiment spec (immutable once built)."""
 
@@ -179,12 +226,7 @@ class Spec(_Strict):
                         f"{task_name} has no parameter {key!r} (known: {', '.join(task.params)})",
                         at,
                     )
-                expected = type(known.default)
-                numeric = expected is float and isinstance(value, int)
-                if isinstance(value, bool) or not (isinstance(value, expected) or numeric):
-                    raise _fail("param", f"must be {expected.__name__}, got {value!r}", at)
-                if known.minimum is not None and value < known.minimum:
-                    raise _fail("param", f"must be at least {known.minimum}, got {value!r}", at)
+                _check_param(known, value, at)
         return params
 
     @field_validator("exclude")
@@ -203,8 +245,7 @@ class Spec(_Strict):
                     "exclude", "an exclude entry needs at least one axis", ("exclude", index)
                 )
         return [
-            {key: parse_size(v) if key == "payload" else v for key, v in entry.items()}
-            for entry in entries
+            {key: _exclude_values(key, value) for key, value in entry.items()} for entry in entries
         ]
 
     @model_validator(mode="after")

@@ -16,9 +16,9 @@ import pandas as pd
 from scipy import stats
 
 BASELINE_MODEL = "sequential"
-CELL_COLUMNS = ["task", "model", "workers", "payload_bytes", "interpreter"]
-TEXT_COLUMNS = ["task", "model", "interpreter"]
-BASELINE_KEYS = ["task", "payload_bytes", "interpreter"]
+CELL_COLUMNS = ["task", "variant", "model", "workers", "payload_bytes", "interpreter"]
+TEXT_COLUMNS = ["task", "variant", "model", "interpreter"]
+BASELINE_KEYS = ["task", "variant", "payload_bytes", "interpreter"]
 TIMING_COLUMNS = ["wall_s", "startup_s", "shutdown_s", "cpu_user_s", "cpu_sys_s"]
 TRIAL_COLUMNS = ["cell_id", *CELL_COLUMNS, "status", *TIMING_COLUMNS, "peak_rss_bytes"]
 SUMMARY_COLUMNS = [
@@ -97,8 +97,11 @@ def summarize_cells(
     """One row per cell (sorted by cell_id) with the columns of SUMMARY_COLUMNS.
 
     Each cell draws from its own random stream, seeded by (seed, cell_id), so a cell's
-    intervals do not depend on which other cells are summarised.
+    intervals do not depend on which other cells are summarised. A frame without a
+    ``variant`` column (no swept parameters) is taken as all "".
     """
+    if "variant" not in trials.columns:
+        trials = trials.assign(variant="")
     _check_columns(trials)
     if trials.empty:
         return pd.DataFrame({column: [] for column in SUMMARY_COLUMNS})
@@ -251,3 +254,19 @@ def _ratio_interval(
     alpha = (1.0 - confidence) / 2.0
     low, high = np.quantile(baseline.medians / cell.medians, [alpha, 1.0 - alpha])
     return float(low), float(high)
+
+
+FACT_COLUMNS = ["cell_id", "name", "n", "median", "min", "max"]
+
+
+def summarize_facts(facts: pd.DataFrame) -> pd.DataFrame:
+    """Per cell and fact name (bytes moved, lost updates, pool broken...): how many trials
+    recorded it, and its median, min and max over them. ``facts`` has one row per trial and
+    fact, with the columns cell_id, name and value (the ``trial_facts`` view)."""
+    if facts.empty:
+        return pd.DataFrame({column: [] for column in FACT_COLUMNS})
+    values = facts.assign(value=pd.to_numeric(facts["value"])).groupby(
+        ["cell_id", "name"], sort=True
+    )["value"]
+    summary = values.agg(["count", "median", "min", "max"]).rename(columns={"count": "n"})
+    return summary.reset_index()[FACT_COLUMNS]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
@@ -23,7 +23,7 @@ from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 from .errors import DatabaseError, QueryError, UnknownRun
 
 DEFAULT_DB_PATH = Path("data") / "results.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def default_url() -> str:
@@ -80,6 +80,18 @@ class Environment(SQLModel, table=True):
     load_avg_start: float | None = None
     load_avg_end: float | None = None
     boot_time: datetime | None = None
+    kernel: str = ""
+    cpu_freq_mhz: float | None = None  # current frequency at the start, where readable
+    cpu_freq_max_mhz: float | None = None
+    cpu_governor: str | None = None  # cpufreq scaling governor(s), e.g. "performance"
+    cpu_turbo: str | None = None  # "enabled" / "disabled" where the driver says
+    cpu_affinity: str | None = None  # CPUs the orchestrator may run on, e.g. "0-1"
+    isolated_cpus: str | None = None  # kernel isolcpus, where set
+    aslr: str | None = None  # /proc/sys/kernel/randomize_va_space, e.g. "2 (full)"
+    memory_available_bytes: int | None = None
+    cpu_percent_start: float | None = None  # machine-wide CPU use just before the run
+    cpu_percent_end: float | None = None
+    details_json: str = "{}"  # anything else captured (see environment.py)
 
 
 class Cell(SQLModel, table=True):
@@ -93,6 +105,7 @@ class Cell(SQLModel, table=True):
     workers: int
     payload_bytes: int
     interpreter: str
+    variant: str = ""  # swept task parameters, "name=value ..." ("" when none)
     params_json: str = "{}"
 
 
@@ -118,13 +131,31 @@ class Trial(SQLModel, table=True):
     latency_p50_s: float | None = None
     latency_p95_s: float | None = None
     latency_p99_s: float | None = None
+    throughput_items_s: float | None = None  # items done / work_s
+    cpu_utilisation: float | None = None  # CPU s / (start-up + work + shutdown) s
+    peak_uss_bytes: int | None = None  # summed over the process tree, sampled less often
+    peak_pss_bytes: int | None = None
+    ctx_switches_voluntary: int | None = None  # the tree's, from getrusage
+    ctx_switches_involuntary: int | None = None
     start_method: str | None = None
     python_version: str | None = None
+    python_implementation: str | None = None
     gil_enabled: bool | None = None
     free_threaded_build: bool | None = None
+    switch_interval_s: float | None = None
     error: str | None = None
     started_at: datetime = Field(default_factory=now)
     detail_json: str = "{}"
+
+
+class TrialFact(SQLModel, table=True):
+    """A task-specific number one trial recorded (bytes moved, lost updates, pool broken...)."""
+
+    __tablename__ = "trial_fact"
+
+    trial_id: int = Field(primary_key=True, foreign_key="trial.id")
+    name: str = Field(primary_key=True, index=True)
+    value: float | None = None
 
 
 class CellStats(SQLModel, table=True):
@@ -164,15 +195,23 @@ class Meta(SQLModel, table=True):
     value: str
 
 
-_CELL_COLUMNS = "c.task, c.model, c.workers, c.payload_bytes, c.interpreter"
+_CELL_COLUMNS = "c.task, c.variant, c.model, c.workers, c.payload_bytes, c.interpreter"
 VIEWS = {
     "trial_results": f"""
         SELECT t.run_id, t.cell_id, t.id AS trial_id, {_CELL_COLUMNS}, t.repetition,
                t.sequence, t.status, t.wall_s, t.startup_s, t.shutdown_s, t.process_s,
                t.cpu_user_s, t.cpu_sys_s, t.peak_rss_bytes, t.items_done, t.items_failed,
-               t.latency_p50_s, t.latency_p95_s, t.latency_p99_s, t.start_method,
-               t.python_version, t.gil_enabled, t.free_threaded_build, t.error, t.started_at
+               t.latency_p50_s, t.latency_p95_s, t.latency_p99_s, t.throughput_items_s,
+               t.cpu_utilisation, t.peak_uss_bytes, t.peak_pss_bytes,
+               t.ctx_switches_voluntary, t.ctx_switches_involuntary, t.start_method,
+               t.python_version, t.python_implementation, t.gil_enabled,
+               t.free_threaded_build, t.switch_interval_s, t.error, t.started_at
         FROM trial t JOIN cell c ON c.id = t.cell_id
+        WHERE NOT t.warmup""",
+    "trial_facts": f"""
+        SELECT t.run_id, t.cell_id, t.id AS trial_id, {_CELL_COLUMNS}, t.repetition,
+               t.status, f.name, f.value
+        FROM trial_fact f JOIN trial t ON t.id = f.trial_id JOIN cell c ON c.id = t.cell_id
         WHERE NOT t.warmup""",
     "cell_summary": f"""
         SELECT c.run_id, c.id AS cell_id, {_CELL_COLUMNS}, s.n, s.n_ok,
@@ -217,6 +256,37 @@ def _sqlite_pragmas(read_only: bool) -> Any:
     return on_connect
 
 
+def add_missing_columns(engine: Engine) -> list[str]:
+    """Migrate a database made by an older version: add the columns it lacks.
+
+    Every schema change so far only added nullable or defaulted columns (and tables, which
+    ``create_all`` makes), so an ALTER TABLE ... ADD COLUMN per missing column is the whole
+    migration. Returns the ``table.column`` names added.
+    """
+    inspector = inspect(engine)
+    added = []
+    with engine.begin() as connection:
+        for table in SQLModel.metadata.sorted_tables:
+            present = {column["name"] for column in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in present:
+                    continue
+                kind = column.type.compile(dialect=engine.dialect)
+                default = getattr(column.default, "arg", None)
+                clause = ""
+                if isinstance(default, bool):
+                    clause = f" DEFAULT {int(default)}"
+                elif isinstance(default, int | float):
+                    clause = f" DEFAULT {default}"
+                elif isinstance(default, str):
+                    clause = " DEFAULT '" + default.replace("'", "''") + "'"
+                connection.execute(
+                    text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}{clause}')
+                )
+                added.append(f"{table.name}.{column.name}")
+    return added
+
+
 class Store:
     """The one place that reads and writes results."""
 
@@ -225,6 +295,7 @@ class Store:
         self.engine = make_engine(url)
         try:
             SQLModel.metadata.create_all(self.engine)
+            add_missing_columns(self.engine)
         except OperationalError as error:
             raise DatabaseError(f"cannot open database {url}: {error.orig}") from None
         self._create_views()
@@ -238,11 +309,9 @@ class Store:
                     connection.execute(text(f"CREATE VIEW {name} AS {body}"))
                 else:
                     connection.execute(text(f"CREATE OR REPLACE VIEW {name} AS {body}"))
+            connection.execute(text("DELETE FROM meta WHERE key = 'schema_version'"))
             connection.execute(
-                text(
-                    "INSERT INTO meta (key, value) SELECT 'schema_version', :v "
-                    "WHERE NOT EXISTS (SELECT 1 FROM meta WHERE key = 'schema_version')"
-                ),
+                text("INSERT INTO meta (key, value) VALUES ('schema_version', :v)"),
                 {"v": str(SCHEMA_VERSION)},
             )
 
@@ -267,13 +336,21 @@ class Store:
                 session.add(cell)
         return run
 
-    def add_trial(self, trial: Trial) -> None:
-        """Store one finished trial and commit at once."""
+    def add_trial(self, trial: Trial, facts: dict[str, float | None] | None = None) -> None:
+        """Store one finished trial (and its task facts) and commit at once."""
         with self.session() as session:
             session.add(trial)
+            if facts:
+                session.flush()
+                assert trial.id is not None
+                for name, value in facts.items():
+                    session.add(TrialFact(trial_id=trial.id, name=name, value=value))
 
-    def finish_run(self, run_id: int, status: str, load_avg_end: float | None) -> None:
-        """Mark a run finished, interrupted or failed."""
+    def finish_run(
+        self, run_id: int, status: str, closing: dict[str, float | None] | None = None
+    ) -> None:
+        """Mark a run finished, interrupted or failed; store the environment's closing
+        figures (``load_avg_end``, ``cpu_percent_end``)."""
         with self.session() as session:
             run = session.get(Run, run_id)
             environment = session.get(Environment, run_id)
@@ -281,7 +358,8 @@ class Store:
             run.status = status
             run.finished_at = now()
             if environment is not None:
-                environment.load_avg_end = load_avg_end
+                for key, value in (closing or {}).items():
+                    setattr(environment, key, value)
 
     def save_cell_stats(self, run_id: int, summary: pd.DataFrame) -> None:
         """Replace the run's cell statistics with ``summary`` (one row per cell_id)."""
@@ -338,6 +416,12 @@ class Store:
         """The run's ``cell_summary`` rows as a DataFrame."""
         return self._frame(
             "SELECT * FROM cell_summary WHERE run_id = :run_id ORDER BY cell_id", run_id
+        )
+
+    def facts_frame(self, run_id: int) -> pd.DataFrame:
+        """The run's task facts of measured trials (the ``trial_facts`` view)."""
+        return self._frame(
+            "SELECT * FROM trial_facts WHERE run_id = :run_id ORDER BY trial_id, name", run_id
         )
 
     def trial_counts(self, run_id: int) -> dict[str, int]:

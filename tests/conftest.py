@@ -1,13 +1,18 @@
-"""Shared fixtures: spec files in tmp_path, a database URL, the CLI runner."""
+"""Shared fixtures and helpers: spec files in tmp_path, a database URL, the CLI runner, real
+trials of built-in tasks."""
 
 from __future__ import annotations
 
+import random
+import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
+
+from pipeline.runner import Measurement, TrialRequest, execute_in_process
 
 TESTS_DIR = Path(__file__).resolve().parent
 
@@ -41,3 +46,24 @@ def db_url(tmp_path: Path) -> str:
 @pytest.fixture
 def cli_runner() -> CliRunner:
     return CliRunner()
+
+
+def measure(
+    task: str,
+    model: str,
+    *,
+    workers: int = 2,
+    items: int = 4,
+    payload: int = 1024,
+    timeout_s: float = 60.0,
+    **params: object,
+) -> Measurement:
+    """Run one real trial of a built-in task in a fresh worker process."""
+    return execute_in_process(
+        TrialRequest(sys.executable, task, model, workers, payload, items, timeout_s, 1, params)
+    )
+
+
+def payload_bytes(size: int, seed: int = 1) -> bytes:
+    """The payload a worker makes for ``size`` and ``seed`` (reproducible random bytes)."""
+    return random.Random(seed).randbytes(size)

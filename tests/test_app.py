@@ -76,3 +76,20 @@ def test_failed_trials_are_data(write_spec, db_url) -> None:
     assert outcome.counts == {"ok": 3, "crashed": 3}
     summary = store.Store(db_url).summary_frame(1).set_index("model")
     assert summary.loc["threads", "n_ok"] == 0
+
+
+def test_orchestrator_adds_the_facts_only_it_can_know() -> None:
+    crashed = Measurement("crashed", {"items_done": 2, "partial": True}, 0.5, None)
+    assert app.trial_facts("fault", 2, crashed) == {
+        "others_finished": 2,
+        "pool_broken": None,
+        "trial_process_survived": 0.0,
+    }
+    held = Measurement("ok", {"facts": {}}, 0.5, 400, peak_uss_bytes=100, peak_pss_bytes=None)
+    assert app.trial_facts("memory", 4, held) == {
+        "rss_per_worker_bytes": 100.0,
+        "uss_per_worker_bytes": 25.0,
+        "pss_per_worker_bytes": None,
+    }
+    reported = Measurement("ok", {"facts": {"bytes_moved": 8.0}}, 0.5, 400)
+    assert app.trial_facts("transfer", 2, reported) == {"bytes_moved": 8.0}

@@ -8,7 +8,7 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.matrix import expand, schedule
+from pipeline.matrix import cell_params, expand, schedule
 from pipeline.spec import parse_spec
 
 MODELS = ["sequential", "threads", "asyncio", "processes"]
@@ -111,3 +111,38 @@ def test_expansion_invariants(tasks, models, workers, payloads, repetitions, war
     first_measured = next((i for i, p in enumerate(plans) if not p.warmup), len(plans))
     assert all(p.warmup for p in plans[:first_measured])
     assert not any(p.warmup for p in plans[first_measured:])
+
+
+def test_swept_parameters_are_a_per_task_axis() -> None:
+    spec = parse_spec(
+        "name: m\nmatrix:\n  task: [transfer, io_sleep]\n  model: [sequential, threads]\n"
+        "  workers: [2]\n  payload: [1KiB]\n"
+        "params:\n  transfer: {transport: [pickle, shared_memory]}\n  io_sleep: {seconds: 0.01}\n",
+        "m.yaml",
+    )
+    cells = expand(spec)
+    assert [(c.task, c.variant_label, c.model) for c in cells] == [
+        ("transfer", "transport=pickle", "sequential"),
+        ("transfer", "transport=pickle", "threads"),
+        ("transfer", "transport=shared_memory", "sequential"),
+        ("transfer", "transport=shared_memory", "threads"),
+        ("io_sleep", "", "sequential"),
+        ("io_sleep", "", "threads"),
+    ]
+    assert [cell_params(spec, c) for c in cells[1:3]] == [
+        {"transport": "pickle"},
+        {"transport": "shared_memory"},
+    ]
+    assert cell_params(spec, cells[4]) == {"seconds": 0.01}
+    assert cells[2].label() == "transfer transport=shared_memory sequentialx1 1024B"
+
+
+def test_exclude_lists_match_any_value() -> None:
+    spec = make_spec(
+        ["cpu_pure", "io_sleep"],
+        ["threads", "processes"],
+        [2, 4],
+        [1],
+        exclude=[{"task": "[cpu_pure, io_sleep]", "workers": "[4]"}],
+    )
+    assert {c.workers for c in expand(spec)} == {2}

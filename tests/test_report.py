@@ -14,6 +14,7 @@ from pipeline.report import (
     format_size,
     run_headline,
     task_headlines,
+    variant_sections,
     write_index,
     write_run_report,
 )
@@ -219,3 +220,32 @@ def test_run_report_accepts_a_summary_read_back_from_sql(tmp_path, summary):
     as_from_sql = summary.astype(object).where(summary.notna(), None)
     html = write_run_report(run(), ENVIRONMENT, as_from_sql, {}, tmp_path).read_text()
     assert "cpu_pure: at 4 workers, processes is best with speedup 4.00× vs sequential" in html
+
+
+def test_task_facts_and_machine_warnings_are_shown_escaped(tmp_path, summary):
+    cell_id = int(summary["cell_id"].iloc[0])
+    facts = pd.DataFrame(
+        {
+            "cell_id": [cell_id, cell_id],
+            "name": ["lost_updates", SCRIPT],
+            "n": [3, 3],
+            "median": [4.0, 0.25],
+            "min": [0.0, 0.25],
+            "max": [9.0, 0.25],
+        }
+    )
+    html = write_run_report(
+        run(), ENVIRONMENT, summary, {}, tmp_path, facts=facts, warnings=[f"busy {SCRIPT}"]
+    ).read_text()
+    assert "Task facts" in html
+    assert '<td class="num">4 [0–9]</td>' in html
+    assert '<td class="num">0.25</td>' in html
+    assert "Warning: busy " + ESCAPED_SCRIPT in html
+    assert "<script" not in html
+
+
+def test_swept_variants_become_sections_of_their_own(summary):
+    swept = summary.assign(variant=["transport=pickle"] + [""] * (len(summary) - 1))
+    tasks = variant_sections(swept)["task"].tolist()
+    assert tasks[0] == f"{summary['task'].iloc[0]} (transport=pickle)"
+    assert tasks[1:] == summary["task"].tolist()[1:]

@@ -101,3 +101,19 @@ def test_missing_interpreter_is_crashed_not_an_exception() -> None:
     )
     assert measured.status == "crashed"
     assert measured.error.startswith("cannot start worker:")
+
+
+def test_timeout_keeps_the_count_of_items_that_finished() -> None:
+    # 50 items of 0.3 s one after another cannot finish in 1 s: a few do, then the kill
+    measured = execute_in_process(
+        TrialRequest(sys.executable, "io_sleep", "sequential", 1, 64, 50, 1.0, 1, {"seconds": 0.3})
+    )
+    assert measured.status == "timeout"
+    assert 1 <= measured.result["items_done"] <= 4  # from the progress file
+    assert measured.result["partial"] is True
+
+
+def test_memory_samples_are_ordered() -> None:
+    measured = user_trial("echo_size", "processes-fork")
+    assert measured.status == "ok"
+    assert 0 < measured.peak_uss_bytes <= measured.peak_pss_bytes <= measured.peak_rss_bytes

@@ -30,14 +30,15 @@ matrix:
         ),
         (
             GOOD.replace("cpu_pure,", "cpu_puer,"),
-            "{f}:3: matrix.task[0]: unknown task 'cpu_puer' (built-in: cpu_pure, io_sleep; or "
-            "module:function)",
+            "{f}:3: matrix.task[0]: unknown task 'cpu_puer' (did you mean cpu_pure? built-in: "
+            "cpu_pure, cpu_gil_released, io_sleep, io_file, io_network, mixed, transfer, sync, "
+            "fault, memory; or module:function)",
         ),
         (
             GOOD.replace("threads]", "thread]"),
-            "{f}:4: matrix.model[1]: unknown model 'thread' (choose from sequential, threads, "
-            "asyncio, processes, processes-fork, processes-spawn, processes-forkserver, "
-            "subinterpreters)",
+            "{f}:4: matrix.model[1]: unknown model 'thread' (did you mean threads? choose from "
+            "sequential, threads, asyncio, processes, processes-fork, processes-spawn, "
+            "processes-forkserver, subinterpreters)",
         ),
         (
             GOOD.replace("[1, 2]", "[1, 0]"),
@@ -136,3 +137,38 @@ def test_parse_size(text: object, size: int) -> None:
 def test_python_path_is_relative_to_the_spec(write_spec, tmp_path: Path) -> None:
     spec = load_spec(write_spec(GOOD + "python_path: [lib]\n"))
     assert spec.python_path == [str((tmp_path / "lib").resolve())]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ("transfer: {transport: carrier}", "must be one of pickle, shared_memory, got 'carrier'"),
+        ("transfer: {transport: [pickle, 3]}", "must be str, got 3"),
+        ("transfer: {transport: []}", "an empty list sweeps nothing; give at least one value"),
+        ("transfer: {transport: [pickle, pickle]}", "lists a value twice: ['pickle', 'pickle']"),
+        ("io_file: {fsync: 1}", "must be bool, got 1"),
+        ("mixed: {cpu_share: 1.5}", "must be at most 1, got 1.5"),
+        ("sync: {increments: true}", "must be int, got True"),
+    ],
+)
+def test_task_parameter_errors(write_spec, params: str, message: str) -> None:
+    task = params.split(":")[0]
+    body = GOOD.replace("cpu_pure, io_sleep", task) + f"params:\n  {params}\n"
+    with pytest.raises(SpecError) as raised:
+        load_spec(write_spec(body))
+    field = params.split("{")[1].split(":")[0]
+    index = "[1]" if message.startswith("must be str") else ""
+    assert str(raised.value).endswith(f"params.{task}.{field}{index}: {message}")
+
+
+def test_parameter_lists_and_exclude_lists_are_accepted(write_spec) -> None:
+    body = GOOD.replace("cpu_pure, io_sleep", "transfer, fault") + (
+        "params:\n  transfer: {transport: [pickle, shared_memory]}\n"
+        "  fault: {mode: [exit, segfault], item: 1}\n"
+        "exclude:\n  - {task: [transfer, fault], workers: [2], payload: [1KiB, 2KiB]}\n"
+    )
+    spec = load_spec(write_spec(body))
+    assert spec.params["fault"] == {"mode": ["exit", "segfault"], "item": 1}
+    assert spec.exclude == [
+        {"task": ["transfer", "fault"], "workers": [2], "payload": [1024, 2048]}
+    ]

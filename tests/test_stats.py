@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as scipy_stats
 
-from pipeline.stats import SUMMARY_COLUMNS, ideal_speedup, summarize_cells
+from pipeline.stats import SUMMARY_COLUMNS, ideal_speedup, summarize_cells, summarize_facts
 
 RESAMPLES = 400
 
@@ -54,9 +54,10 @@ def test_columns_and_order():
     summary = summarize_cells(pd.DataFrame(rows), cores=2, resamples=RESAMPLES)
     assert list(summary.columns) == SUMMARY_COLUMNS
     assert list(summary["cell_id"]) == [1, 2]
-    assert SUMMARY_COLUMNS[:8] == [
+    assert SUMMARY_COLUMNS[:9] == [
         "cell_id",
         "task",
+        "variant",
         "model",
         "workers",
         "payload_bytes",
@@ -254,3 +255,22 @@ def test_interval_contains_median_and_baseline_speedup_is_one(walls, seed):
     assert row["median_wall_s"] == np.median(walls)
     assert row["speedup"] == 1.0
     assert (row["speedup_ci_low"], row["speedup_ci_high"]) == (1.0, 1.0)
+
+
+def test_summarize_facts_exact() -> None:
+    facts = pd.DataFrame(
+        {
+            "cell_id": [2, 2, 2, 1, 1],
+            "name": ["lost", "lost", "lost", "bytes", "lost"],
+            "value": [3.0, 0.0, 10.0, 8.0, None],
+        }
+    )
+    summary = summarize_facts(facts)
+    assert summary.columns.tolist() == ["cell_id", "name", "n", "median", "min", "max"]
+    rows = summary.astype(object).where(summary.notna(), None).values.tolist()
+    assert rows == [
+        [1, "bytes", 1, 8.0, 8.0, 8.0],
+        [1, "lost", 0, None, None, None],
+        [2, "lost", 3, 3.0, 0.0, 10.0],
+    ]
+    assert summarize_facts(facts.iloc[:0]).empty

@@ -126,7 +126,7 @@ def test_resolve_run(results) -> None:
 
 def test_finish_run_records_status(results) -> None:
     run_id, _ = make_run(results)
-    results.finish_run(run_id, "interrupted", 0.5)
+    results.finish_run(run_id, "interrupted", {"load_avg_end": 0.5})
     run = results.resolve_run(run_id)
     assert run.status == "interrupted"
     assert run.finished_at is not None
@@ -179,3 +179,44 @@ def test_query_bad_sql_and_missing_file(file_url: str, tmp_path: Path) -> None:
         store.query(file_url, "SELECT * FROM nope")
     with pytest.raises(store.DatabaseError, match="database file not found"):
         store.query(f"sqlite:///{tmp_path / 'missing.db'}", "SELECT 1")
+
+
+def test_task_facts_are_stored_with_the_trial_and_shown_by_their_view(results) -> None:
+    run_id, (cell_id, _) = make_run(results)
+    trial = store.Trial(run_id=run_id, cell_id=cell_id, sequence=0, repetition=0, status="ok")
+    results.add_trial(trial, {"lost_updates": 3.0, "pool_broken": None})
+    results.add_trial(
+        store.Trial(
+            run_id=run_id, cell_id=cell_id, sequence=1, repetition=0, status="ok", warmup=True
+        ),
+        {"lost_updates": 9.0},
+    )
+    frame = results.facts_frame(run_id)
+    assert frame["name"].tolist() == ["lost_updates", "pool_broken"]
+    assert frame["value"].iloc[0] == 3.0
+    assert pd.isna(frame["value"].iloc[1])  # warm-ups are left out, like in trial_results
+    assert set(frame["trial_id"]) == {trial.id}
+    assert frame["task"].tolist() == ["io_sleep", "io_sleep"]
+
+
+def test_a_version_1_database_is_migrated_when_opened(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    url = f"sqlite:///{path}"
+    run_id, _ = make_run(store.Store(url))
+    with sqlite3.connect(path) as connection:  # make it look like a version-1 database
+        for view in store.VIEWS:
+            connection.execute(f"DROP VIEW {view}")
+        connection.execute("ALTER TABLE trial DROP COLUMN peak_uss_bytes")
+        connection.execute("ALTER TABLE cell DROP COLUMN variant")
+        connection.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    reopened = store.Store(url)
+    with sqlite3.connect(path) as connection:
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(cell)")}
+        version = connection.execute("SELECT value FROM meta").fetchall()
+    assert "variant" in columns
+    assert version == [(str(store.SCHEMA_VERSION),)]
+    assert reopened.resolve_run(run_id).name == "r"
+    assert store.query(url, "SELECT variant FROM cell")["variant"].tolist() == ["", ""]
+    assert store.add_missing_columns(reopened.engine) == []

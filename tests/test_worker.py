@@ -11,25 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.runner import BOOTSTRAP, WORKER_ROOT, TrialRequest, execute_in_process
+from pipeline.runner import BOOTSTRAP, WORKER_ROOT
 from pipeline.worker.models import MODELS
+from pipeline.worker.tasks import TASKS, resolve_params
+
+from .conftest import measure
 
 POOL_MODELS = [m for m in MODELS if m not in ("sequential", "subinterpreters")]
 
 
 def trial(model: str, task: str = "io_sleep", workers: int = 2, items: int = 4, **params):
-    request = TrialRequest(
-        sys.executable,
-        task,
-        model,
-        workers,
-        1024,
-        items,
-        60.0,
-        1,
-        params or ({"seconds": 0.01} if task == "io_sleep" else {"iterations": 1000}),
-    )
-    return execute_in_process(request)
+    defaults = {"seconds": 0.01} if task == "io_sleep" else {"iterations": 1000}
+    return measure(task, model, workers=workers, items=items, **(params or defaults))
 
 
 @pytest.mark.parametrize("task", ["cpu_pure", "io_sleep"])
@@ -97,17 +90,24 @@ def test_cpu_pure_two_threads_gain_nothing_under_the_gil() -> None:
     assert sequential / threads <= 1.3
 
 
-def _run_worker(interpreter: str, flags: list[str], tmp_path: Path, model: str) -> dict:
+def _run_worker(
+    interpreter: str,
+    flags: list[str],
+    tmp_path: Path,
+    model: str,
+    task: str = "cpu_pure",
+    params: dict | None = None,
+) -> dict:
     request = tmp_path / "request.json"
     result = tmp_path / "result.json"
     request.write_text(
         json.dumps(
             {
-                "task": "cpu_pure",
-                "params": {"iterations": 100},
+                "task": task,
+                "params": resolve_params(task, params or {"iterations": 100}),
                 "model": model,
                 "workers": 2,
-                "payload_bytes": 64,
+                "payload_bytes": 4096,
                 "items": 3,
                 "timeout_s": 30,
                 "seed": 1,
@@ -136,8 +136,17 @@ def test_worker_needs_only_the_standard_library(tmp_path: Path, model: str) -> N
 PYTHON_3_9 = Path.home() / ".pyenv" / "versions" / "3.9.18" / "bin" / "python3.9"
 
 
+# short waits, so the 3.9 round stays quick; every other parameter keeps its default
+QUICK_PARAMS = {"seconds": 0.01, "latency": 0.01, "increments": 100, "iterations": 100}
+
+
 @pytest.mark.skipif(not PYTHON_3_9.exists(), reason=f"no CPython 3.9 at {PYTHON_3_9}")
-def test_worker_runs_on_python_3_9(tmp_path: Path) -> None:
-    result = _run_worker(str(PYTHON_3_9), ["-I", "-S"], tmp_path, "processes-forkserver")
+@pytest.mark.parametrize("task", [name for name in TASKS if name != "fault"])
+def test_every_task_runs_on_python_3_9(tmp_path: Path, task: str) -> None:
+    params = {k: v for k, v in QUICK_PARAMS.items() if k in TASKS[task].params}
+    result = _run_worker(
+        str(PYTHON_3_9), ["-I", "-S"], tmp_path, "processes-forkserver", task, params
+    )
     assert result["status"] == "ok", result
+    assert result["items_done"] == 3
     assert result["interpreter"]["version"].startswith("3.9.")

@@ -12,7 +12,7 @@ from . import models, tasks
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List
+    from typing import Any, Dict, List, Optional, Tuple
 
 PROTOCOL = 1
 
@@ -58,7 +58,7 @@ def run_trial(request: Dict[str, Any]) -> Dict[str, Any]:
     task = request["task"]
     params = tasks.resolve_params(task, request.get("params", {}))
     payload = _payload(request["payload_bytes"], request.get("seed", 0))
-    times_before = os.times()
+    times_before, switches_before = os.times(), _context_switches()
     outcome = models.run(
         request["model"],
         request["workers"],
@@ -67,9 +67,10 @@ def run_trial(request: Dict[str, Any]) -> Dict[str, Any]:
         payload,
         request["items"],
         request["timeout_s"],
+        request.get("progress_path"),
     )
     _stop_forkserver()
-    times_after = os.times()
+    times_after, switches_after = os.times(), _context_switches()
     errors: List[str] = [item["error"] for item in outcome.items if "error" in item]
     return {
         "status": "error" if errors else "ok",
@@ -85,7 +86,26 @@ def run_trial(request: Dict[str, Any]) -> Dict[str, Any]:
         "errors": errors[:5],
         "items": sorted(outcome.items, key=lambda item: item["index"]),
         "start_method": outcome.start_method,
+        "facts": outcome.facts,
+        "ctx_switches_voluntary": _difference(switches_after[0], switches_before[0]),
+        "ctx_switches_involuntary": _difference(switches_after[1], switches_before[1]),
     }
+
+
+def _context_switches() -> Tuple[Optional[int], Optional[int]]:
+    """Voluntary and involuntary context switches of this process and its reaped children
+    (every pool process is reaped by the time a trial ends); None where getrusage is missing."""
+    try:
+        import resource
+    except ImportError:
+        return None, None
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_nvcsw + children.ru_nvcsw, own.ru_nivcsw + children.ru_nivcsw
+
+
+def _difference(after: Optional[int], before: Optional[int]) -> Optional[int]:
+    return None if after is None or before is None else after - before
 
 
 def main(argv: List[str]) -> int:

@@ -8,14 +8,20 @@ never includes a late worker's boot and start-up is the full price of a warm poo
 from __future__ import annotations
 
 import concurrent.futures as cf
+import os
 import threading
 import time
 
-from . import tasks
+from . import api, tasks
+from .api import Unsupported
+
+__all__ = ["MODELS", "START_METHODS", "Outcome", "Unsupported", "run"]
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, List, Optional
+    from typing import Any, Callable, Dict, List, Optional, Tuple
+
+    from .api import Params
 
 MODELS = (
     "sequential",
@@ -34,19 +40,26 @@ START_METHODS = {
 }
 
 
-class Unsupported(Exception):
-    """This interpreter or platform cannot run the model; the trial is recorded as skipped."""
-
-
 class Outcome:
-    """What one trial measured: phase times and one record per work item."""
+    """What one trial measured: phase times, one record per work item, the task's facts.
 
-    def __init__(self) -> None:
+    Each finished item is also appended to the progress file at once, so that if the whole
+    trial process dies (a crash, ``os._exit``), the orchestrator still knows what finished.
+    """
+
+    def __init__(self, session: tasks.Session, progress_path: Optional[str] = None) -> None:
+        self.session = session
         self.startup_s = 0.0
         self.work_s = 0.0
         self.shutdown_s = 0.0
         self.items: List[Dict[str, Any]] = []
+        self.facts: Dict[str, Optional[float]] = {}
         self.start_method: Optional[str] = None
+        self._progress = (
+            os.open(progress_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            if progress_path
+            else None
+        )
 
     def record(self, index: int, submitted_s: float, future: "cf.Future[Dict[str, Any]]") -> None:
         """Store one finished item: its latency from submission and its result or error."""
@@ -54,13 +67,45 @@ class Outcome:
         error = future.exception()
         if error is None:
             item.update(future.result())
+        try:
+            value = self.session.finish(index, item.get("value"))
+        except Exception as finish_error:  # a failing hand-back is the item's failure
+            error = error or finish_error
+        if error is None:
+            item["value"] = _jsonable(value)
         else:
+            item.pop("value", None)
             item["error"] = f"{type(error).__name__}: {error}"
         self.items.append(item)
+        if self._progress is not None:
+            os.write(self._progress, b"%d %d\n" % (index, error is None))
+
+    def close(self) -> None:
+        """Let the session clean up and report its facts; close the progress file."""
+        try:
+            self.facts = self.session.close(self.items)
+        finally:
+            if self._progress is not None:
+                os.close(self._progress)
+                self._progress = None
+
+
+def _jsonable(value: Any) -> Any:
+    """Results go into the JSON result file: bytes are recorded by their length."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"bytes": len(value)}
+    return value
 
 
 def _meet(barrier: Any) -> None:
-    """Pool initializer: each new worker waits until all of them are alive."""
+    """Thread pool initializer: each new worker waits until all of them are alive."""
+    barrier.wait()
+
+
+def _start_process(barrier: Any, shared: Dict[str, Any], modules: Tuple[str, ...]) -> None:
+    """Process pool initializer: install the session's shared objects, import the task's
+    modules, then wait until every worker is alive."""
+    api.install(shared, modules)
     barrier.wait()
 
 
@@ -72,26 +117,54 @@ def run(
     model: str,
     workers: int,
     task: str,
-    params: tasks.Params,
+    params: Params,
     payload: bytes,
     items: int,
     timeout_s: float,
+    progress_path: Optional[str] = None,
 ) -> Outcome:
     """Run ``items`` work items of ``task`` under ``model`` with ``workers`` workers."""
-    if model == "sequential":
-        return _run_sequential(task, params, payload, items)
-    if model == "asyncio":
-        return _run_asyncio(workers, task, params, payload, items, timeout_s)
-    return _run_pool(
-        _pool_factory(model, workers, timeout_s), workers, task, params, payload, items
+    context = _mp_context(model)
+    if model == "subinterpreters" and not hasattr(cf, "InterpreterPoolExecutor"):
+        raise Unsupported(
+            "subinterpreters need concurrent.futures.InterpreterPoolExecutor (Python 3.14 or later)"
+        )
+    session = tasks.open_session(
+        task, params, payload, tasks.Setting(model, workers, items, context)
     )
+    outcome = Outcome(session, progress_path)
+    try:
+        api.install(session.shared, tasks.imports(task))
+        if model == "sequential":
+            _run_sequential(outcome, task, items)
+        elif model == "asyncio":
+            _run_asyncio(outcome, workers, task, items, timeout_s)
+        else:
+            factory = _pool_factory(model, workers, timeout_s, context, outcome, task)
+            _run_pool(outcome, factory, workers, task, items)
+    finally:
+        outcome.close()
+    return outcome
 
 
-def _run_sequential(task: str, params: tasks.Params, payload: bytes, items: int) -> Outcome:
+def _mp_context(model: str) -> Any:
+    """The multiprocessing context of a process model (None for the others)."""
+    if not model.startswith("processes"):
+        return None
+    import multiprocessing
+
+    method = START_METHODS.get(model)
+    try:
+        return multiprocessing.get_context(method)
+    except ValueError as error:
+        raise Unsupported(f"start method {method!r} is not available here: {error}") from None
+
+
+def _run_sequential(outcome: Outcome, task: str, items: int) -> None:
     """The baseline: one item after another on the main thread, no pool at all."""
-    outcome = Outcome()
     started_s = time.perf_counter()
     for index in range(items):
+        payload, params = outcome.session.item(index)
         future: cf.Future[Dict[str, Any]] = cf.Future()
         submitted_s = time.perf_counter()
         try:
@@ -100,51 +173,37 @@ def _run_sequential(task: str, params: tasks.Params, payload: bytes, items: int)
             future.set_exception(error)
         outcome.record(index, submitted_s, future)
     outcome.work_s = time.perf_counter() - started_s
-    return outcome
 
 
-def _pool_factory(model: str, workers: int, timeout_s: float) -> Callable[[], cf.Executor]:
+def _pool_factory(
+    model: str, workers: int, timeout_s: float, context: Any, outcome: Outcome, task: str
+) -> Callable[[], cf.Executor]:
     """A callable that builds the model's executor with the start-up barrier installed."""
     if model == "threads":
         barrier: Any = threading.Barrier(workers, timeout=timeout_s)
         return lambda: cf.ThreadPoolExecutor(workers, initializer=_meet, initargs=(barrier,))
     if model == "subinterpreters":
-        pool_class = getattr(cf, "InterpreterPoolExecutor", None)
-        if pool_class is None:
-            raise Unsupported(
-                "subinterpreters need concurrent.futures.InterpreterPoolExecutor "
-                "(Python 3.14 or later)"
-            )
+        pool_class = getattr(cf, "InterpreterPoolExecutor")  # noqa: B009 - 3.14+ only
         return lambda: pool_class(workers)
-    import multiprocessing
-
-    method = START_METHODS.get(model)
-    try:
-        context = multiprocessing.get_context(method)
-    except ValueError as error:
-        raise Unsupported(f"start method {method!r} is not available here: {error}") from None
 
     def make_pool() -> cf.Executor:
         # The barrier is made here, inside the timed start-up: for spawn and forkserver its
         # semaphores start multiprocessing's resource tracker, a cost any pool pays.
         barrier = context.Barrier(workers, timeout=timeout_s)
         return cf.ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_meet, initargs=(barrier,)
+            workers,
+            mp_context=context,
+            initializer=_start_process,
+            initargs=(barrier, outcome.session.shared, tasks.imports(task)),
         )
 
     return make_pool
 
 
 def _run_pool(
-    factory: Callable[[], cf.Executor],
-    workers: int,
-    task: str,
-    params: tasks.Params,
-    payload: bytes,
-    items: int,
-) -> Outcome:
+    outcome: Outcome, factory: Callable[[], cf.Executor], workers: int, task: str, items: int
+) -> None:
     """Start a warm pool, submit every item at once, collect results as they finish."""
-    outcome = Outcome()
     started_s = time.perf_counter()
     pool = factory()
     try:
@@ -155,6 +214,7 @@ def _run_pool(
         work_started_s = time.perf_counter()
         submitted = {}
         for index in range(items):
+            payload, params = outcome.session.item(index)
             submitted[pool.submit(tasks.run_item, task, params, payload)] = (
                 index,
                 time.perf_counter(),
@@ -167,17 +227,13 @@ def _run_pool(
         shutdown_started_s = time.perf_counter()
         pool.shutdown(wait=True, cancel_futures=True)
         outcome.shutdown_s = time.perf_counter() - shutdown_started_s
-    return outcome
 
 
-def _run_asyncio(
-    workers: int, task: str, params: tasks.Params, payload: bytes, items: int, timeout_s: float
-) -> Outcome:
+def _run_asyncio(outcome: Outcome, workers: int, task: str, items: int, timeout_s: float) -> None:
     """One event loop per trial. Natively async tasks run as coroutines, at most ``workers``
     at once; blocking tasks go through the loop's default executor of ``workers`` threads."""
     import asyncio
 
-    outcome = Outcome()
     started_s = time.perf_counter()
     loop = asyncio.new_event_loop()
     native = tasks.async_function(task) is not None
@@ -191,26 +247,17 @@ def _run_asyncio(
             )
         outcome.startup_s = time.perf_counter() - started_s
         work_started_s = time.perf_counter()
-        loop.run_until_complete(
-            _gather_items(outcome, native, workers, task, params, payload, items)
-        )
+        loop.run_until_complete(_gather_items(outcome, native, workers, task, items))
         outcome.work_s = time.perf_counter() - work_started_s
     finally:
         shutdown_started_s = time.perf_counter()
         loop.run_until_complete(loop.shutdown_default_executor())
         loop.close()
         outcome.shutdown_s = time.perf_counter() - shutdown_started_s
-    return outcome
 
 
 async def _gather_items(
-    outcome: Outcome,
-    native: bool,
-    workers: int,
-    task: str,
-    params: tasks.Params,
-    payload: bytes,
-    items: int,
+    outcome: Outcome, native: bool, workers: int, task: str, items: int
 ) -> None:
     """Run every item on the running loop, recording each as it completes."""
     import asyncio
@@ -219,6 +266,7 @@ async def _gather_items(
     limit = asyncio.Semaphore(workers)
 
     async def one(index: int) -> None:
+        payload, params = outcome.session.item(index)
         submitted_s = time.perf_counter()
         future: cf.Future[Dict[str, Any]] = cf.Future()
         try:

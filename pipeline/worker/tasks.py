@@ -1,92 +1,24 @@
-"""Work items: the built-in tasks and user tasks named ``module:function``.
+"""The task registry: built-in tasks by name and user tasks named ``module:function``.
 
 Standard library only, and Python 3.9 syntax: any CPython the spec names runs this file.
 A task receives the payload bytes and its parameters and returns a small JSON-able value.
-Every task touches the payload (a CRC-32), so moving it to a worker is part of the cost.
 """
 
 from __future__ import annotations
 
 import importlib
 import time
-import zlib
+
+from .api import Session, Setting, Unsupported
+from .builtin import TASKS
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:  # typing costs start-up time in every trial; annotations only need it here
-    from typing import Any, Awaitable, Callable, Dict, Optional
+if TYPE_CHECKING:
+    from typing import Any, Awaitable, Callable, Dict, Optional, Tuple
 
-    Params = Dict[str, Any]
+    from .api import Params
 
-
-class Param:
-    """One task parameter: its default (whose type is the parameter's type) and lower bound."""
-
-    def __init__(self, default: Any, minimum: Optional[float] = None, doc: str = "") -> None:
-        self.default = default
-        self.minimum = minimum
-        self.doc = doc
-
-
-class Task:
-    """A built-in task: a blocking function and, where the work is natively async, a coroutine."""
-
-    def __init__(
-        self,
-        name: str,
-        summary: str,
-        run: Callable[[bytes, Params], Any],
-        arun: Optional[Callable[[bytes, Params], Awaitable[Any]]] = None,
-        params: Optional[Dict[str, Param]] = None,
-    ) -> None:
-        self.name = name
-        self.summary = summary
-        self.run = run
-        self.arun = arun
-        self.params = params or {}
-
-
-def _cpu_pure(payload: bytes, params: Params) -> int:
-    """The seed's ``cpu_intensive_task``: a pure-Python loop that holds the GIL throughout."""
-    total = zlib.crc32(payload)
-    for i in range(params["iterations"]):
-        total += i
-    return total & 0xFFFFFFFF
-
-
-def _io_sleep(payload: bytes, params: Params) -> int:
-    """The seed's ``time.sleep`` example: waits without using the CPU (and without the GIL)."""
-    checksum = zlib.crc32(payload)
-    time.sleep(params["seconds"])
-    return checksum
-
-
-async def _io_sleep_async(payload: bytes, params: Params) -> int:
-    """``io_sleep`` for the asyncio model: ``asyncio.sleep`` on the event loop."""
-    import asyncio
-
-    checksum = zlib.crc32(payload)
-    await asyncio.sleep(params["seconds"])
-    return checksum
-
-
-TASKS: Dict[str, Task] = {
-    task.name: task
-    for task in (
-        Task(
-            "cpu_pure",
-            "pure-Python arithmetic loop (holds the GIL)",
-            _cpu_pure,
-            params={"iterations": Param(200_000, 1, "loop iterations per work item")},
-        ),
-        Task(
-            "io_sleep",
-            "simulated I/O wait: time.sleep, asyncio.sleep under asyncio",
-            _io_sleep,
-            _io_sleep_async,
-            params={"seconds": Param(0.05, 0, "seconds each work item waits")},
-        ),
-    )
-}
+__all__ = ["TASKS", "Session", "Setting", "Unsupported"]
 
 
 def is_user_task(name: str) -> bool:
@@ -128,6 +60,23 @@ def async_function(name: str) -> Optional[Callable[[bytes, Params], Awaitable[An
     """The natively async callable of a task, or None when it must go through an executor."""
     task = TASKS.get(name)
     return task.arun if task is not None else None
+
+
+def imports(name: str) -> Tuple[str, ...]:
+    """Modules to import in every worker before timing starts (user tasks: their module)."""
+    task = TASKS.get(name)
+    if task is not None:
+        return task.imports
+    return (name.partition(":")[0],)
+
+
+def open_session(name: str, params: Params, payload: bytes, setting: Setting) -> Session:
+    """The task's per-trial state for this model (user tasks get the plain Session)."""
+    task = TASKS.get(name)
+    factory = task.session if task is not None else Session
+    if getattr(factory, "needs_shared", False) and setting.model == "subinterpreters":
+        raise Unsupported(f"{name} shares objects between workers, which subinterpreters cannot")
+    return factory(params, payload, setting)
 
 
 def run_item(name: str, params: Params, payload: bytes) -> Dict[str, Any]:

@@ -1,0 +1,496 @@
+"""The built-in tasks: one per claim of the seed explainer. Standard library only, Python 3.9.
+
+Each work function receives the payload bytes and the task's parameters and returns a small
+JSON-able value. Parameters whose names start with ``_`` are filled in by the task's Session
+(file folder, server address, item index...), never by the spec.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import zlib
+
+from . import api
+from .api import Param, Session, Setting, Task
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Tuple
+
+    from .api import Facts, Params
+
+
+def _items_done(items: List[Dict[str, Any]]) -> int:
+    return sum("error" not in item for item in items)
+
+
+# -- CPU --------------------------------------------------------------------------------------
+def _cpu_pure(payload: bytes, params: Params) -> int:
+    """The seed's ``cpu_intensive_task``: a pure-Python loop that holds the GIL throughout."""
+    total = zlib.crc32(payload)
+    for i in range(params["iterations"]):
+        total += i
+    return total & 0xFFFFFFFF
+
+
+def _cpu_gil_released(payload: bytes, params: Params) -> Any:
+    """CPU work done in C with the GIL released: sha256 (hashlib releases it for data over
+    2 KiB) or zlib compression, ``rounds`` passes over the payload."""
+    if params["algorithm"] == "sha256":
+        import hashlib
+
+        digest = hashlib.sha256()
+        for _ in range(params["rounds"]):
+            digest.update(payload)
+        return digest.hexdigest()[:16]
+    size = 0
+    for _ in range(params["rounds"]):
+        size = len(zlib.compress(payload, params["level"]))
+    return size
+
+
+# -- I/O --------------------------------------------------------------------------------------
+def _io_sleep(payload: bytes, params: Params) -> int:
+    """The seed's ``time.sleep`` example: waits without using the CPU (and without the GIL)."""
+    checksum = zlib.crc32(payload)
+    time.sleep(params["seconds"])
+    return checksum
+
+
+async def _io_sleep_async(payload: bytes, params: Params) -> int:
+    """``io_sleep`` for the asyncio model: ``asyncio.sleep`` on the event loop."""
+    import asyncio
+
+    checksum = zlib.crc32(payload)
+    await asyncio.sleep(params["seconds"])
+    return checksum
+
+
+class _FolderSession(Session):
+    """io_file: a fresh temporary folder per trial, removed afterwards."""
+
+    def __init__(self, params: Params, payload: bytes, setting: Setting) -> None:
+        import tempfile
+
+        super().__init__(params, payload, setting)
+        folder = tempfile.mkdtemp(prefix="pipeline-io-", dir=params["directory"] or None)
+        self.params = dict(params, _folder=folder)
+
+    def item(self, index: int) -> Tuple[bytes, Params]:
+        return self.payload, dict(self.params, _index=index)
+
+    def close(self, items: List[Dict[str, Any]]) -> Facts:
+        import shutil
+
+        shutil.rmtree(self.params["_folder"], ignore_errors=True)
+        done = _items_done(items)
+        return {"bytes_written": done * len(self.payload), "bytes_read": done * len(self.payload)}
+
+
+def _io_file(payload: bytes, params: Params) -> int:
+    """Write the payload to a file, fsync it (unless ``fsync: false``), read it back, check
+    it and delete the file."""
+    path = os.path.join(params["_folder"], f"item-{params['_index']}")
+    with open(path, "wb", buffering=0) as handle:
+        handle.write(payload)
+        if params["fsync"]:
+            os.fsync(handle.fileno())
+    with open(path, "rb", buffering=0) as handle:
+        data = handle.read()
+    os.remove(path)
+    if data != payload:
+        raise OSError(f"{path}: read back {len(data)} bytes that differ from those written")
+    return len(data)
+
+
+class _ServerSession(Session):
+    """io_network: a local TCP server in its own process (so it never competes with the
+    measured workers for their GIL), answering each request after ``latency`` seconds."""
+
+    def __init__(self, params: Params, payload: bytes, setting: Setting) -> None:
+        import subprocess
+
+        super().__init__(params, payload, setting)
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        self.server = subprocess.Popen(
+            [sys.executable, "-c", _SERVER_BOOT, root, repr(params["latency"])],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        assert self.server.stdout is not None
+        line = self.server.stdout.readline().decode().strip()
+        if not line.isdigit():
+            self.server.kill()
+            raise RuntimeError(f"the io_network server did not start (said {line!r})")
+        self.params = dict(params, _host="127.0.0.1", _port=int(line))
+
+    def close(self, items: List[Dict[str, Any]]) -> Facts:
+        assert self.server.stdin is not None
+        self.server.stdin.close()  # the server exits when its stdin closes
+        try:
+            self.server.wait(timeout=5)
+        except Exception:  # any failure to stop politely ends in a kill
+            self.server.kill()
+            self.server.wait()
+        done = _items_done(items)
+        return {"requests": done, "bytes_sent": done * (len(self.payload) + 8)}
+
+
+_SERVER_BOOT = (
+    "import sys; sys.path.append(sys.argv[1])\n"
+    "from pipeline.worker import netserver; netserver.main(float(sys.argv[2]))\n"
+)
+
+
+def _io_network(payload: bytes, params: Params) -> int:
+    """One request to the trial's server over a new blocking TCP connection: an 8-byte
+    length and the payload out, the server's 4-byte CRC-32 of what it got back."""
+    import socket
+
+    from .netserver import HEADER, REPLY
+
+    address = (params["_host"], params["_port"])
+    with socket.create_connection(address, timeout=params["timeout"]) as connection:
+        connection.sendall(HEADER.pack(len(payload)))
+        connection.sendall(payload)
+        reply = b""
+        while len(reply) < REPLY.size:
+            chunk = connection.recv(REPLY.size - len(reply))
+            if not chunk:
+                raise ConnectionError("the server closed the connection before replying")
+            reply += chunk
+    return int(REPLY.unpack(reply)[0])
+
+
+async def _io_network_async(payload: bytes, params: Params) -> int:
+    """``io_network`` for the asyncio model: the same request over asyncio streams."""
+    import asyncio
+
+    from .netserver import HEADER, REPLY
+
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection(params["_host"], params["_port"]), params["timeout"]
+    )
+    try:
+        writer.write(HEADER.pack(len(payload)))
+        writer.write(payload)
+        await writer.drain()
+        reply = await asyncio.wait_for(reader.readexactly(REPLY.size), params["timeout"])
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    return int(REPLY.unpack(reply)[0])
+
+
+# -- mixed ------------------------------------------------------------------------------------
+def _spin(cpu_seconds: float) -> int:
+    """Pure-Python work until this thread has used ``cpu_seconds`` of CPU time (so the
+    amount of CPU work is the same under every model, however long the GIL keeps us out)."""
+    total = 0
+    deadline = time.thread_time() + cpu_seconds
+    while time.thread_time() < deadline:
+        for i in range(2000):
+            total += i
+    return total & 0xFFFF
+
+
+def _mixed(payload: bytes, params: Params) -> int:
+    """``cpu_share`` of ``seconds`` as pure-Python CPU work, then the rest as an I/O wait."""
+    checksum = zlib.crc32(payload) ^ _spin(params["seconds"] * params["cpu_share"])
+    time.sleep(params["seconds"] * (1 - params["cpu_share"]))
+    return checksum
+
+
+async def _mixed_async(payload: bytes, params: Params) -> int:
+    """``mixed`` under asyncio: the CPU part runs on (and blocks) the event loop."""
+    import asyncio
+
+    checksum = zlib.crc32(payload) ^ _spin(params["seconds"] * params["cpu_share"])
+    await asyncio.sleep(params["seconds"] * (1 - params["cpu_share"]))
+    return checksum
+
+
+# -- transfer ---------------------------------------------------------------------------------
+class _TransferSession(Session):
+    """transfer: with ``transport: shared_memory`` and a process pool, each item's payload
+    goes into a shared memory block made here and the worker writes its result into a
+    second one; only their names cross the pipe. Otherwise the payload is an argument
+    (pickled to processes, a reference for threads) and the result a return value."""
+
+    def __init__(self, params: Params, payload: bytes, setting: Setting) -> None:
+        super().__init__(params, payload, setting)
+        self.use_shared_memory = (
+            params["transport"] == "shared_memory" and setting.crosses_processes
+        )
+        self.blocks: Dict[int, Tuple[Any, Any]] = {}
+        if self.use_shared_memory:
+            # Start the resource tracker before the pool, so that every pool process shares
+            # it (a worker that started its own would warn about, and unlink, our blocks).
+            from multiprocessing import resource_tracker
+
+            resource_tracker.ensure_running()
+
+    def item(self, index: int) -> Tuple[bytes, Params]:
+        if not self.use_shared_memory:
+            return self.payload, self.params
+        from multiprocessing import shared_memory
+
+        size = len(self.payload)
+        source = shared_memory.SharedMemory(create=True, size=max(size, 1))
+        source.buf[:size] = self.payload  # type: ignore[index]
+        target = shared_memory.SharedMemory(create=True, size=max(size, 1))
+        self.blocks[index] = (source, target)
+        return b"", dict(self.params, _source=source.name, _target=target.name, _size=size)
+
+    def finish(self, index: int, value: Any) -> Any:
+        blocks = self.blocks.pop(index, None)
+        if blocks is None:
+            return len(value) if isinstance(value, (bytes, bytearray)) else value
+        target = blocks[1]
+        try:
+            result = bytes(target.buf[: len(self.payload)]) if value is not None else b""
+        finally:
+            for block in blocks:
+                block.close()
+                block.unlink()
+        return len(result)
+
+    def close(self, items: List[Dict[str, Any]]) -> Facts:
+        for index in list(self.blocks):
+            self.finish(index, None)
+        return {
+            "bytes_moved": _items_done(items) * 2 * len(self.payload),
+            "crosses_processes": float(self.setting.crosses_processes),
+            "shared_memory": float(self.use_shared_memory),
+        }
+
+
+def _attach(name: str) -> Any:
+    """Attach to a shared memory block without registering it with a resource tracker
+    where Python allows that (3.13+); before, the pool shares the trial's tracker."""
+    from multiprocessing import shared_memory
+
+    try:
+        return shared_memory.SharedMemory(name, track=False)  # type: ignore[call-arg]
+    except TypeError:
+        return shared_memory.SharedMemory(name)
+
+
+def _transfer(payload: bytes, params: Params) -> Any:
+    """Receive the payload and send a result of the same size back; nothing else."""
+    if "_source" not in params:
+        return memoryview(payload).tobytes()
+    source, target = _attach(params["_source"]), _attach(params["_target"])
+    try:
+        size = params["_size"]
+        target.buf[:size] = source.buf[:size]
+    finally:
+        source.close()
+        target.close()
+    return size
+
+
+# -- sync -------------------------------------------------------------------------------------
+class _Counter:
+    """A plain Python counter object, shared by reference between threads."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
+class _SyncSession(Session):
+    """sync: one shared counter and a lock. Between processes they must be shared
+    explicitly (multiprocessing.Value and Lock); threads share a plain object."""
+
+    needs_shared = True
+
+    def __init__(self, params: Params, payload: bytes, setting: Setting) -> None:
+        super().__init__(params, payload, setting)
+        context = setting.mp_context
+        if context is not None:
+            self.shared = {"counter": context.Value("q", 0, lock=False), "lock": context.Lock()}
+        else:
+            import threading
+
+            self.shared = {"counter": _Counter(), "lock": threading.Lock()}
+
+    def close(self, items: List[Dict[str, Any]]) -> Facts:
+        expected = _items_done(items) * self.params["increments"]
+        final = int(self.shared["counter"].value)
+        # dropping the lock and counter now releases their semaphore and shared memory,
+        # before the worker's fast exit could leave them to the resource tracker's warning
+        self.shared.clear()
+        api.SHARED.clear()
+        return {"expected_count": expected, "final_count": final, "lost_updates": expected - final}
+
+
+def _sync(payload: bytes, params: Params) -> int:
+    """Increment the shared counter ``increments`` times, under the shared lock with
+    ``lock: with``, bare with ``lock: without`` (``+= 1`` is a read, an add and a write,
+    which other threads or processes can interleave)."""
+    counter = api.SHARED["counter"]
+    if params["lock"] == "with":
+        lock = api.SHARED["lock"]
+        for _ in range(params["increments"]):
+            with lock:
+                counter.value += 1
+    else:
+        for _ in range(params["increments"]):
+            counter.value += 1
+    return int(params["increments"])
+
+
+# -- fault ------------------------------------------------------------------------------------
+class _FaultSession(Session):
+    """fault: tells each item its index, so exactly the chosen one fails."""
+
+    def item(self, index: int) -> Tuple[bytes, Params]:
+        return self.payload, dict(self.params, _index=index)
+
+    def close(self, items: List[Dict[str, Any]]) -> Facts:
+        errors = [item["error"] for item in items if "error" in item]
+        return {
+            "others_finished": _items_done(items),
+            "items_failed": len(errors),
+            "pool_broken": float(any("BrokenProcessPool" in error for error in errors)),
+            "trial_process_survived": 1.0,
+        }
+
+
+def _fault(payload: bytes, params: Params) -> int:
+    """Item ``item`` fails at once (an exception, ``os._exit`` or a real SIGSEGV); the
+    others wait ``seconds`` like I/O-bound work and succeed."""
+    if params["_index"] == params["item"]:
+        mode = params["mode"]
+        if mode == "exception":
+            raise RuntimeError(f"fault injected into item {params['item']}")
+        sys.stdout.flush()
+        if mode == "exit":
+            os._exit(70)
+        import ctypes
+
+        ctypes.string_at(0)  # reads address 0: SIGSEGV
+    time.sleep(params["seconds"])
+    return zlib.crc32(payload)
+
+
+# -- memory -----------------------------------------------------------------------------------
+def _memory(payload: bytes, params: Params) -> int:
+    """Hold a private copy of the payload (every page written) for ``seconds``, so the
+    orchestrator's memory samples see each worker's footprint."""
+    block = bytearray(payload)
+    time.sleep(params["seconds"])
+    return len(block)
+
+
+_SECONDS = "seconds each work item waits"
+TASKS: Dict[str, Task] = {
+    task.name: task
+    for task in (
+        Task(
+            "cpu_pure",
+            "pure-Python arithmetic loop (holds the GIL)",
+            _cpu_pure,
+            params={"iterations": Param(200_000, 1, "loop iterations per work item")},
+        ),
+        Task(
+            "cpu_gil_released",
+            "sha256 or zlib over the payload in C, with the GIL released",
+            _cpu_gil_released,
+            params={
+                "algorithm": Param("sha256", doc="sha256 or zlib", choices=("sha256", "zlib")),
+                "rounds": Param(4, 1, "passes over the payload per work item"),
+                "level": Param(6, 0, "zlib compression level", maximum=9),
+            },
+            imports=("hashlib",),
+        ),
+        Task(
+            "io_sleep",
+            "simulated I/O wait: time.sleep, asyncio.sleep under asyncio",
+            _io_sleep,
+            _io_sleep_async,
+            params={"seconds": Param(0.05, 0, _SECONDS)},
+        ),
+        Task(
+            "io_file",
+            "write the payload to a temporary file, fsync, read it back, delete it",
+            _io_file,
+            params={
+                "fsync": Param(True, doc="fsync each file before reading it back"),
+                "directory": Param("", doc="where the trial's folder goes (default: $TMPDIR)"),
+            },
+            session=_FolderSession,
+        ),
+        Task(
+            "io_network",
+            "one TCP request per item to a local server in another process",
+            _io_network,
+            _io_network_async,
+            params={
+                "latency": Param(0.05, 0, "seconds the server waits before each reply"),
+                "timeout": Param(30.0, 0.001, "seconds a request may take"),
+            },
+            session=_ServerSession,
+            imports=("socket", "pipeline.worker.netserver"),
+        ),
+        Task(
+            "mixed",
+            "cpu_share of each item as pure-Python CPU work, the rest as an I/O wait",
+            _mixed,
+            _mixed_async,
+            params={
+                "seconds": Param(0.05, 0, "nominal length of a work item (CPU + wait)"),
+                "cpu_share": Param(0.5, 0, "share of the item that is CPU work", maximum=1),
+            },
+        ),
+        Task(
+            "transfer",
+            "move the payload to a worker and a same-size result back; nothing else",
+            _transfer,
+            params={
+                "transport": Param(
+                    "pickle",
+                    doc="pickle (through the pool) or shared_memory (processes only)",
+                    choices=("pickle", "shared_memory"),
+                ),
+            },
+            session=_TransferSession,
+            imports=("multiprocessing.shared_memory",),
+        ),
+        Task(
+            "sync",
+            "a shared counter incremented with or without a lock; counts lost updates",
+            _sync,
+            params={
+                "increments": Param(20_000, 1, "increments of the counter per work item"),
+                "lock": Param(
+                    "without", doc="with or without the lock", choices=("with", "without")
+                ),
+            },
+            session=_SyncSession,
+        ),
+        Task(
+            "fault",
+            "one chosen item fails: exception, os._exit or SIGSEGV",
+            _fault,
+            params={
+                "mode": Param(
+                    "exception",
+                    doc="exception, exit or segfault",
+                    choices=("exception", "exit", "segfault"),
+                ),
+                "item": Param(0, 0, "index of the item that fails"),
+                "seconds": Param(0.02, 0, "seconds each other item waits"),
+            },
+            session=_FaultSession,
+        ),
+        Task(
+            "memory",
+            "each item holds a private copy of the payload for a moment",
+            _memory,
+            params={"seconds": Param(0.2, 0, "seconds each copy is held")},
+        ),
+    )
+}

@@ -1,0 +1,285 @@
+"""Tests for pipeline.environment: the machine-state readers, capture() and busy_warnings().
+
+Readers are pointed at fake /sys and /proc trees under tmp_path; nothing here depends on
+timing or on what the machine running the tests happens to expose.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline import environment, store
+
+
+def write(root: Path, relative: str, text: str) -> Path:
+    """Write ``text`` to root/relative, making parent directories."""
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def empty_roots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """Point the module's /sys and /proc roots at empty directories."""
+    root, proc = tmp_path / "sys", tmp_path / "proc"
+    root.mkdir()
+    proc.mkdir()
+    monkeypatch.setattr(environment, "SYS_CPU_ROOT", root)
+    monkeypatch.setattr(environment, "PROC_ROOT", proc)
+    return root, proc
+
+
+# -- capture() -----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def captured() -> store.Environment:
+    return environment.capture()
+
+
+def test_capture_kernel(captured: store.Environment) -> None:
+    assert captured.kernel
+
+
+def test_capture_affinity_parses_back(captured: store.Environment) -> None:
+    assert captured.cpu_affinity is not None
+    cpus = environment.parse_cpu_list(captured.cpu_affinity)
+    assert cpus
+    assert all(0 <= cpu < (os.cpu_count() or 1) for cpu in cpus)
+
+
+def test_capture_aslr(captured: store.Environment) -> None:
+    assert captured.aslr is None or captured.aslr[0] in "012"
+
+
+def test_capture_memory(captured: store.Environment) -> None:
+    assert captured.memory_total_bytes is not None
+    assert captured.memory_available_bytes is not None
+    assert 0 < captured.memory_available_bytes <= captured.memory_total_bytes
+
+
+def test_capture_details_json(captured: store.Environment) -> None:
+    assert isinstance(json.loads(captured.details_json), dict)
+
+
+def test_capture_keeps_older_fields(captured: store.Environment) -> None:
+    assert captured.hostname is not None
+    assert captured.python_version
+    assert captured.cpu_logical
+    assert isinstance(json.loads(captured.packages_json), dict)
+
+
+def test_capture_cpu_percent_in_range(captured: store.Environment) -> None:
+    assert captured.cpu_percent_start is None or 0.0 <= captured.cpu_percent_start <= 100.0
+
+
+def test_capture_on_a_bare_tree(empty_roots: tuple[Path, Path]) -> None:
+    env = environment.capture()
+    assert env.cpu_governor is None
+    assert env.cpu_turbo is None
+    assert env.isolated_cpus is None
+    assert env.aslr is None
+    assert env.kernel
+    details = json.loads(env.details_json)
+    assert "nohz_full" not in details
+    assert "perf_event_max_sample_rate" not in details
+
+
+def test_closing_figures_keys() -> None:
+    figures = environment.closing_figures()
+    assert set(figures) == {"load_avg_end", "cpu_percent_end"}
+
+
+# -- CPU lists -----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("cpus", "text"),
+    [({0, 1}, "0-1"), ({0, 2, 3, 5}, "0,2-3,5"), (set(), ""), ({7}, "7"), ({1, 3}, "1,3")],
+)
+def test_format_cpu_list(cpus: set[int], text: str) -> None:
+    assert environment.format_cpu_list(cpus) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "cpus"),
+    [("0-1", {0, 1}), ("0,2-3,5\n", {0, 2, 3, 5}), ("", set()), (" (null)\n", set())],
+)
+def test_parse_cpu_list(text: str, cpus: set[int]) -> None:
+    assert environment.parse_cpu_list(text) == cpus
+
+
+def test_parse_cpu_list_rejects_garbage() -> None:
+    with pytest.raises(ValueError):
+        environment.parse_cpu_list("zero-one")
+
+
+# -- readers on fake trees ------------------------------------------------------------------
+def test_readers_return_none_on_missing_files(tmp_path: Path) -> None:
+    assert environment.read_line(tmp_path / "absent") is None
+    assert environment.read_int(tmp_path / "absent") is None
+    assert environment.cpu_governor(tmp_path) is None
+    assert environment.cpu_turbo(tmp_path) is None
+    assert environment.isolated_cpus(tmp_path) is None
+    assert environment.nohz_full_cpus(tmp_path) is None
+    assert environment.throttle_count(tmp_path) is None
+    assert environment.aslr(tmp_path) is None
+    assert environment.cpuinfo_mhz(tmp_path) is None
+
+
+def test_readers_return_none_on_a_directory(tmp_path: Path) -> None:
+    (tmp_path / "isolated").mkdir()
+    assert environment.isolated_cpus(tmp_path) is None
+
+
+def test_cpu_governor_distinct_values(tmp_path: Path) -> None:
+    for cpu, governor in enumerate(["powersave", "performance", "powersave"]):
+        write(tmp_path, f"cpu{cpu}/cpufreq/scaling_governor", governor + "\n")
+    assert environment.cpu_governor(tmp_path) == "performance, powersave"
+
+
+def test_cpu_governor_single(tmp_path: Path) -> None:
+    write(tmp_path, "cpu0/cpufreq/scaling_governor", "performance\n")
+    write(tmp_path, "cpu1/cpufreq/scaling_governor", "performance\n")
+    assert environment.cpu_governor(tmp_path) == "performance"
+
+
+@pytest.mark.parametrize(
+    ("relative", "value", "expected"),
+    [
+        ("intel_pstate/no_turbo", "1", "disabled"),
+        ("intel_pstate/no_turbo", "0", "enabled"),
+        ("cpufreq/boost", "1", "enabled"),
+        ("cpufreq/boost", "0", "disabled"),
+        ("cpufreq/boost", "maybe", None),
+    ],
+)
+def test_cpu_turbo(tmp_path: Path, relative: str, value: str, expected: str | None) -> None:
+    write(tmp_path, relative, value + "\n")
+    assert environment.cpu_turbo(tmp_path) == expected
+
+
+def test_isolated_and_nohz_full(tmp_path: Path) -> None:
+    write(tmp_path, "isolated", "2-3,5\n")
+    write(tmp_path, "nohz_full", " (null)\n")
+    assert environment.isolated_cpus(tmp_path) == "2-3,5"
+    assert environment.nohz_full_cpus(tmp_path) is None
+
+
+def test_isolated_empty_is_none(tmp_path: Path) -> None:
+    write(tmp_path, "isolated", "\n")
+    assert environment.isolated_cpus(tmp_path) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("2", "2 (full)"), ("1", "1 (partial)"), ("0", "0 (disabled)"), ("7", None)],
+)
+def test_aslr(tmp_path: Path, value: str, expected: str | None) -> None:
+    write(tmp_path, "sys/kernel/randomize_va_space", value + "\n")
+    assert environment.aslr(tmp_path) == expected
+
+
+def test_cpuinfo_mhz_average(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "cpuinfo",
+        "processor\t: 0\ncpu MHz\t\t: 1000.0\n\nprocessor\t: 1\ncpu MHz\t\t: 3000.0\n",
+    )
+    assert environment.cpuinfo_mhz(tmp_path) == 2000.0
+
+
+def test_throttle_count_sums(tmp_path: Path) -> None:
+    write(tmp_path, "cpu0/thermal_throttle/core_throttle_count", "3\n")
+    write(tmp_path, "cpu1/thermal_throttle/core_throttle_count", "4\n")
+    assert environment.throttle_count(tmp_path) == 7
+
+
+def test_details_from_fake_tree(tmp_path: Path) -> None:
+    root, proc = tmp_path / "sys", tmp_path / "proc"
+    write(root, "nohz_full", "1\n")
+    write(root, "cpuidle/current_driver", "intel_idle\n")
+    write(proc, "sys/kernel/perf_event_max_sample_rate", "100000\n")
+    found = environment.details({0, 1}, root, proc)
+    assert found["affinity_cpu_count"] == 2
+    assert found["nohz_full"] == "1"
+    assert found["cpuidle_driver"] == "intel_idle"
+    assert found["perf_event_max_sample_rate"] == 100000
+    assert "cpufreq_driver" not in found
+
+
+# -- busy_warnings() ------------------------------------------------------------------------
+def quiet(**changes: Any) -> store.Environment:
+    """A quiet, well-tuned two-CPU machine, with ``changes`` applied."""
+    env = store.Environment(
+        run_id=1,
+        cpu_logical=2,
+        load_avg_start=0.1,
+        load_avg_end=0.2,
+        cpu_percent_start=1.0,
+        cpu_percent_end=2.0,
+        cpu_governor="performance",
+        cpu_turbo="disabled",
+        aslr="2 (full)",
+        isolated_cpus=None,
+    )
+    for name, value in changes.items():
+        setattr(env, name, value)
+    return env
+
+
+def test_quiet_machine_has_no_warnings() -> None:
+    assert environment.busy_warnings(quiet()) == []
+
+
+def test_unknown_everything_has_no_warnings() -> None:
+    assert environment.busy_warnings(store.Environment(run_id=1)) == []
+
+
+def test_high_load_at_start() -> None:
+    warnings = environment.busy_warnings(quiet(load_avg_start=3.1, load_avg_end=None))
+    assert len(warnings) == 1
+    assert "load 3.1" in warnings[0]
+    assert "start" in warnings[0]
+    assert "2 CPUs" in warnings[0]
+
+
+def test_end_of_run_load_is_not_judged() -> None:
+    # it still carries the run's own workers, so a high figure says nothing about others
+    assert environment.busy_warnings(quiet(load_avg_start=0.1, load_avg_end=2.5)) == []
+
+
+def test_load_without_cpu_count_is_not_judged() -> None:
+    assert environment.busy_warnings(quiet(cpu_logical=None, load_avg_start=9.0)) == []
+
+
+def test_cpu_percent_before_run() -> None:
+    warnings = environment.busy_warnings(quiet(cpu_percent_start=60.0))
+    assert warnings == ["the machine was busy: CPU use 60% just before the run"]
+
+
+def test_powersave_governor() -> None:
+    warnings = environment.busy_warnings(quiet(cpu_governor="powersave"))
+    assert len(warnings) == 1
+    assert "powersave" in warnings[0]
+
+
+def test_mixed_governors_warn() -> None:
+    warnings = environment.busy_warnings(quiet(cpu_governor="performance, powersave"))
+    assert len(warnings) == 1
+    assert "powersave" in warnings[0]
+
+
+def test_turbo_enabled() -> None:
+    warnings = environment.busy_warnings(quiet(cpu_turbo="enabled"))
+    assert len(warnings) == 1
+    assert "turbo" in warnings[0]
+
+
+def test_aslr_and_isolation_never_warn() -> None:
+    env = quiet(aslr="0 (disabled)", isolated_cpus=None)
+    assert environment.busy_warnings(env) == []
+    env = quiet(aslr="2 (full)", isolated_cpus="1")
+    assert environment.busy_warnings(env) == []
