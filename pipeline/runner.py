@@ -43,6 +43,7 @@ TREE_REFRESH_S = 0.05
 USS_INTERVAL_S = 0.05
 USS_BUDGET = 0.05  # share of one core the USS/PSS sweeps may take
 _KILL_GRACE_S = 5.0
+_TRACKER_GRACE_S = 1.0
 _OUTPUT_TAIL_CHARS = 2000
 
 
@@ -120,21 +121,33 @@ class TreeSampler:
     def _sum(self, read: Callable[[psutil.Process], int]) -> int:
         return sum(self._each(read))
 
-    def kill_all(self) -> None:
-        """SIGKILL every process seen in the tree (those that left the group included)."""
+    def kill_all(
+        self, spare: Callable[[psutil.Process], bool] | None = None
+    ) -> list[psutil.Process]:
+        """SIGKILL every process seen in the tree (those that left the group included),
+        except those ``spare`` picks, which are returned."""
         with contextlib.suppress(psutil.Error):
             for child in self.root.children(recursive=True):
                 self.members.setdefault(child.pid, child)
+        spared = []
         for process in self.members.values():
             with contextlib.suppress(psutil.Error):
-                process.kill()
+                if spare is not None and spare(process):
+                    spared.append(process)
+                else:
+                    process.kill()
+        return spared
 
 
-def worker_environment() -> dict[str, str]:
-    """The orchestrator's environment, less PYTHONDONTWRITEBYTECODE: imports (the worker's,
-    and those of spawned pool processes, which count in start-up) then use bytecode caches,
-    as in most installations."""
-    return {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+def worker_environment(folder: str) -> dict[str, str]:
+    """The orchestrator's environment, less PYTHONDONTWRITEBYTECODE (imports, the worker's
+    and those of spawned pool processes, which count in start-up, then use bytecode caches,
+    as in most installations), with TMPDIR set to the trial's own folder: whatever the
+    trial leaves in temporary files (multiprocessing's pymp-* folders, io_file's files
+    after a kill) goes when the folder is removed."""
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    environment["TMPDIR"] = folder
+    return environment
 
 
 @dataclass(frozen=True)
@@ -186,7 +199,7 @@ def execute_in_process(request: TrialRequest) -> Measurement:
                     stdout=output,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
-                    env=worker_environment(),
+                    env=worker_environment(folder),
                 )
             except OSError as error:
                 return Measurement("crashed", {}, 0.0, None, f"cannot start worker: {error}")
@@ -250,13 +263,41 @@ def _watch(process: subprocess.Popen[bytes], deadline_s: float) -> tuple[bool, P
 
 
 def _kill_group(process: subprocess.Popen[bytes], sampler: TreeSampler | None) -> None:
-    """Kill the worker's whole process group and every descendant seen, then reap."""
+    """Kill the worker's whole process group and every descendant seen, then reap.
+
+    multiprocessing's resource tracker is spared for a moment: once every other process of
+    the trial is gone it unlinks the shared memory blocks and semaphores they left, then
+    exits by itself. Killed with the others, it would leave them in /dev/shm.
+    """
+    if sampler is not None:
+        _wait_until_gone(sampler.kill_all(spare=_is_resource_tracker), _TRACKER_GRACE_S)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
     if sampler is not None:
         sampler.kill_all()
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=_KILL_GRACE_S)
+
+
+def _wait_until_gone(processes: list[psutil.Process], timeout_s: float) -> None:
+    """Wait until every process has exited (a zombie counts: its parent is gone, and
+    whoever adopted it may reap it late) or the timeout passes."""
+    deadline_s = time.monotonic() + timeout_s
+    while processes and time.monotonic() < deadline_s:
+        time.sleep(SAMPLE_INTERVAL_S)
+        processes = [process for process in processes if _running(process)]
+
+
+def _running(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _is_resource_tracker(process: psutil.Process) -> bool:
+    """Whether a process is multiprocessing's resource tracker."""
+    return any("resource_tracker" in part for part in process.cmdline())
 
 
 def _read_result(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import math
 import re
 import shutil
 import sys
@@ -161,8 +162,8 @@ def _check_param(known: Param, value: Any, at: tuple[str | int, ...]) -> None:
         problem = _param_problem(known, one)
         if problem:
             raise _fail("param", problem, (*at, index) if isinstance(value, list) else at)
-    if len({repr(one) for one in values}) != len(values):
-        raise _fail("param", f"lists a value twice: {value!r}", at)
+        if one in values[:index]:
+            raise _fail("param", f"lists a value twice: {value!r}", at)
 
 
 def _param_problem(known: Param, value: Any) -> str | None:
@@ -173,6 +174,8 @@ def _param_problem(known: Param, value: Any) -> str | None:
         isinstance(value, expected) or numeric
     ):
         return f"must be {expected.__name__}, got {value!r}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"must be a finite number, got {value!r}"
     if known.choices and value not in known.choices:
         return f"must be one of {', '.join(known.choices)}, got {value!r}"
     if known.minimum is not None and value < known.minimum:
@@ -257,6 +260,29 @@ class Spec(_Strict):
                     f"params names {task_name!r}, which is not in matrix.task",
                     ("params", task_name),
                 )
+        failing = self.params.get("fault", {}).get("item", 0)
+        if "fault" in self.matrix.task and any(
+            item >= self.items for item in (failing if isinstance(failing, list) else [failing])
+        ):
+            raise _fail(
+                "param",
+                f"must be below items ({self.items}), or no item would fail",
+                ("params", "fault", "item"),
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _exclude_values_exist(self) -> Spec:
+        axes = {**self.matrix.model_dump(), "interpreter": self.interpreters}
+        for index, entry in enumerate(self.exclude):
+            for axis, values in entry.items():
+                for value in values:
+                    if value not in axes[axis]:
+                        raise _fail(
+                            "exclude",
+                            f"{value!r} is not in matrix.{axis}, so this entry excludes nothing",
+                            ("exclude", index, axis),
+                        )
         return self
 
 

@@ -275,7 +275,7 @@ def add_missing_columns(engine: Engine) -> list[str]:
                 default = getattr(column.default, "arg", None)
                 clause = ""
                 if isinstance(default, bool):
-                    clause = f" DEFAULT {int(default)}"
+                    clause = f" DEFAULT {str(default).upper()}"  # TRUE/FALSE: both dialects
                 elif isinstance(default, int | float):
                     clause = f" DEFAULT {default}"
                 elif isinstance(default, str):
@@ -304,11 +304,10 @@ class Store:
         sqlite = self.engine.dialect.name == "sqlite"
         with self.engine.begin() as connection:
             for name, body in VIEWS.items():
-                if sqlite:
-                    connection.execute(text(f"DROP VIEW IF EXISTS {name}"))
-                    connection.execute(text(f"CREATE VIEW {name} AS {body}"))
-                else:
-                    connection.execute(text(f"CREATE OR REPLACE VIEW {name} AS {body}"))
+                # dropped first: CREATE OR REPLACE cannot reorder a view's columns
+                cascade = "" if sqlite else " CASCADE"
+                connection.execute(text(f"DROP VIEW IF EXISTS {name}{cascade}"))
+                connection.execute(text(f"CREATE VIEW {name} AS {body}"))
             connection.execute(text("DELETE FROM meta WHERE key = 'schema_version'"))
             connection.execute(
                 text("INSERT INTO meta (key, value) VALUES ('schema_version', :v)"),

@@ -117,3 +117,25 @@ def test_memory_samples_are_ordered() -> None:
     measured = user_trial("echo_size", "processes-fork")
     assert measured.status == "ok"
     assert 0 < measured.peak_uss_bytes <= measured.peak_pss_bytes <= measured.peak_rss_bytes
+
+
+def test_a_killed_trial_leaves_no_semaphore_or_shared_memory_behind() -> None:
+    shm = Path("/dev/shm")
+    before = set(shm.iterdir()) if shm.is_dir() else set()
+    # a lock-guarded counter under spawn: named semaphores, tracked by the resource
+    # tracker, which must be left alive long enough to unlink them after the kill
+    measured = execute_in_process(
+        TrialRequest(
+            sys.executable,
+            "sync",
+            "processes-spawn",
+            2,
+            64,
+            4,
+            1.5,
+            1,
+            {"increments": 10**9, "lock": "with"},
+        )
+    )
+    assert measured.status == "timeout"
+    assert (set(shm.iterdir()) if shm.is_dir() else set()) <= before

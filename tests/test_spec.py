@@ -162,7 +162,9 @@ def test_task_parameter_errors(write_spec, params: str, message: str) -> None:
 
 
 def test_parameter_lists_and_exclude_lists_are_accepted(write_spec) -> None:
-    body = GOOD.replace("cpu_pure, io_sleep", "transfer, fault") + (
+    body = GOOD.replace("cpu_pure, io_sleep", "transfer, fault").replace(
+        "[1KiB]", "[1KiB, 2KiB]"
+    ) + (
         "params:\n  transfer: {transport: [pickle, shared_memory]}\n"
         "  fault: {mode: [exit, segfault], item: 1}\n"
         "exclude:\n  - {task: [transfer, fault], workers: [2], payload: [1KiB, 2KiB]}\n"
@@ -172,3 +174,43 @@ def test_parameter_lists_and_exclude_lists_are_accepted(write_spec) -> None:
     assert spec.exclude == [
         {"task": ["transfer", "fault"], "workers": [2], "payload": [1024, 2048]}
     ]
+
+
+@pytest.mark.parametrize(
+    ("extra", "line", "message"),
+    [
+        (
+            "params:\n  io_sleep: {seconds: .nan}\n",
+            8,
+            "params.io_sleep.seconds: must be a finite number, got nan",
+        ),
+        (
+            "params:\n  io_sleep: {seconds: [1, 1.0]}\n",
+            8,
+            "params.io_sleep.seconds: lists a value twice: [1, 1.0]",
+        ),
+        (
+            "exclude:\n  - {model: thread}\n",
+            8,
+            "exclude[0].model: 'thread' is not in matrix.model, so this entry excludes nothing",
+        ),
+        (
+            "exclude:\n  - {workers: [2, 3]}\n",
+            8,
+            "exclude[0].workers: 3 is not in matrix.workers, so this entry excludes nothing",
+        ),
+    ],
+)
+def test_values_that_would_silently_do_nothing_are_errors(write_spec, extra, line, message):
+    path = write_spec(GOOD + extra)
+    with pytest.raises(SpecError) as raised:
+        load_spec(path)
+    assert str(raised.value) == f"{path}:{line}: {message}"
+
+
+def test_fault_item_must_be_one_of_the_items(write_spec) -> None:
+    body = GOOD.replace("cpu_pure, io_sleep", "fault") + "items: 4\nparams:\n  fault: {item: 4}\n"
+    with pytest.raises(
+        SpecError, match=r"params\.fault\.item: must be below items \(4\), or no item"
+    ):
+        load_spec(write_spec(body))

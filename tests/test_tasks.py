@@ -209,3 +209,12 @@ def test_transfer_to_processes_costs_more_per_byte_than_to_threads() -> None:
     threads = median_of(3, "transfer", "threads", **options)
     processes = median_of(3, "transfer", "processes-fork", **options)
     assert processes > threads  # same bytes moved, so per byte too
+
+
+def test_a_pool_that_breaks_while_items_are_submitted_still_reports_every_item() -> None:
+    measured = measure("fault", "processes-fork", items=3000, mode="exit", item=0, seconds=0.0)
+    assert measured.status == "error"
+    found = facts("fault", "processes-fork", measured)
+    assert found["pool_broken"] == 1.0
+    assert found["others_finished"] + found["items_failed"] == 3000
+    assert len(measured.result["items"]) == 3000

@@ -239,8 +239,13 @@ class _TransferSession(Session):
 
         size = len(self.payload)
         source = shared_memory.SharedMemory(create=True, size=max(size, 1))
-        source.buf[:size] = self.payload  # type: ignore[index]
-        target = shared_memory.SharedMemory(create=True, size=max(size, 1))
+        try:
+            source.buf[:size] = self.payload  # type: ignore[index]
+            target = shared_memory.SharedMemory(create=True, size=max(size, 1))
+        except BaseException:
+            source.close()
+            source.unlink()
+            raise
         self.blocks[index] = (source, target)
         return b"", dict(self.params, _source=source.name, _target=target.name, _size=size)
 
@@ -419,7 +424,9 @@ TASKS: Dict[str, Task] = {
             _io_file,
             params={
                 "fsync": Param(True, doc="fsync each file before reading it back"),
-                "directory": Param("", doc="where the trial's folder goes (default: $TMPDIR)"),
+                "directory": Param(
+                    "", doc="where the trial's folder goes (default: the trial's own folder)"
+                ),
             },
             session=_FolderSession,
         ),

@@ -12,7 +12,7 @@ import os
 import threading
 import time
 
-from . import api, tasks
+from . import api, tasks, usage
 from .api import Unsupported
 
 __all__ = ["MODELS", "START_METHODS", "Outcome", "Unsupported", "run"]
@@ -54,6 +54,8 @@ class Outcome:
         self.shutdown_s = 0.0
         self.items: List[Dict[str, Any]] = []
         self.facts: Dict[str, Optional[float]] = {}
+        # CPU time and context switches over the timed phases (see usage.py)
+        self.usage: Dict[str, Optional[float]] = {}
         self.start_method: Optional[str] = None
         self._progress = (
             os.open(progress_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -135,13 +137,18 @@ def run(
     outcome = Outcome(session, progress_path)
     try:
         api.install(session.shared, tasks.imports(task))
-        if model == "sequential":
-            _run_sequential(outcome, task, items)
-        elif model == "asyncio":
-            _run_asyncio(outcome, workers, task, items, timeout_s)
-        else:
-            factory = _pool_factory(model, workers, timeout_s, context, outcome, task)
-            _run_pool(outcome, factory, workers, task, items)
+        before = usage.snapshot()
+        try:
+            if model == "sequential":
+                _run_sequential(outcome, task, items)
+            elif model == "asyncio":
+                _run_asyncio(outcome, workers, task, items, timeout_s)
+            else:
+                factory = _pool_factory(model, workers, timeout_s, context, outcome, task)
+                _run_pool(outcome, factory, workers, task, items)
+        finally:
+            usage.stop_forkserver()
+            outcome.usage = usage.since(before)
     finally:
         outcome.close()
     return outcome
@@ -215,10 +222,13 @@ def _run_pool(
         submitted = {}
         for index in range(items):
             payload, params = outcome.session.item(index)
-            submitted[pool.submit(tasks.run_item, task, params, payload)] = (
-                index,
-                time.perf_counter(),
-            )
+            submitted_s = time.perf_counter()
+            try:
+                future = pool.submit(tasks.run_item, task, params, payload)
+            except cf.BrokenExecutor as error:  # the pool broke while we were submitting
+                future = cf.Future()
+                future.set_exception(error)
+            submitted[future] = (index, submitted_s)
         for future in cf.as_completed(submitted):
             index, submitted_s = submitted[future]
             outcome.record(index, submitted_s, future)
