@@ -294,6 +294,22 @@ def _cores(results: store.Store, run_id: int) -> int:
     return (found.cpu_physical or found.cpu_logical or 1) if found else 1
 
 
+def verdicts(results: store.Store, run: str | int | None) -> list[Any]:
+    """The verdicts on the explainer's claims for one run (see pipeline.claims)."""
+    from . import claims, stats
+
+    run_row = results.resolve_run(run)
+    run_id = run_row.id or 0
+    if results.summary_frame(run_id).empty and not results.trials_frame(run_id).empty:
+        summarise(results, run_id)
+    return claims.verdicts(
+        stats.numeric_summary(results.summary_frame(run_id)),
+        results.trials_frame(run_id),
+        results.facts_frame(run_id),
+        _cores(results, run_id),
+    )
+
+
 def report_dir_name(run_id: int) -> str:
     """The folder of a run's report under the reports directory."""
     return f"run-{run_id}"
@@ -321,6 +337,7 @@ def build_report(results: store.Store, run: str | int | None, reports_dir: Path)
         reports_dir / report_dir_name(run_row.id),
         facts=stats.summarize_facts(results.facts_frame(run_row.id)),
         warnings=_warnings(results, run_row.id),
+        verdicts=verdicts(results, run_row.id),
     )
     published = [
         row

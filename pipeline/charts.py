@@ -22,8 +22,10 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, NullLocator
 
 from .stats import numeric_summary
+from .units import BYTE_UNITS, format_bytes
 
-BYTE_UNITS = ["B", "KiB", "MiB", "GiB", "TiB"]
+__all__ = ["BYTE_UNITS", "format_bytes", "speedup_chart"]
+
 IDEAL_LABEL = "ideal min(workers, cores)"
 # Marker and dash per model, so lines stay distinguishable in greyscale.
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
@@ -40,16 +42,6 @@ DASHES: list[tuple[float, ...]] = [
 SVG_METADATA = {"Date": None, "Creator": None, "Format": None, "Type": None}
 FACET_INCHES = (4.8, 3.4)
 MIN_WIDTH_INCHES = 7.0
-
-
-def format_bytes(n: int) -> str:
-    """Exact size in the largest binary unit dividing it: 1024 -> '1 KiB', 1500 -> '1500 B'."""
-    n = int(n)
-    unit = 0
-    while n and n % 1024 == 0 and unit < len(BYTE_UNITS) - 1:
-        n //= 1024
-        unit += 1
-    return f"{n} {BYTE_UNITS[unit]}"
 
 
 def speedup_chart(summary: pd.DataFrame, task: str, *, cores: int) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sys
 from enum import Enum
 from pathlib import Path
@@ -214,6 +216,28 @@ def report(
     except PipelineError as error:
         raise _fail(str(error)) from None
     out.print(f"report: {page}", highlight=False, soft_wrap=True)
+
+
+@cli.command()
+def verdicts(
+    run_id: Annotated[str, typer.Argument(metavar="[RUN]", help="Run id, or 'latest'.")] = (
+        "latest"
+    ),
+    db: DbOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
+    """Verdicts of a run on each claim of the threads-vs-processes explainer."""
+    try:
+        found = app.verdicts(store.Store(db or store.default_url()), run_id)
+    except PipelineError as error:
+        raise _fail(str(error)) from None
+    if as_json:
+        typer.echo(json.dumps([dataclasses.asdict(verdict) for verdict in found], indent=2))
+        return
+    from .claims import iter_lines
+
+    for line in iter_lines(found):
+        typer.echo(line)
 
 
 @cli.command()

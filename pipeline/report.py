@@ -16,10 +16,12 @@ from typing import Any
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from .charts import BYTE_UNITS, format_bytes
 from .stats import numeric_summary
+from .units import MISSING, format_bytes, format_size
 
-MISSING = "—"
+__all__ = ["format_bytes", "format_seconds", "format_size", "write_index", "write_run_report"]
+
+
 CONFIDENCE_PERCENT = 95
 
 
@@ -33,6 +35,7 @@ def write_run_report(
     index_href: str | None = "../index.html",
     facts: pd.DataFrame | None = None,
     warnings: list[str] | None = None,
+    verdicts: list[Any] | None = None,
 ) -> Path:
     """Write out_dir/index.html for one run and return its path. ``facts`` is the output
     of ``stats.summarize_facts``; ``warnings`` are notes about the machine (busy, tuning)."""
@@ -57,6 +60,7 @@ def write_run_report(
         environment={key: _format_value(value) for key, value in environment.items()},
         sections=sections,
         warnings=warnings or [],
+        verdicts=verdicts or [],
         index_href=_relative_href(index_href) if index_href else None,
         confidence=CONFIDENCE_PERCENT,
     )
@@ -111,17 +115,6 @@ def format_seconds(seconds: float) -> str:
         if abs(seconds) >= scale:
             return f"{seconds / scale:.3g} {unit}"
     return f"{seconds / 1e-6:.3g} µs"
-
-
-def format_size(n_bytes: float) -> str:
-    """An approximate size for reading, e.g. '48.3 MiB' (payloads use format_bytes)."""
-    if _missing(n_bytes):
-        return MISSING
-    unit = 0
-    while abs(n_bytes) >= 1024 and unit < len(BYTE_UNITS) - 1:
-        n_bytes /= 1024
-        unit += 1
-    return f"{n_bytes:.0f} B" if unit == 0 else f"{n_bytes:.1f} {BYTE_UNITS[unit]}"
 
 
 def _headline(task: str, cells: pd.DataFrame) -> str:

@@ -7,8 +7,9 @@ payload and interpreter.
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from typing import cast, overload
+from typing import Any, cast, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -17,10 +18,16 @@ from scipy import stats
 
 BASELINE_MODEL = "sequential"
 CELL_COLUMNS = ["task", "variant", "model", "workers", "payload_bytes", "interpreter"]
-TEXT_COLUMNS = ["task", "variant", "model", "interpreter"]
+TEXT_COLUMNS = ["task", "variant", "model", "interpreter", "warnings"]
 BASELINE_KEYS = ["task", "variant", "payload_bytes", "interpreter"]
 TIMING_COLUMNS = ["wall_s", "startup_s", "shutdown_s", "cpu_user_s", "cpu_sys_s"]
 TRIAL_COLUMNS = ["cell_id", *CELL_COLUMNS, "status", *TIMING_COLUMNS, "peak_rss_bytes"]
+# columns a trials frame may lack (older databases, hand-made frames): taken as missing
+OPTIONAL_TRIAL_COLUMNS: dict[str, str | float] = {
+    "variant": "",
+    "peak_uss_bytes": np.nan,
+    "peak_pss_bytes": np.nan,
+}
 SUMMARY_COLUMNS = [
     "cell_id",
     *CELL_COLUMNS,
@@ -35,17 +42,28 @@ SUMMARY_COLUMNS = [
     "min_wall_s",
     "max_wall_s",
     "iqr_wall_s",
+    "outliers",
     "median_startup_s",
     "median_shutdown_s",
     "median_cpu_s",
     "cpu_utilisation",
     "median_peak_rss_bytes",
+    "median_peak_uss_bytes",
+    "median_peak_pss_bytes",
     "speedup",
     "speedup_ci_low",
     "speedup_ci_high",
     "efficiency",
     "ideal_speedup",
+    "karp_flatt",
+    "warnings",
 ]
+
+# Instability thresholds, as pyperf checks them: a standard deviation over 10% of the mean,
+# or a minimum or maximum more than 50% away from the mean.
+UNSTABLE_CV = 0.10
+FAR_FROM_MEAN = 0.50
+OUTLIER_IQR = 1.5  # Tukey's fences: below Q1 - 1.5 IQR or above Q3 + 1.5 IQR
 
 # Resampled values held in memory at once per bootstrap batch (bounds memory for big cells).
 BATCH_ELEMENTS = 1_000_000
@@ -80,6 +98,46 @@ def ideal_speedup(workers: int | pd.Series, cores: int) -> int | pd.Series:
     return min(workers, cores)
 
 
+def count_outliers(values: pd.Series | Sample) -> int:
+    """How many values lie outside Tukey's fences (Q1 - 1.5 IQR, Q3 + 1.5 IQR), with
+    quartiles by linear interpolation (numpy's default). Outliers are counted, never
+    dropped."""
+    sample = np.asarray(values, dtype="float64")
+    sample = sample[~np.isnan(sample)]
+    if sample.size < 4:
+        return 0
+    q1, q3 = np.quantile(sample, [0.25, 0.75])
+    spread = OUTLIER_IQR * (q3 - q1)
+    return int(np.sum((sample < q1 - spread) | (sample > q3 + spread)))
+
+
+def karp_flatt(speedup: pd.Series, workers: pd.Series) -> pd.Series:
+    """The experimentally determined serial fraction e = (1/S - 1/n) / (1 - 1/n) of each
+    cell with n > 1 workers (NaN otherwise). Rising e with n means overhead grows with the
+    workers; a steady e is an inherent serial part."""
+    n = workers.astype("float64").where(workers > 1)
+    return (1.0 / speedup - 1.0 / n) / (1.0 - 1.0 / n)
+
+
+def instability(cell: Mapping[Hashable, Any]) -> str:
+    """pyperf's warnings for one cell's wall times, joined by '; ' ('' when stable)."""
+    mean, cv = cell["mean_wall_s"], cell["cv_wall"]
+    if not cell["n_ok"] or np.isnan(mean) or mean <= 0:
+        return ""
+    warnings = []
+    if not np.isnan(cv) and cv > UNSTABLE_CV:
+        warnings.append(f"standard deviation is {cv:.0%} of the mean (over {UNSTABLE_CV:.0%})")
+    below = (mean - cell["min_wall_s"]) / mean
+    above = (cell["max_wall_s"] - mean) / mean
+    if below > FAR_FROM_MEAN:
+        warnings.append(f"the fastest trial is {below:.0%} below the mean")
+    if above > FAR_FROM_MEAN:
+        warnings.append(f"the slowest trial is {above:.0%} above the mean")
+    if cell.get("outliers"):
+        warnings.append(f"{int(cell['outliers'])} outlier(s) by the 1.5 IQR rule (kept)")
+    return "; ".join(warnings)
+
+
 def numeric_summary(summary: pd.DataFrame) -> pd.DataFrame:
     """The summary with NaN for missing numbers (read back from SQL, they may be None)."""
     numeric = [c for c in SUMMARY_COLUMNS if c in summary.columns and c not in TEXT_COLUMNS]
@@ -100,8 +158,9 @@ def summarize_cells(
     intervals do not depend on which other cells are summarised. A frame without a
     ``variant`` column (no swept parameters) is taken as all "".
     """
-    if "variant" not in trials.columns:
-        trials = trials.assign(variant="")
+    trials = trials.assign(
+        **{name: value for name, value in OPTIONAL_TRIAL_COLUMNS.items() if name not in trials}
+    )
     _check_columns(trials)
     if trials.empty:
         return pd.DataFrame({column: [] for column in SUMMARY_COLUMNS})
@@ -111,6 +170,8 @@ def summarize_cells(
     summary["ci_low_wall_s"] = [_bootstrap_of(medians, cell).low for cell in summary.index]
     summary["ci_high_wall_s"] = [_bootstrap_of(medians, cell).high for cell in summary.index]
     summary = _add_speedups(summary, medians, confidence, cores)
+    summary["karp_flatt"] = karp_flatt(summary["speedup"], summary["workers"])
+    summary["warnings"] = [instability(row) for row in summary.to_dict("records")]
     return summary[SUMMARY_COLUMNS]
 
 
@@ -135,6 +196,7 @@ def _describe_cells(trials: pd.DataFrame, ok: pd.DataFrame) -> pd.DataFrame:
     summary["min_wall_s"] = wall.min()
     summary["max_wall_s"] = wall.max()
     summary["iqr_wall_s"] = wall.agg(stats.iqr)
+    summary["outliers"] = wall.agg(count_outliers).reindex(summary.index, fill_value=0)
     per_trial = _per_trial_resources(ok).groupby(ok["cell_id"])
     return summary.join(per_trial.median())
 
@@ -151,6 +213,8 @@ def _per_trial_resources(ok: pd.DataFrame) -> pd.DataFrame:
             "median_cpu_s": cpu_s,
             "cpu_utilisation": cpu_s / elapsed_s,
             "median_peak_rss_bytes": ok["peak_rss_bytes"].astype("float64"),
+            "median_peak_uss_bytes": ok["peak_uss_bytes"].astype("float64"),
+            "median_peak_pss_bytes": ok["peak_pss_bytes"].astype("float64"),
         }
     )
 
@@ -270,3 +334,125 @@ def summarize_facts(facts: pd.DataFrame) -> pd.DataFrame:
     )["value"]
     summary = values.agg(["count", "median", "min", "max"]).rename(columns={"count": "n"})
     return summary.reset_index()[FACT_COLUMNS]
+
+
+# -- scaling models ---------------------------------------------------------------------------
+SCALING_KEYS = ["task", "variant", "model", "payload_bytes", "interpreter"]
+SCALING_COLUMNS = [
+    *SCALING_KEYS,
+    "points",
+    "parallel_fraction",
+    "parallel_fraction_ci_low",
+    "parallel_fraction_ci_high",
+    "r_squared",
+    "note",
+]
+POOR_FIT_R2 = 0.9  # below this, Amdahl's law does not describe the cells
+
+
+def amdahl(workers: npt.ArrayLike, parallel_fraction: float) -> Sample:
+    """Amdahl's law: the speedup of ``workers`` workers when ``parallel_fraction`` of the
+    work runs in parallel, 1 / ((1 - p) + p / n)."""
+    n = np.asarray(workers, dtype="float64")
+    speedup: Sample = 1.0 / ((1.0 - parallel_fraction) + parallel_fraction / n)
+    return speedup
+
+
+def scaling_fits(summary: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """An Amdahl fit of speedup over workers for each (task, variant, model, payload,
+    interpreter) with a sequential baseline: the parallel fraction with its interval (from
+    the fit's covariance, t-distributed), R² and a note when the fit is poor or the points
+    are too few. The baseline itself is the point (1 worker, speedup 1)."""
+    from scipy.optimize import curve_fit
+
+    rows = []
+    cells = summary[summary["model"].ne(BASELINE_MODEL) & summary["speedup"].notna()]
+    for key, group in cells.groupby(SCALING_KEYS, sort=False, dropna=False):
+        n = np.concatenate([[1.0], group["workers"].to_numpy(dtype="float64")])
+        speedup = np.concatenate([[1.0], group["speedup"].to_numpy(dtype="float64")])
+        row = dict(zip(SCALING_KEYS, key, strict=True))
+        row["points"] = int(n.size)
+        if np.unique(n).size < 3:
+            rows.append({**row, "note": "too few points: needs 2 worker counts besides 1"})
+            continue
+        (fraction,), covariance = curve_fit(amdahl, n, speedup, p0=[0.5], bounds=(0.0, 1.0))
+        spread = stats.t.ppf(0.5 + confidence / 2, n.size - 1) * float(np.sqrt(covariance[0, 0]))
+        residual = float(np.sum((speedup - amdahl(n, fraction)) ** 2))
+        total = float(np.sum((speedup - speedup.mean()) ** 2))
+        r_squared = 1.0 - residual / total if total > 0 else float("nan")
+        note = "" if r_squared >= POOR_FIT_R2 else f"poor fit (R² {r_squared:.2f} < {POOR_FIT_R2})"
+        rows.append(
+            {
+                **row,
+                "parallel_fraction": float(fraction),
+                "parallel_fraction_ci_low": max(0.0, float(fraction) - spread),
+                "parallel_fraction_ci_high": min(1.0, float(fraction) + spread),
+                "r_squared": r_squared,
+                "note": note,
+            }
+        )
+    return pd.DataFrame(rows, columns=SCALING_COLUMNS)
+
+
+# -- comparisons ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Comparison:
+    """Two samples of one metric compared: Mann-Whitney U (two-sided, no normality
+    assumed) and the ratio of medians (second / first) with a bootstrap interval."""
+
+    n_first: int
+    n_second: int
+    median_first: float
+    median_second: float
+    ratio: float
+    ratio_ci_low: float
+    ratio_ci_high: float
+    p_value: float
+
+
+def compare(
+    first: npt.ArrayLike,
+    second: npt.ArrayLike,
+    *,
+    seed: int = 20240601,
+    resamples: int = 2000,
+    confidence: float = 0.95,
+) -> Comparison:
+    """Compare two samples (NaNs dropped). With fewer than 2 values on a side, the test
+    and the interval are NaN."""
+    a = np.asarray(first, dtype="float64")
+    b = np.asarray(second, dtype="float64")
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    if a.size == 0 or b.size == 0:
+        nan = float("nan")
+        return Comparison(a.size, b.size, nan, nan, nan, nan, nan, nan)
+    median_a, median_b = float(np.median(a)), float(np.median(b))
+    ratio = median_b / median_a if median_a else float("nan")
+    if a.size < 2 or b.size < 2:
+        nan = float("nan")
+        return Comparison(a.size, b.size, median_a, median_b, ratio, nan, nan, nan)
+    rng = np.random.default_rng(seed)
+    boot_a = _bootstrap_median(a, rng, resamples, confidence)
+    boot_b = _bootstrap_median(b, rng, resamples, confidence)
+    low, high = _ratio_interval(boot_b, boot_a, confidence)  # median_b / median_a
+    p_value = float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+    return Comparison(a.size, b.size, median_a, median_b, ratio, low, high, p_value)
+
+
+def holm(p_values: npt.ArrayLike) -> Sample:
+    """Holm's step-down adjustment of p-values for multiple comparisons (NaNs left alone).
+
+    Sorted ascending, the i-th smallest of m p-values is multiplied by (m - i), then a
+    running maximum keeps the order, capped at 1. scipy has no Holm (its
+    false_discovery_control is Benjamini-Hochberg), hence these few lines.
+    """
+    p = np.asarray(p_values, dtype="float64")
+    adjusted = np.full(p.shape, np.nan)
+    valid = np.flatnonzero(~np.isnan(p))
+    order = valid[np.argsort(p[valid], kind="stable")]
+    m = order.size
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, float(p[index]) * (m - rank)))
+        adjusted[index] = running
+    return adjusted

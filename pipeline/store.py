@@ -176,16 +176,21 @@ class CellStats(SQLModel, table=True):
     min_wall_s: float | None = None
     max_wall_s: float | None = None
     iqr_wall_s: float | None = None
+    outliers: int | None = None  # trials outside Tukey's fences (1.5 IQR), counted not dropped
     median_startup_s: float | None = None
     median_shutdown_s: float | None = None
     median_cpu_s: float | None = None
     cpu_utilisation: float | None = None
     median_peak_rss_bytes: float | None = None
+    median_peak_uss_bytes: float | None = None
+    median_peak_pss_bytes: float | None = None
     speedup: float | None = None
     speedup_ci_low: float | None = None
     speedup_ci_high: float | None = None
     efficiency: float | None = None
     ideal_speedup: float | None = None
+    karp_flatt: float | None = None  # serial fraction (1/S - 1/n) / (1 - 1/n), n > 1
+    warnings: str = ""  # instability warnings, "; "-separated
 
 
 class Meta(SQLModel, table=True):
@@ -217,9 +222,10 @@ VIEWS = {
         SELECT c.run_id, c.id AS cell_id, {_CELL_COLUMNS}, s.n, s.n_ok,
                s.median_wall_s, s.ci_low_wall_s, s.ci_high_wall_s, s.mean_wall_s,
                s.std_wall_s, s.cv_wall, s.min_wall_s, s.max_wall_s, s.iqr_wall_s,
-               s.median_startup_s, s.median_shutdown_s, s.median_cpu_s, s.cpu_utilisation,
-               s.median_peak_rss_bytes, s.speedup, s.speedup_ci_low, s.speedup_ci_high,
-               s.efficiency, s.ideal_speedup
+               s.outliers, s.median_startup_s, s.median_shutdown_s, s.median_cpu_s,
+               s.cpu_utilisation, s.median_peak_rss_bytes, s.median_peak_uss_bytes,
+               s.median_peak_pss_bytes, s.speedup, s.speedup_ci_low, s.speedup_ci_high,
+               s.efficiency, s.ideal_speedup, s.karp_flatt, s.warnings
         FROM cell c JOIN cell_stats s ON s.cell_id = c.id""",
 }
 

@@ -187,3 +187,58 @@ def test_interrupt_keeps_finished_trials(write_spec, tmp_path) -> None:
         stored = connection.execute("SELECT count(*) FROM trial").fetchone()[0]
     assert status == "interrupted"
     assert 6 <= stored < 164
+
+
+def small_claims_spec(tmp_path: Path) -> Path:
+    """experiments/claims.yaml at small size: the same matrix, fewer and shorter trials."""
+    import yaml
+
+    spec = yaml.safe_load((TESTS_DIR.parent / "experiments" / "claims.yaml").read_text())
+    spec.update(repetitions=2, warmup=0, items=4)
+    spec["matrix"]["payload"] = ["64KiB", "4MiB", "8MiB"]
+    for entry in spec["exclude"]:
+        if "payload" in entry:
+            sizes = entry["payload"] if isinstance(entry["payload"], list) else [entry["payload"]]
+            entry["payload"] = ["8MiB" if size == "32MiB" else size for size in sizes]
+    spec["params"].update(
+        cpu_pure={"iterations": 20000},
+        io_sleep={"seconds": 0.01},
+        io_network={"latency": 0.01},
+        memory={"seconds": 0.05},
+    )
+    spec["params"]["sync"]["increments"] = 2000
+    spec["params"]["cpu_gil_released"]["rounds"] = 1
+    path = tmp_path / "claims-small.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def test_claims_spec_gives_every_claim_a_verdict(cli_runner, tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'claims.db'}"
+    spec = small_claims_spec(tmp_path)
+    ran = cli_runner.invoke(cli, ["run", str(spec), "--db", db, "--out", str(tmp_path), "-q"])
+    assert ran.exit_code == 0, ran.output
+    result = cli_runner.invoke(cli, ["verdicts", "--db", db, "--json"])
+    assert result.exit_code == 0, result.output
+    found = {v["claim"]: v for v in json.loads(result.stdout)}
+    assert list(found) == [
+        "gil_threads_cpu",
+        "processes_cpu",
+        "gil_released_c_code",
+        "threads_io",
+        "memory",
+        "startup",
+        "communication",
+        "shared_state",
+        "fault_isolation",
+    ]
+    allowed = {"supported", "contradicted", "nuanced", "inconclusive"}
+    assert {claim: v["verdict"] in allowed for claim, v in found.items()} == dict.fromkeys(
+        found, True
+    )  # every claim is measured by this spec
+    # the crash outcomes do not depend on timing: threads die with the program, pools break
+    assert found["fault_isolation"]["verdict"] == "nuanced"
+    text = cli_runner.invoke(cli, ["verdicts", "--db", db])
+    assert text.stdout.startswith("[")
+    page = (tmp_path / "run-1" / "index.html").read_text()
+    assert page.index("Verdicts on the explainer") < page.index("<h2>Headlines</h2>")

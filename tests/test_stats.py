@@ -11,7 +11,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as scipy_stats
 
-from pipeline.stats import SUMMARY_COLUMNS, ideal_speedup, summarize_cells, summarize_facts
+from pipeline.stats import (
+    SUMMARY_COLUMNS,
+    amdahl,
+    compare,
+    count_outliers,
+    holm,
+    ideal_speedup,
+    instability,
+    karp_flatt,
+    scaling_fits,
+    summarize_cells,
+    summarize_facts,
+)
 
 RESAMPLES = 400
 
@@ -274,3 +286,119 @@ def test_summarize_facts_exact() -> None:
         [2, "lost", 3, 3.0, 0.0, 10.0],
     ]
     assert summarize_facts(facts.iloc[:0]).empty
+
+
+def test_count_outliers_by_tukey_fences() -> None:
+    # quartiles of 1..8 (linear): 2.75 and 6.25, IQR 3.5, fences -2.5 and 11.5
+    assert count_outliers([1, 2, 3, 4, 5, 6, 7, 8]) == 0
+    assert count_outliers([1, 2, 3, 4, 5, 6, 7, 8, 30]) == 1
+    assert count_outliers([1.0, 1.0, 1.0]) == 0  # too few to judge
+    assert count_outliers([np.nan, 1, 2, 3, 100]) == 1
+
+
+def test_karp_flatt_exact() -> None:
+    speedup = pd.Series([1.0, 1.6, 2.5, 4.0])
+    workers = pd.Series([1, 2, 4, 4])
+    result = karp_flatt(speedup, workers).tolist()
+    assert np.isnan(result[0])
+    assert result[1] == pytest.approx((1 / 1.6 - 0.5) / 0.5)  # 0.25
+    assert result[2] == pytest.approx((0.4 - 0.25) / 0.75)  # 0.2
+    assert result[3] == pytest.approx(0.0)  # perfect scaling: no serial part
+
+
+def test_instability_warnings_like_pyperf() -> None:
+    stable = {
+        "n_ok": 5,
+        "mean_wall_s": 1.0,
+        "cv_wall": 0.05,
+        "min_wall_s": 0.9,
+        "max_wall_s": 1.1,
+        "outliers": 0,
+    }
+    assert instability(stable) == ""
+    noisy = {**stable, "cv_wall": 0.25, "min_wall_s": 0.4, "max_wall_s": 1.6, "outliers": 2}
+    assert instability(noisy) == (
+        "standard deviation is 25% of the mean (over 10%); the fastest trial is 60% below "
+        "the mean; the slowest trial is 60% above the mean; 2 outlier(s) by the 1.5 IQR rule "
+        "(kept)"
+    )
+    assert instability({**stable, "n_ok": 0}) == ""
+
+
+def test_summary_counts_outliers_and_warns() -> None:
+    walls = [1.0, 1.01, 0.99, 1.0, 1.02, 1.0, 0.98, 5.0]
+    summary = summarize(cell(1, "sequential", 1, walls))
+    assert summary.loc[1, "outliers"] == 1
+    assert "1 outlier(s)" in summary.loc[1, "warnings"]
+    assert "slowest trial" in summary.loc[1, "warnings"]
+
+
+def test_amdahl_fit_recovers_the_parallel_fraction() -> None:
+    workers = [2, 4, 8]
+    rows = [
+        {
+            "task": "t",
+            "variant": "",
+            "model": "processes",
+            "payload_bytes": 1,
+            "interpreter": "py",
+            "workers": n,
+            "speedup": float(amdahl(n, 0.9)),
+        }
+        for n in workers
+    ]
+    fit = scaling_fits(pd.DataFrame(rows))
+    assert fit.loc[0, "points"] == 4
+    assert fit.loc[0, "parallel_fraction"] == pytest.approx(0.9, abs=1e-6)
+    assert fit.loc[0, "r_squared"] == pytest.approx(1.0)
+    assert fit.loc[0, "note"] == ""
+    assert amdahl([1], 0.5).tolist() == [1.0]
+    assert amdahl([2], 1.0).tolist() == [2.0]
+
+
+def test_amdahl_fit_says_when_points_are_few_or_the_fit_poor() -> None:
+    base = {"task": "t", "variant": "", "model": "threads", "payload_bytes": 1, "interpreter": "py"}
+    few = scaling_fits(pd.DataFrame([{**base, "workers": 2, "speedup": 1.9}]))
+    assert few.loc[0, "note"] == "too few points: needs 2 worker counts besides 1"
+    assert np.isnan(few.loc[0, "parallel_fraction"])
+    zigzag = [{**base, "workers": n, "speedup": s} for n, s in ((2, 0.5), (4, 3.9), (8, 0.6))]
+    poor = scaling_fits(pd.DataFrame(zigzag))
+    assert poor.loc[0, "note"].startswith("poor fit (R² ")
+
+
+def test_compare_exact() -> None:
+    found = compare([1.0, 2.0, 3.0, 4.0, 5.0], [6.0, 7.0, 8.0, 9.0, 10.0], resamples=500)
+    assert (found.median_first, found.median_second, found.ratio) == (3.0, 8.0, 8.0 / 3.0)
+    assert found.p_value == pytest.approx(2 / 252)  # exact two-sided Mann-Whitney, n=5+5
+    assert found.ratio_ci_low <= found.ratio <= found.ratio_ci_high
+    single = compare([1.0], [2.0, 3.0])
+    assert single.ratio == 2.5
+    assert np.isnan(single.p_value)
+
+
+def test_holm_exact() -> None:
+    adjusted = holm([0.01, 0.04, np.nan, 0.03])
+    assert adjusted[0] == pytest.approx(0.03)
+    assert adjusted[1] == pytest.approx(0.06)
+    assert np.isnan(adjusted[2])
+    assert adjusted[3] == pytest.approx(0.06)
+    assert holm([0.9, 0.8]).tolist() == [1.0, 1.0]  # 0.8 x 2 caps at 1; order kept
+
+
+@given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=30))
+def test_holm_never_lowers_a_p_value_and_keeps_the_order(p_values: list[float]) -> None:
+    adjusted = holm(p_values)
+    assert all(a >= p - 1e-12 for a, p in zip(adjusted, p_values, strict=True))
+    assert all(a <= 1.0 for a in adjusted)
+    order = np.argsort(p_values, kind="stable")
+    assert all(np.diff(adjusted[order]) >= -1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.floats(0.001, 10.0), min_size=2, max_size=12))
+def test_interval_contains_the_median_and_self_speedup_is_one(walls: list[float]) -> None:
+    summary = summarize(cell(1, "sequential", 1, walls))
+    row = summary.iloc[0]
+    assert row["ci_low_wall_s"] <= row["median_wall_s"] <= row["ci_high_wall_s"]
+    assert row["speedup"] == 1.0
+    assert (row["speedup_ci_low"], row["speedup_ci_high"]) == (1.0, 1.0)

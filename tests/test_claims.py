@@ -1,0 +1,236 @@
+"""Verdicts on constructed result sets: each outcome of each kind of claim."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline import claims
+from pipeline.stats import SUMMARY_COLUMNS, numeric_summary, summarize_cells
+
+N = 10  # trials per cell: enough for Mann-Whitney to be significant after Holm
+
+
+class Run:
+    """Builds trials (and task facts) cell by cell, then asks for the verdicts."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict] = []
+        self.facts: list[dict] = []
+        self.cell_id = 0
+
+    def cell(
+        self,
+        task: str,
+        model: str,
+        workers: int,
+        wall_s: float,
+        *,
+        variant: str = "",
+        payload: int = 1024,
+        spread: float = 0.01,
+        startup_s: float = 0.001,
+        pss: float = 10e6,
+        gil: bool = True,
+        status: str = "ok",
+        facts: dict[str, float] | None = None,
+    ) -> int:
+        self.cell_id += 1
+        offsets = np.linspace(-spread, spread, N)
+        for repetition, offset in enumerate(offsets):
+            ok = status == "ok"
+            self.rows.append(
+                {
+                    "cell_id": self.cell_id,
+                    "task": task,
+                    "variant": variant,
+                    "model": model,
+                    "workers": workers,
+                    "payload_bytes": payload,
+                    "interpreter": "python3",
+                    "status": status,
+                    "wall_s": wall_s * (1 + offset) if ok else np.nan,
+                    "startup_s": startup_s * (1 + offset) if ok else np.nan,
+                    "shutdown_s": 0.0,
+                    "cpu_user_s": wall_s,
+                    "cpu_sys_s": 0.0,
+                    "peak_rss_bytes": pss * 1.5,
+                    "peak_pss_bytes": pss * (1 + offset),
+                    "python_version": "3.11.7",
+                    "gil_enabled": gil,
+                    "free_threaded_build": not gil,
+                    "trial_id": len(self.rows),
+                    "repetition": repetition,
+                }
+            )
+            for name, value in (facts or {}).items():
+                self.facts.append(
+                    {
+                        "cell_id": self.cell_id,
+                        "trial_id": len(self.rows),
+                        "name": name,
+                        "value": value,
+                    }
+                )
+        return self.cell_id
+
+    def verdicts(self) -> dict[str, claims.Verdict]:
+        trials = pd.DataFrame(self.rows)
+        summary = numeric_summary(summarize_cells(trials, cores=2, resamples=500))
+        facts = pd.DataFrame(self.facts, columns=["cell_id", "trial_id", "name", "value"])
+        return {v.claim: v for v in claims.verdicts(summary, trials, facts, cores=2)}
+
+
+def test_every_claim_is_not_measured_on_an_empty_run() -> None:
+    empty = pd.DataFrame(columns=SUMMARY_COLUMNS)
+    found = claims.verdicts(empty, pd.DataFrame(), pd.DataFrame(), cores=2)
+    assert len(found) == len(claims.CLAIMS) == 9
+    assert {v.verdict for v in found} == {claims.NOT_MEASURED}
+
+
+def test_threads_without_gain_under_the_gil_support_the_gil_claim() -> None:
+    run = Run()
+    run.cell("cpu_pure", "sequential", 1, 1.0)
+    run.cell("cpu_pure", "threads", 2, 1.05)
+    run.cell("cpu_pure", "threads", 4, 1.1)
+    verdict = run.verdicts()["gil_threads_cpu"]
+    assert verdict.verdict == claims.SUPPORTED
+    assert "cpu_pure threads ×2, 1 KiB: 0.95×" in verdict.evidence[0]
+    assert verdict.conditions == "Python 3.11.7, GIL on"
+
+
+def test_threads_that_scale_without_the_gil_contradict_it() -> None:
+    run = Run()
+    run.cell("cpu_pure", "sequential", 1, 1.0, gil=False)
+    run.cell("cpu_pure", "threads", 2, 0.5, gil=False)
+    verdict = run.verdicts()["gil_threads_cpu"]
+    assert verdict.verdict == claims.CONTRADICTED
+    assert "free-threaded build, GIL off" in verdict.conditions
+    assert "2.00×" in verdict.summary
+
+
+def test_processes_gain_everywhere_nowhere_or_in_part() -> None:
+    def processes(*walls: float) -> str:
+        run = Run()
+        run.cell("cpu_pure", "sequential", 1, 1.0)
+        for workers, wall in zip((2, 4), walls, strict=False):
+            run.cell("cpu_pure", "processes", workers, wall)
+        return run.verdicts()["processes_cpu"].verdict
+
+    assert processes(0.55, 0.5) == claims.SUPPORTED
+    assert processes(1.2, 1.3) == claims.CONTRADICTED
+    assert processes(0.55, 1.3) == claims.NUANCED
+
+
+def test_noisy_cells_are_inconclusive_not_contradicted() -> None:
+    run = Run()
+    run.cell("io_sleep", "sequential", 1, 1.0, spread=0.6)
+    run.cell("io_sleep", "threads", 2, 0.9, spread=0.6)
+    verdict = run.verdicts()["threads_io"]
+    assert verdict.verdict == claims.INCONCLUSIVE
+    assert "more repetitions would decide" in verdict.summary
+
+
+def test_gil_releasing_c_code_that_scales_says_the_explainer_is_out_of_date() -> None:
+    run = Run()
+    run.cell("cpu_gil_released", "sequential", 1, 1.0, payload=4 << 20)
+    run.cell("cpu_gil_released", "threads", 2, 0.55, payload=4 << 20)
+    verdict = run.verdicts()["gil_released_c_code"]
+    assert verdict.verdict == claims.CONTRADICTED
+    assert verdict.summary.startswith("out of date: hashlib and zlib release the GIL")
+
+
+def test_memory_and_startup_of_processes_against_threads() -> None:
+    run = Run()
+    run.cell("memory", "threads", 2, 1.0, pss=10e6, startup_s=0.001)
+    run.cell("memory", "processes", 2, 1.0, pss=25e6, startup_s=0.02)
+    found = run.verdicts()
+    assert found["memory"].verdict == claims.SUPPORTED
+    assert found["memory"].summary.startswith("processes needed 2.50× to 2.50× the memory")
+    assert found["startup"].verdict == claims.SUPPORTED
+
+
+def test_less_memory_for_processes_contradicts() -> None:
+    run = Run()
+    run.cell("memory", "threads", 2, 1.0, pss=20e6)
+    run.cell("memory", "processes-fork", 2, 1.0, pss=10e6)
+    assert run.verdicts()["memory"].verdict == claims.CONTRADICTED
+
+
+def test_communication_grows_with_payload() -> None:
+    run = Run()
+    for payload, extra in ((1024, 0.01), (1 << 20, 0.1)):
+        run.cell("transfer", "threads", 2, 0.01, payload=payload, variant="transport=pickle")
+        run.cell(
+            "transfer", "processes", 2, 0.01 + extra, payload=payload, variant="transport=pickle"
+        )
+    verdict = run.verdicts()["communication"]
+    assert verdict.verdict == claims.SUPPORTED
+    assert "(1 KiB: +10.0 ms, 1 MiB: +100.0 ms) grows with size" in verdict.summary
+
+
+@pytest.mark.parametrize(
+    ("thread_lost", "locked_lost", "expected"),
+    [
+        (0, 0, claims.NUANCED),
+        (120, 0, claims.SUPPORTED),
+        (120, 5, claims.CONTRADICTED),
+    ],
+)
+def test_shared_counter(thread_lost: int, locked_lost: int, expected: str) -> None:
+    run = Run()
+    unlocked = {"threads": thread_lost, "processes": 400}
+    for model, lock in itertools.product(unlocked, ("without", "with")):
+        lost = unlocked[model] if lock == "without" else locked_lost
+        run.cell(
+            "sync",
+            model,
+            2,
+            0.1,
+            variant=f"lock={lock}",
+            facts={"lost_updates": lost, "expected_count": 1000},
+        )
+    verdict = run.verdicts()["shared_state"]
+    assert verdict.verdict == expected
+    if expected == claims.NUANCED:
+        assert "processes sharing a multiprocessing.Value without the lock lost up to 40.0%" in (
+            verdict.summary
+        )
+
+
+@pytest.mark.parametrize(
+    ("pool_broken", "expected"), [(1.0, claims.NUANCED), (0.0, claims.SUPPORTED)]
+)
+def test_faults(pool_broken: float, expected: str) -> None:
+    run = Run()
+    crash = {"trial_process_survived": 0.0, "others_finished": 0.0}
+    run.cell("fault", "threads", 2, 0.0, variant="mode=exit", status="crashed", facts=crash)
+    run.cell(
+        "fault",
+        "processes",
+        2,
+        0.0,
+        variant="mode=exit",
+        status="error",
+        facts={"trial_process_survived": 1.0, "others_finished": 1.0, "pool_broken": pool_broken},
+    )
+    verdict = run.verdicts()["fault_isolation"]
+    assert verdict.verdict == expected
+    assert verdict.evidence[0].startswith(
+        "fault (mode=exit) threads ×2, 1 KiB: program survived in 0/10"
+    )
+
+
+def test_plain_text_lines() -> None:
+    run = Run()
+    run.cell("cpu_pure", "sequential", 1, 1.0)
+    run.cell("cpu_pure", "threads", 2, 1.0)
+    lines = list(claims.iter_lines([run.verdicts()["gil_threads_cpu"]]))
+    assert lines[0] == (
+        "[SUPPORTED] Threads cannot run pure-Python CPU work in parallel: under the GIL they "
+        "give no speedup."
+    )
+    assert lines[-1] == "    under: Python 3.11.7, GIL on"
