@@ -33,14 +33,15 @@ test-fast: $(STAMP)  ## Tests without the slow real-process ones
 lint: $(STAMP)  ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy pipeline
+	$(BIN)/mypy pipeline benchmarks
 
 format: $(STAMP)  ## Apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP)  ## Benchmarks: orchestration overhead of quick.yaml
+bench: $(STAMP)  ## Benchmarks: orchestration overhead of quick.yaml; adaptive vs fixed repetitions
 	$(BIN)/python -m benchmarks.overhead $(SPEC)
+	$(BIN)/python -m benchmarks.adaptive
 
 clean:  ## Remove the venv and caches (not data/ or reports/)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -10,12 +10,12 @@ import json
 import math
 import signal
 import statistics
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import __version__, environment, matrix, runner, store
+from . import __version__, adaptive, environment, matrix, runner, store
 from .spec import Spec, load_spec
 
 DEFAULT_REPORTS_DIR = Path("reports")
@@ -38,6 +38,8 @@ class Progress(Protocol):
 
     def trial_finished(self, plan: matrix.TrialPlan, status: str) -> None: ...
 
+    def extend(self, extra: int) -> None: ...
+
     def end(self) -> None: ...
 
 
@@ -51,6 +53,9 @@ class QuietProgress:
         """Nothing to show."""
 
     def trial_finished(self, plan: matrix.TrialPlan, status: str) -> None:
+        """Nothing to show."""
+
+    def extend(self, extra: int) -> None:
         """Nothing to show."""
 
     def end(self) -> None:
@@ -85,7 +90,7 @@ def plan(spec_path: str | Path) -> Plan:
     """Load and validate the spec, expand the matrix and order the trials (no side effects)."""
     spec = load_spec(spec_path)
     cells = matrix.expand(spec)
-    return Plan(spec, cells, matrix.schedule(cells, spec.repetitions, spec.warmup, spec.seed))
+    return Plan(spec, cells, matrix.schedule(cells, spec.min_repetitions, spec.warmup, spec.seed))
 
 
 def run(
@@ -119,27 +124,67 @@ def run(
     run_id = run_row.id
     cell_ids = {row.position: row.id or 0 for row in cell_rows}
     status = "failed"
+    sampler = _sampler(plan)
     progress.begin(len(plan.trials))
+
+    def one(trial: matrix.TrialPlan) -> None:
+        progress.trial_started(trial)
+        measurement = execute(_request(plan.spec, trial.cell))
+        results.add_trial(
+            to_trial_row(run_id, cell_ids[trial.cell.position], trial, measurement),
+            trial_facts(trial.cell.task, trial.cell.workers, measurement),
+        )
+        if not trial.warmup:
+            sampler.record(trial.cell, measurement.status, measurement.result.get("work_s"))
+        progress.trial_finished(trial, measurement.status)
+
     try:
         with _sigterm_as_interrupt():
             for trial in plan.trials:
-                progress.trial_started(trial)
-                measurement = execute(_request(plan.spec, trial.cell))
-                results.add_trial(
-                    to_trial_row(run_id, cell_ids[trial.cell.position], trial, measurement),
-                    trial_facts(trial.cell.task, trial.cell.workers, measurement),
-                )
-                progress.trial_finished(trial, measurement.status)
+                one(trial)
+            _adaptive_rounds(plan, sampler, one, progress)
         status = "finished"
     except KeyboardInterrupt:
         status = "interrupted"
         raise Interrupted(run_id) from None
     finally:
         progress.end()
+        sampler.stop_all(adaptive.INTERRUPTED if status != "finished" else adaptive.FIXED)
+        results.set_stop_reasons(
+            {cell_ids[position]: reason for position, reason in sampler.reasons.items()}
+        )
         results.finish_run(run_id, status, environment.closing_figures())
         summarise(results, run_id)
     report_path = build_report(results, run_id, reports_dir) if reports_dir else None
     return RunOutcome(run_id, status, results.trial_counts(run_id), report_path)
+
+
+def _sampler(plan: Plan) -> adaptive.Sampler:
+    settings = plan.spec.adaptive
+    return adaptive.Sampler(
+        plan.cells,
+        target_ci=settings.target_ci if settings else 0.0,
+        maximum=settings.max if settings else plan.spec.min_repetitions,
+        budget_s=plan.spec.budget,
+        seed=plan.spec.seed,
+    )
+
+
+def _adaptive_rounds(
+    plan: Plan,
+    sampler: adaptive.Sampler,
+    one: Callable[[matrix.TrialPlan], None],
+    progress: Progress,
+) -> None:
+    """Extra rounds of trials for the cells not yet known precisely enough."""
+    if plan.spec.adaptive is None:
+        return
+    sequence = len(plan.trials)
+    while cells := sampler.next_round():
+        progress.extend(len(cells))
+        for cell in cells:
+            one(matrix.TrialPlan(sequence, cell, sampler.counts.get(cell.position, 0), False))
+            sequence += 1
 
 
 def _run_row(plan: Plan) -> store.Run:
@@ -151,7 +196,10 @@ def _run_row(plan: Plan) -> store.Run:
         spec_text=spec.text,
         spec_hash=spec.hash,
         seed=spec.seed,
-        repetitions=spec.repetitions,
+        repetitions=spec.min_repetitions,
+        repetitions_max=spec.adaptive.max if spec.adaptive else spec.min_repetitions,
+        target_ci=spec.adaptive.target_ci if spec.adaptive else None,
+        budget_s=spec.budget,
         warmup=spec.warmup,
         items=spec.items,
         timeout_s=spec.timeout,

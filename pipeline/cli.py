@@ -93,9 +93,15 @@ class _BarProgress:
         )
         self._task = self._bar.add_task("starting", total=None, failed=0)
         self._failed = 0
+        self._total = 0
 
     def begin(self, total: int) -> None:
+        self._total = total
         self._bar.update(self._task, total=total)
+
+    def extend(self, extra: int) -> None:
+        self._total += extra
+        self._bar.update(self._task, total=self._total)
         self._bar.start()
 
     def trial_started(self, plan: matrix.TrialPlan) -> None:
@@ -185,9 +191,16 @@ def _print_plan(planned: app.Plan) -> None:
         )
     out.print(table)
     measured = len(planned.trials) - planned.warmup_count
+    settings = planned.spec.adaptive
+    more = (
+        f"; adaptive: up to {len(planned.cells) * (settings.max - settings.min)} more, until "
+        f"each median is known to ±{settings.target_ci:.1%}"
+        if settings
+        else ""
+    )
     out.print(
         f"{len(planned.cells)} cells, {len(planned.trials)} trials "
-        f"({planned.warmup_count} warm-up + {measured} measured); dry run: nothing "
+        f"({planned.warmup_count} warm-up + {measured} measured{more}); dry run: nothing "
         "was run or written",
         highlight=False,
         soft_wrap=True,

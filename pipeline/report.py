@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from .stats import numeric_summary
+from .stats import numeric_summary, scaling_fits
 from .units import MISSING, format_bytes, format_size
 
 __all__ = ["format_bytes", "format_seconds", "format_size", "write_index", "write_run_report"]
@@ -50,6 +50,7 @@ def write_run_report(
             "chart": charts.get(task),
             "rows": _cell_rows(summary[summary["task"] == task]),
             "facts": _fact_table(summary[summary["task"] == task], facts),
+            "scaling": _scaling_rows(summary[summary["task"] == task]),
         }
         for task in tasks
     ]
@@ -159,8 +160,30 @@ def _cell_rows(cells: pd.DataFrame) -> list[dict[str, str]]:
             "efficiency": _ratio(cell["efficiency"]),
             "startup": format_seconds(cell["median_startup_s"]),
             "peak_rss": format_size(cell["median_peak_rss_bytes"]),
+            "peak_pss": format_size(cell.get("median_peak_pss_bytes", float("nan"))),
+            "warnings": cell.get("warnings") or "",
         }
         for cell in cells.to_dict("records")
+    ]
+
+
+def _scaling_rows(cells: pd.DataFrame) -> list[dict[str, str]]:
+    """One row per model (and payload, interpreter) of a section: its Amdahl fit."""
+    fits = scaling_fits(cells) if not cells.empty else pd.DataFrame()
+    return [
+        {
+            "model": str(fit["model"]),
+            "payload": format_bytes(int(fit["payload_bytes"])),
+            "interpreter": str(fit["interpreter"]),
+            "points": str(fit["points"]),
+            "fraction": MISSING
+            if _missing(fit["parallel_fraction"])
+            else f"{fit['parallel_fraction']:.3f} "
+            + _interval(fit["parallel_fraction_ci_low"], fit["parallel_fraction_ci_high"], _ratio),
+            "r_squared": _ratio(fit["r_squared"]),
+            "note": str(fit["note"] or ""),
+        }
+        for fit in fits.to_dict("records")
     ]
 
 

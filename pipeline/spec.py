@@ -23,7 +23,9 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -62,9 +64,8 @@ def parse_size(value: Any) -> int:
 def _fail(kind: str, message: str, at: tuple[Any, ...] = ()) -> PydanticCustomError:
     """A validation error whose message is exactly ``message`` (no pydantic prefix); ``at``
     refines the field path when a validator checks a whole container."""
-    return PydanticCustomError(
-        kind, message.replace("{", "{{").replace("}", "}}"), {"at": at} if at else None
-    )
+    # pydantic fills in only {at} from the context; other braces in a message stay as is
+    return PydanticCustomError(kind, message, {"at": at} if at else None)
 
 
 def _as_list(value: Any) -> Any:
@@ -185,12 +186,40 @@ def _param_problem(known: Param, value: Any) -> str | None:
     return None
 
 
+FIXED, ADAPTIVE = "fixed count", "adaptive"  # the two forms of repetitions (union tags)
+
+
+class Adaptive(_Strict):
+    """``repetitions: {min, max, target_ci}``: after ``min`` measured trials per cell, keep
+    adding trials to the cells whose median's confidence interval is wider than
+    ``target_ci`` (relative half-width), until each meets it or reaches ``max``."""
+
+    min: Annotated[int, Field(ge=2, strict=True)] = 5
+    max: Annotated[int, Field(ge=2, strict=True)] = 50
+    target_ci: Annotated[float, Field(gt=0, lt=1)] = 0.02
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Adaptive:
+        if self.max < self.min:
+            raise _fail(
+                "repetitions",
+                f"max ({self.max}) is below min ({self.min})",
+                ("repetitions", "max"),
+            )
+        return self
+
+
 class Spec(_Strict):
     """A validated experiment spec (immutable once built)."""
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$", max_length=100)]
     description: str = ""
-    repetitions: Annotated[int, Field(ge=1, strict=True)] = 5
+    repetitions: Annotated[
+        Annotated[Annotated[int, Field(ge=1, strict=True)], Tag(FIXED)]
+        | Annotated[Adaptive, Tag(ADAPTIVE)],
+        Discriminator(lambda value: ADAPTIVE if isinstance(value, dict | Adaptive) else FIXED),
+    ] = 5
+    budget: Annotated[float, Field(gt=0)] | None = None  # seconds, for adaptive repetitions
     warmup: Annotated[int, Field(ge=0, strict=True)] = 1
     timeout: Annotated[float, Field(gt=0)] = 60.0
     seed: Annotated[int, Field(strict=True)] = 1
@@ -207,6 +236,16 @@ class Spec(_Strict):
     def hash(self) -> str:
         """SHA-256 of the spec text: a resumed or compared run must match it."""
         return hashlib.sha256(self.text.encode()).hexdigest()
+
+    @property
+    def adaptive(self) -> Adaptive | None:
+        """The adaptive repetition settings, or None for a fixed count."""
+        return self.repetitions if isinstance(self.repetitions, Adaptive) else None
+
+    @property
+    def min_repetitions(self) -> int:
+        """Measured trials every cell gets (the fixed count, or the adaptive minimum)."""
+        return self.repetitions.min if isinstance(self.repetitions, Adaptive) else self.repetitions
 
     @property
     def interpreters(self) -> list[str]:
@@ -272,6 +311,16 @@ class Spec(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _budget_needs_adaptive(self) -> Spec:
+        if self.budget is not None and self.adaptive is None:
+            raise _fail(
+                "budget",
+                "a budget only applies to adaptive repetitions ({min, max, target_ci})",
+                ("budget",),
+            )
+        return self
+
+    @model_validator(mode="after")
     def _exclude_values_exist(self) -> Spec:
         axes = {**self.matrix.model_dump(), "interpreter": self.interpreters}
         for index, entry in enumerate(self.exclude):
@@ -327,7 +376,11 @@ def parse_spec(text: str, source: str = "<spec>") -> Spec:
 def _describe(error: ValidationError, source: str, lines: dict[tuple[Any, ...], int]) -> str:
     """One line for the first validation error: file, line, field path, message."""
     first = error.errors()[0]
-    location = tuple((first.get("ctx") or {}).get("at") or first["loc"])
+    location = tuple(
+        part
+        for part in (first.get("ctx") or {}).get("at") or first["loc"]
+        if part not in (FIXED, ADAPTIVE)  # union tags are not keys of the spec
+    )
     field = _field_path(location)
     message = first["msg"]
     if first["type"] == "extra_forbidden":

@@ -456,3 +456,17 @@ def holm(p_values: npt.ArrayLike) -> Sample:
         running = max(running, min(1.0, float(p[index]) * (m - rank)))
         adjusted[index] = running
     return adjusted
+
+
+def relative_half_width(
+    sample: npt.ArrayLike, *, seed: int = 20240601, resamples: int = 1000, confidence: float = 0.95
+) -> float:
+    """Half the width of the bootstrap interval of the median, over the median: 0.02 means
+    the median is known to ±2%. NaN below two values or for a zero median."""
+    values = np.asarray(sample, dtype="float64")
+    values = values[~np.isnan(values)]
+    median = float(np.median(values)) if values.size else 0.0
+    if values.size < 2 or median <= 0:
+        return float("nan")
+    boot = _bootstrap_median(values, np.random.default_rng(seed), resamples, confidence)
+    return (boot.high - boot.low) / 2 / median

@@ -47,7 +47,10 @@ class Run(SQLModel, table=True):
     spec_text: str = ""
     spec_hash: str = ""
     seed: int = 0
-    repetitions: int = 0
+    repetitions: int = 0  # measured trials per cell (the minimum when adaptive)
+    repetitions_max: int | None = None  # adaptive: the most trials a cell may get
+    target_ci: float | None = None  # adaptive: relative half-width of the median's 95% CI
+    budget_s: float | None = None  # adaptive: seconds the extra trials may take
     warmup: int = 0
     items: int = 0
     timeout_s: float = 0.0
@@ -107,6 +110,9 @@ class Cell(SQLModel, table=True):
     interpreter: str
     variant: str = ""  # swept task parameters, "name=value ..." ("" when none)
     params_json: str = "{}"
+    # why the cell got no more trials: fixed count, target met, max reached, budget spent,
+    # no ok trials (adaptive runs), or interrupted
+    stop_reason: str = ""
 
 
 class Trial(SQLModel, table=True):
@@ -219,7 +225,7 @@ VIEWS = {
         FROM trial_fact f JOIN trial t ON t.id = f.trial_id JOIN cell c ON c.id = t.cell_id
         WHERE NOT t.warmup""",
     "cell_summary": f"""
-        SELECT c.run_id, c.id AS cell_id, {_CELL_COLUMNS}, s.n, s.n_ok,
+        SELECT c.run_id, c.id AS cell_id, {_CELL_COLUMNS}, c.stop_reason, s.n, s.n_ok,
                s.median_wall_s, s.ci_low_wall_s, s.ci_high_wall_s, s.mean_wall_s,
                s.std_wall_s, s.cv_wall, s.min_wall_s, s.max_wall_s, s.iqr_wall_s,
                s.outliers, s.median_startup_s, s.median_shutdown_s, s.median_cpu_s,
@@ -365,6 +371,14 @@ class Store:
             if environment is not None:
                 for key, value in (closing or {}).items():
                     setattr(environment, key, value)
+
+    def set_stop_reasons(self, reasons: dict[int, str]) -> None:
+        """Record why each cell (by id) got no more trials."""
+        with self.session() as session:
+            for cell_id, reason in reasons.items():
+                cell = session.get(Cell, cell_id)
+                if cell is not None:
+                    cell.stop_reason = reason
 
     def save_cell_stats(self, run_id: int, summary: pd.DataFrame) -> None:
         """Replace the run's cell statistics with ``summary`` (one row per cell_id)."""

@@ -93,3 +93,39 @@ def test_orchestrator_adds_the_facts_only_it_can_know() -> None:
     }
     reported = Measurement("ok", {"facts": {"bytes_moved": 8.0}}, 0.5, 400)
     assert app.trial_facts("transfer", 2, reported) == {"bytes_moved": 8.0}
+
+
+ADAPTIVE = SPEC.replace("repetitions: 3", "repetitions: {min: 3, max: 9, target_ci: 0.05}")
+
+
+def test_adaptive_repetitions_go_where_the_noise_is(write_spec, db_url) -> None:
+    noise = iter([1.0, 1.4, 0.7, 1.2, 0.8, 1.5, 0.6, 1.3, 0.9, 1.1] * 3)
+
+    def noisy_threads(request: TrialRequest) -> Measurement:
+        measured = fake_execute(request)
+        if request.model == "threads":  # warm-up included: the iterator runs past 9
+            measured.result["work_s"] = 0.1 * next(noise)
+        return measured
+
+    plan = app.plan(write_spec(ADAPTIVE))
+    assert len(plan.trials) == 2 + 2 * 3  # warm-ups and the minimum are planned up front
+    app.run(plan, db_url, execute=noisy_threads, reports_dir=None)
+    cells = store.query(
+        db_url,
+        "SELECT model, stop_reason, (SELECT count(*) FROM trial_results t "
+        "WHERE t.cell_id = c.cell_id) AS n FROM cell_summary c ORDER BY model",
+    )
+    assert cells.values.tolist() == [
+        ["sequential", "target met", 3],  # constant: known exactly after the minimum
+        ["threads", "max reached", 9],  # ±30% noise never gets to ±5%
+    ]
+    sequences = store.query(db_url, "SELECT sequence FROM trial ORDER BY id")["sequence"]
+    assert sequences.tolist() == list(range(2 + 3 * 2 + 6))
+    run = store.Store(db_url).resolve_run(1)
+    assert (run.repetitions, run.repetitions_max, run.target_ci) == (3, 9, 0.05)
+
+
+def test_a_fixed_count_records_its_stop_reason(write_spec, db_url) -> None:
+    app.run(app.plan(write_spec(SPEC)), db_url, execute=fake_execute, reports_dir=None)
+    reasons = store.query(db_url, "SELECT DISTINCT stop_reason FROM cell")["stop_reason"]
+    assert reasons.tolist() == ["fixed count"]

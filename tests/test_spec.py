@@ -214,3 +214,31 @@ def test_fault_item_must_be_one_of_the_items(write_spec) -> None:
         SpecError, match=r"params\.fault\.item: must be below items \(4\), or no item"
     ):
         load_spec(write_spec(body))
+
+
+def test_adaptive_repetitions(write_spec) -> None:
+    spec = load_spec(
+        write_spec(GOOD + "repetitions: {min: 4, max: 20, target_ci: 0.03}\nbudget: 60\n")
+    )
+    assert spec.adaptive is not None
+    assert (spec.min_repetitions, spec.adaptive.max, spec.adaptive.target_ci) == (4, 20, 0.03)
+    assert load_spec(write_spec(GOOD)).min_repetitions == 5
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("repetitions: {min: 9, max: 4}\n", "repetitions.max: max (4) is below min (9)"),
+        ("repetitions: {min: 1}\n", "repetitions.min: Input should be greater than or equal to 2"),
+        ("repetitions: {target_ci: 2}\n", "repetitions.target_ci: Input should be less than 1"),
+        (
+            "budget: 30\n",
+            "budget: a budget only applies to adaptive repetitions ({min, max, target_ci})",
+        ),
+    ],
+)
+def test_adaptive_repetition_errors(write_spec, extra: str, message: str) -> None:
+    path = write_spec(GOOD + extra)
+    with pytest.raises(SpecError) as raised:
+        load_spec(path)
+    assert str(raised.value) == f"{path}:7: {message}"

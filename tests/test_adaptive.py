@@ -1,0 +1,59 @@
+"""The adaptive sampler's decisions, with a fake clock: which cells get more trials."""
+
+from __future__ import annotations
+
+from pipeline import adaptive
+from pipeline.matrix import Cell
+
+CELLS = [Cell(i, "t", "threads", 2, 1, "py") for i in range(3)]
+
+
+def sampler(**options) -> adaptive.Sampler:
+    options = {"target_ci": 0.05, "maximum": 8, **options}
+    return adaptive.Sampler(CELLS, **options)
+
+
+def fill(s: adaptive.Sampler, cell: Cell, walls: list[float], status: str = "ok") -> None:
+    for wall in walls:
+        s.record(cell, status, wall if status == "ok" else None)
+
+
+def test_most_uncertain_first_and_the_rest_stop_with_a_reason() -> None:
+    s = sampler()
+    fill(s, CELLS[0], [1.0, 1.0, 1.0])  # exact: target met
+    fill(s, CELLS[1], [1.0, 1.1, 0.9])  # about ±10%
+    fill(s, CELLS[2], [1.0, 2.0, 0.5])  # far wider
+    assert s.next_round() == [CELLS[2], CELLS[1]]
+    assert s.reasons == {0: adaptive.TARGET_MET}
+
+
+def test_maximum_and_no_ok_trials() -> None:
+    s = sampler(maximum=3)
+    fill(s, CELLS[0], [1.0, 2.0, 0.5])
+    fill(s, CELLS[1], [0.0, 0.0, 0.0], status="crashed")
+    fill(s, CELLS[2], [1.0, 2.0])
+    assert s.next_round() == [CELLS[2]]
+    assert s.reasons == {0: adaptive.MAX_REACHED, 1: adaptive.NO_OK_TRIALS}
+
+
+def test_budget_stops_what_is_left() -> None:
+    now = [0.0]
+    s = sampler(budget_s=10.0, clock=lambda: now[0])
+    for cell in CELLS:
+        fill(s, cell, [1.0, 2.0, 0.5])
+    assert len(s.next_round()) == 3
+    now[0] = 10.5
+    assert s.next_round() == []
+    assert set(s.reasons.values()) == {adaptive.BUDGET_SPENT}
+
+
+def test_interrupted_cells_keep_earlier_reasons() -> None:
+    s = sampler()
+    fill(s, CELLS[0], [1.0, 1.0])
+    s.next_round()
+    s.stop_all(adaptive.INTERRUPTED)
+    assert s.reasons == {
+        0: adaptive.TARGET_MET,
+        1: adaptive.NO_OK_TRIALS,
+        2: adaptive.NO_OK_TRIALS,
+    }
