@@ -334,7 +334,14 @@ def summarise(results: store.Store, run_id: int) -> None:
     trials = results.trials_frame(run_id)
     if trials.empty:
         return
-    results.save_cell_stats(run_id, stats.summarize_cells(trials, cores=_cores(results, run_id)))
+    run_row = results.resolve_run(run_id)
+    summary = stats.summarize_cells(
+        trials,
+        cores=_cores(results, run_id),
+        seed=run_row.seed,  # the bootstrap's seed is the run's, recorded with it
+        target_ci=run_row.target_ci,
+    )
+    results.save_cell_stats(run_id, summary)
 
 
 def _cores(results: store.Store, run_id: int) -> int:

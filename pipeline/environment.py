@@ -356,6 +356,7 @@ def closing_figures() -> dict[str, float | None]:
 # while the run itself is idle, above a quarter of the machine means another program worked.
 BUSY_LOAD_PER_CPU = 0.5
 BUSY_CPU_PERCENT = 25.0
+LOAD_CHANGE_PERCENT = 20.0  # points of machine-wide CPU use between before and after
 RECOMMENDED_GOVERNOR = "performance"  # what pyperf's system tune sets
 
 
@@ -368,12 +369,20 @@ def _load_warnings(env: store.Environment) -> list[str]:
 
 
 def _cpu_percent_warnings(env: store.Environment) -> list[str]:
-    """Warnings about machine-wide CPU use just before and just after the run."""
-    return [
+    """Warnings about machine-wide CPU use just before and just after the run, and about
+    a change between the two (the background load changed while the run went on)."""
+    start, end = env.cpu_percent_start, env.cpu_percent_end
+    warnings = [
         f"the machine was busy: CPU use {percent:.0f}% just {when} the run"
-        for when, percent in (("before", env.cpu_percent_start), ("after", env.cpu_percent_end))
+        for when, percent in (("before", start), ("after", end))
         if percent is not None and percent > BUSY_CPU_PERCENT
     ]
+    if start is not None and end is not None and abs(end - start) > LOAD_CHANGE_PERCENT:
+        warnings.append(
+            f"the machine's load changed during the run: CPU use {start:.0f}% just before, "
+            f"{end:.0f}% just after"
+        )
+    return warnings
 
 
 def _config_warnings(env: store.Environment) -> list[str]:

@@ -119,12 +119,22 @@ def karp_flatt(speedup: pd.Series, workers: pd.Series) -> pd.Series:
     return (1.0 / speedup - 1.0 / n) / (1.0 - 1.0 / n)
 
 
-def instability(cell: Mapping[Hashable, Any]) -> str:
-    """pyperf's warnings for one cell's wall times, joined by '; ' ('' when stable)."""
+def instability(cell: Mapping[Hashable, Any], target_ci: float | None = None) -> str:
+    """pyperf's warnings for one cell's wall times, joined by '; ' ('' when stable); with
+    ``target_ci``, also when the median is known less precisely than asked."""
     mean, cv = cell["mean_wall_s"], cell["cv_wall"]
     if not cell["n_ok"] or np.isnan(mean) or mean <= 0:
         return ""
     warnings = []
+    median = cell.get("median_wall_s", float("nan"))
+    low, high = cell.get("ci_low_wall_s", float("nan")), cell.get("ci_high_wall_s", float("nan"))
+    if target_ci is not None and median > 0 and not np.isnan(low) and not np.isnan(high):
+        width = (high - low) / 2 / median
+        if width > target_ci:
+            warnings.append(
+                f"too few trials for the precision asked: the median is known to ±{width:.1%}, "
+                f"not ±{target_ci:.1%}"
+            )
     if not np.isnan(cv) and cv > UNSTABLE_CV:
         warnings.append(f"standard deviation is {cv:.0%} of the mean (over {UNSTABLE_CV:.0%})")
     below = (mean - cell["min_wall_s"]) / mean
@@ -151,8 +161,12 @@ def summarize_cells(
     seed: int = 20240601,
     resamples: int = 2000,
     confidence: float = 0.95,
+    target_ci: float | None = None,
 ) -> pd.DataFrame:
     """One row per cell (sorted by cell_id) with the columns of SUMMARY_COLUMNS.
+
+    With ``target_ci`` (adaptive repetitions), a cell whose interval's relative half-width
+    is wider than the target gets a warning saying so.
 
     Each cell draws from its own random stream, seeded by (seed, cell_id), so a cell's
     intervals do not depend on which other cells are summarised. A frame without a
@@ -171,7 +185,7 @@ def summarize_cells(
     summary["ci_high_wall_s"] = [_bootstrap_of(medians, cell).high for cell in summary.index]
     summary = _add_speedups(summary, medians, confidence, cores)
     summary["karp_flatt"] = karp_flatt(summary["speedup"], summary["workers"])
-    summary["warnings"] = [instability(row) for row in summary.to_dict("records")]
+    summary["warnings"] = [instability(row, target_ci) for row in summary.to_dict("records")]
     return summary[SUMMARY_COLUMNS]
 
 

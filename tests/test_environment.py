@@ -256,7 +256,7 @@ def test_load_without_cpu_count_is_not_judged() -> None:
 
 
 def test_cpu_percent_before_run() -> None:
-    warnings = environment.busy_warnings(quiet(cpu_percent_start=60.0))
+    warnings = environment.busy_warnings(quiet(cpu_percent_start=60.0, cpu_percent_end=None))
     assert warnings == ["the machine was busy: CPU use 60% just before the run"]
 
 
@@ -283,3 +283,10 @@ def test_aslr_and_isolation_never_warn() -> None:
     assert environment.busy_warnings(env) == []
     env = quiet(aslr="2 (full)", isolated_cpus="1")
     assert environment.busy_warnings(env) == []
+
+
+def test_a_change_of_load_during_the_run_is_warned_about() -> None:
+    warnings = environment.busy_warnings(quiet(cpu_percent_start=1.0, cpu_percent_end=24.0))
+    assert warnings == [
+        "the machine's load changed during the run: CPU use 1% just before, 24% just after"
+    ]

@@ -402,3 +402,21 @@ def test_interval_contains_the_median_and_self_speedup_is_one(walls: list[float]
     assert row["ci_low_wall_s"] <= row["median_wall_s"] <= row["ci_high_wall_s"]
     assert row["speedup"] == 1.0
     assert (row["speedup_ci_low"], row["speedup_ci_high"]) == (1.0, 1.0)
+
+
+def test_instability_says_when_the_asked_precision_was_not_reached() -> None:
+    cell_row = {
+        "n_ok": 5,
+        "mean_wall_s": 1.0,
+        "cv_wall": 0.05,
+        "min_wall_s": 0.9,
+        "max_wall_s": 1.1,
+        "outliers": 0,
+        "median_wall_s": 1.0,
+        "ci_low_wall_s": 0.96,
+        "ci_high_wall_s": 1.04,
+    }
+    assert instability(cell_row, target_ci=0.05) == ""
+    assert instability(cell_row, target_ci=0.02) == (
+        "too few trials for the precision asked: the median is known to ±4.0%, not ±2.0%"
+    )
