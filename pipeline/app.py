@@ -370,8 +370,11 @@ def report_dir_name(run_id: int) -> str:
     return f"run-{run_id}"
 
 
-def build_report(results: store.Store, run: str | int | None, reports_dir: Path) -> Path:
-    """(Re)build a run's report and the index of all runs; return the run's page."""
+def build_report(
+    results: store.Store, run: str | int | None, reports_dir: Path, *, index: bool = True
+) -> Path:
+    """(Re)build a run's report folder (page, trials.csv, summary.csv, summary.md) and,
+    unless ``index`` is false, the index of all runs; return the run's page."""
     from . import charts, report, stats
 
     run_row = results.resolve_run(run)
@@ -384,23 +387,50 @@ def build_report(results: store.Store, run: str | int | None, reports_dir: Path)
         task: charts.speedup_chart(summary, task, cores=cores)
         for task in dict.fromkeys(summary["task"])
     }
+    out_dir = reports_dir / report_dir_name(run_row.id)
+    found = verdicts(results, run_row.id)
+    run_values = _run_dict(results, run_row)
+    environment_values = _environment_dict(results, run_row.id)
     page = report.write_run_report(
-        _run_dict(results, run_row),
-        _environment_dict(results, run_row.id),
+        run_values,
+        environment_values,
         summary,
         rendered,
-        reports_dir / report_dir_name(run_row.id),
+        out_dir,
         facts=stats.summarize_facts(results.facts_frame(run_row.id)),
         warnings=_warnings(results, run_row.id),
-        verdicts=verdicts(results, run_row.id),
+        verdicts=found,
     )
+    report.write_data_files(
+        out_dir,
+        results.trials_frame(run_row.id),
+        results.summary_frame(run_row.id),
+        report.markdown_digest(run_values, environment_values, summary, found),
+    )
+    if index:
+        write_index(results, reports_dir)
+    return page
+
+
+def publish(results: store.Store, reports_dir: Path) -> list[Path]:
+    """Rebuild the report of every run in the database and the index of them all."""
+    pages = [
+        build_report(results, row.id, reports_dir, index=False) for row in reversed(results.runs())
+    ]
+    write_index(results, reports_dir)
+    return pages
+
+
+def write_index(results: store.Store, reports_dir: Path) -> Path:
+    """reports_dir/index.html: every run with a published report, newest first."""
+    from . import report
+
     published = [
         row
         for row in results.runs()
         if (reports_dir / report_dir_name(row.id or 0) / "index.html").exists()
     ]
-    report.write_index([_index_entry(results, row) for row in published], reports_dir)
-    return page
+    return report.write_index([_index_entry(results, row) for row in published], reports_dir)
 
 
 def _warnings(results: store.Store, run_id: int) -> list[str]:
@@ -441,4 +471,5 @@ def _index_entry(results: store.Store, run_row: store.Run) -> dict[str, Any]:
         "trial_count": sum(counts.values()),
         "report_href": f"{report_dir_name(run_id)}/index.html",
         "headline": report.run_headline(report.variant_sections(results.summary_frame(run_id))),
+        "verdicts": report.verdict_counts(verdicts(results, run_id)) if counts else "",
     }

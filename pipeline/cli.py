@@ -232,6 +232,25 @@ def report(
 
 
 @cli.command()
+def publish(
+    db: DbOption = None,
+    reports_dir: Annotated[
+        Path, typer.Option("--out", help="Folder of the site: OUT/index.html, OUT/run-ID/.")
+    ] = app.DEFAULT_REPORTS_DIR,
+) -> None:
+    """Rebuild the report of every run in the database and the index of them all."""
+    try:
+        pages = app.publish(store.Store(db or store.default_url()), reports_dir)
+    except PipelineError as error:
+        raise _fail(str(error)) from None
+    out.print(
+        f"published {len(pages)} run(s): {reports_dir / 'index.html'}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@cli.command()
 def verdicts(
     run_id: Annotated[str, typer.Argument(metavar="[RUN]", help="Run id, or 'latest'.")] = (
         "latest"

@@ -68,6 +68,68 @@ def write_run_report(
     return _write(Path(out_dir) / "index.html", html)
 
 
+def write_data_files(
+    out_dir: Path, trials: pd.DataFrame, summary: pd.DataFrame, digest: str
+) -> None:
+    """trials.csv and summary.csv (every column, as in the views) and summary.md."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    trials.to_csv(out_dir / "trials.csv", index=False)
+    summary.to_csv(out_dir / "summary.csv", index=False)
+    (out_dir / "summary.md").write_text(digest, encoding="utf-8")
+
+
+def verdict_counts(verdicts: list[Any]) -> str:
+    """'5 supported, 2 nuanced, 1 contradicted' (in the order of VERDICT_ORDER)."""
+    counts = {name: sum(v.verdict == name for v in verdicts) for name in VERDICT_ORDER}
+    return ", ".join(f"{n} {name}" for name, n in counts.items() if n)
+
+
+VERDICT_ORDER = ("supported", "contradicted", "nuanced", "inconclusive", "not measured")
+
+
+def markdown_digest(
+    run: dict[str, Any],
+    environment: dict[str, Any],
+    summary: pd.DataFrame,
+    verdicts: list[Any],
+) -> str:
+    """A Markdown digest of a run, fit for a pull request or a README: what was measured
+    where, the verdicts, and the headline of each task. Text from the spec or the
+    environment is escaped for Markdown tables."""
+    lines = [
+        f"# Run {_md(run.get('name'))} (#{run.get('id')})",
+        "",
+        f"{_md(environment.get('cpu_model'))}, {environment.get('cpu_physical')} physical "
+        f"cores, Python {_md(environment.get('python_version'))} on "
+        f"{_md(environment.get('os'))}; {run.get('trial_count')} measured trials, "
+        f"started {_format_value(run.get('started_at'))}.",
+        "",
+        "## Verdicts on the explainer's claims",
+        "",
+        "| verdict | claim | what the run shows |",
+        "| --- | --- | --- |",
+        *(f"| {v.verdict} | {_md(v.statement)} | {_md(v.summary)} |" for v in verdicts),
+        "",
+        "## Headlines",
+        "",
+        *(f"- {_md(line)}" for line in task_headlines(numeric_summary(summary)).values()),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _md(value: Any) -> str:
+    """Text for a Markdown table cell: pipes and line breaks escaped, HTML neutralised."""
+    text = "" if value is None else str(value)
+    return (
+        text.replace("\\", "\\\\")
+        .replace("|", "\\|")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("\n", " ")
+    )
+
+
 def write_index(runs: list[dict[str, Any]], reports_dir: Path) -> Path:
     """Write reports_dir/index.html listing runs newest first and return its path."""
     ordered = sorted(runs, key=_run_order, reverse=True)

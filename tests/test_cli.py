@@ -242,3 +242,28 @@ def test_claims_spec_gives_every_claim_a_verdict(cli_runner, tmp_path: Path) -> 
     assert text.stdout.startswith("[")
     page = (tmp_path / "run-1" / "index.html").read_text()
     assert page.index("Verdicts on the explainer") < page.index("<h2>Headlines</h2>")
+
+
+def test_publish_rebuilds_every_run_with_its_data_files(cli_runner, write_spec, tmp_path) -> None:
+    db = f"sqlite:///{tmp_path / 'results.db'}"
+    spec = write_spec(TINY)
+    for _ in range(2):
+        ran = cli_runner.invoke(cli, ["run", str(spec), "--db", db, "--no-report", "-q"])
+        assert ran.exit_code == 0, ran.output
+    site = tmp_path / "site"
+    result = cli_runner.invoke(cli, ["publish", "--db", db, "--out", str(site)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"published 2 run(s): {site / 'index.html'}\n"
+    for run_id in (1, 2):
+        folder = site / f"run-{run_id}"
+        trials = (folder / "trials.csv").read_text().splitlines()
+        assert trials[0].startswith("run_id,cell_id,trial_id,task,variant,model")
+        assert len(trials) == 1 + 4 * 2  # 4 cells (2 tasks x 2 models) x 2 repetitions
+        assert (folder / "summary.csv").read_text().count("\n") == 1 + 4
+        digest = (folder / "summary.md").read_text()
+        assert digest.startswith(f"# Run tiny (#{run_id})\n")
+        assert "| not measured | Threads cannot run pure-Python CPU work" in digest
+        assert 'href="trials.csv"' in (folder / "index.html").read_text()
+    index = (site / "index.html").read_text()
+    assert index.index('href="run-2/index.html"') < index.index('href="run-1/index.html"')
+    assert "9 not measured" not in index  # io_sleep threads vs sequential is measured

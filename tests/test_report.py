@@ -138,7 +138,7 @@ def test_every_spec_and_environment_string_is_escaped(tmp_path, summary):
 def test_run_report_has_no_external_references(tmp_path, summary):
     html = write_run_report(run(), ENVIRONMENT, summary, {"cpu_pure": CHART}, tmp_path)
     page = parse(html.read_text())
-    assert page.links == ["../index.html"]
+    assert page.links == ["../index.html", "trials.csv", "summary.csv", "summary.md"]
     assert not page.tags & {"link", "script", "img", "iframe"}
     assert "@import" not in html.read_text()
 
@@ -147,7 +147,7 @@ def test_run_report_without_cells(tmp_path):
     empty = summarize_cells(trials().iloc[0:0], cores=4)
     html = write_run_report(run(), {}, empty, {}, tmp_path, index_href=None).read_text()
     assert "This run has no cells." in html
-    assert parse(html).links == []
+    assert parse(html).links == ["trials.csv", "summary.csv", "summary.md"]  # no index link
 
 
 def test_headlines_without_baseline(summary):
