@@ -39,9 +39,10 @@ format: $(STAMP)  ## Apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP)  ## Benchmarks: orchestration overhead of quick.yaml; adaptive vs fixed repetitions
+bench: $(STAMP)  ## Benchmarks: run overhead, adaptive vs fixed repetitions, report of 100k trials
 	$(BIN)/python -m benchmarks.overhead $(SPEC)
 	$(BIN)/python -m benchmarks.adaptive
+	$(BIN)/python -m benchmarks.report
 
 clean:  ## Remove the venv and caches (not data/ or reports/)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -6,6 +6,8 @@ inserted as markup. Pages reference nothing on the network.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -69,18 +71,34 @@ def write_run_report(
 
 
 def write_data_files(
-    out_dir: Path, trials: pd.DataFrame, summary: pd.DataFrame, digest: str
+    out_dir: Path,
+    trials: pd.DataFrame,
+    summary: pd.DataFrame,
+    digest: str,
+    verdicts: list[Any],
 ) -> None:
-    """trials.csv and summary.csv (every column, as in the views) and summary.md."""
+    """trials.csv and summary.csv (every column, as in the views), summary.md, and
+    verdicts.json (for the index of runs)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     trials.to_csv(out_dir / "trials.csv", index=False)
     summary.to_csv(out_dir / "summary.csv", index=False)
     (out_dir / "summary.md").write_text(digest, encoding="utf-8")
+    (out_dir / VERDICTS_FILE).write_text(
+        json.dumps([dataclasses.asdict(verdict) for verdict in verdicts], indent=1),
+        encoding="utf-8",
+    )
 
 
-def verdict_counts(verdicts: list[Any]) -> str:
-    """'5 supported, 2 nuanced, 1 contradicted' (in the order of VERDICT_ORDER)."""
-    counts = {name: sum(v.verdict == name for v in verdicts) for name in VERDICT_ORDER}
+VERDICTS_FILE = "verdicts.json"
+
+
+def read_verdict_counts(out_dir: Path) -> str:
+    """The verdict counts of a built report, from its verdicts.json ('' without one)."""
+    try:
+        found = json.loads((out_dir / VERDICTS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    counts = {name: sum(v.get("verdict") == name for v in found) for name in VERDICT_ORDER}
     return ", ".join(f"{n} {name}" for name, n in counts.items() if n)
 
 

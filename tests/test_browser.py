@@ -1,0 +1,99 @@
+"""The report in a real browser: Debian's headless chromium, driven by Playwright.
+
+No browser is downloaded: Playwright launches the system's chromium. Where it is missing
+the tests skip with the reason, except under ``PIPELINE_REQUIRE_BROWSER=1`` (set by
+.ci/run, which installs chromium), where they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipeline import app, store
+
+from .test_app import SPEC, fake_execute
+
+CHROMIUM = next(
+    (
+        path
+        for path in ("/usr/lib/chromium/chromium", shutil.which("chromium") or "")
+        if path and Path(path).exists()
+    ),
+    None,
+)
+if CHROMIUM is None:
+    if os.environ.get("PIPELINE_REQUIRE_BROWSER") == "1":
+        pytest.fail("chromium is required (PIPELINE_REQUIRE_BROWSER=1) but not installed")
+    pytest.skip("no chromium: apt-get install chromium (.ci/run does)", allow_module_level=True)
+
+from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+
+HOSTILE = "<script>window.pwned = 1</script><img src=x onerror='window.pwned = 2'>"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+def report(tmp_path: Path, spec_text: str) -> Path:
+    """A real report of a (fake-executed) run, with charts, verdicts and tables."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(spec_text)
+    url = f"sqlite:///{tmp_path / 'results.db'}"
+    outcome = app.run(app.plan(spec), url, execute=fake_execute, reports_dir=tmp_path / "site")
+    assert outcome.report_path is not None
+    assert store.Store(url).resolve_run(1).status == "finished"
+    return outcome.report_path
+
+
+class Visit:
+    """A page opened from a file, with every console error and request recorded."""
+
+    def __init__(self, browser: Browser, path: Path) -> None:
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        self.page: Page = browser.new_page()
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.on("request", lambda request: self.requests.append(request.url))
+        self.page.goto(path.as_uri())
+        self.page.wait_for_load_state("load")
+
+
+def test_report_loads_offline_with_every_chart_visible(browser: Browser, tmp_path: Path) -> None:
+    page_path = report(tmp_path, SPEC)
+    visit = Visit(browser, page_path)
+    assert visit.errors == []
+    assert visit.requests == [page_path.as_uri()]  # nothing but the page itself
+    charts = visit.page.locator("svg[role=img]")
+    assert charts.count() >= 1
+    for index in range(charts.count()):
+        chart = charts.nth(index)
+        assert chart.is_visible()
+        box = chart.bounding_box()
+        assert box is not None
+        assert box["width"] > 300
+        assert box["height"] > 150
+        assert chart.get_attribute("aria-label")
+    assert visit.page.locator("ul.verdicts > li").count() == 9
+    shot = tmp_path / "site" / "report.png"
+    visit.page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 20_000
+
+
+def test_hostile_spec_text_shows_and_runs_nothing(browser: Browser, tmp_path: Path) -> None:
+    hostile = SPEC.replace("name: fake", f"name: fake\ndescription: {HOSTILE!r}")
+    visit = Visit(browser, report(tmp_path, hostile))
+    assert visit.page.evaluate("window.pwned") is None
+    assert visit.errors == []
+    assert HOSTILE in visit.page.inner_text("header")
+    assert HOSTILE in visit.page.inner_text("pre")  # the spec itself, shown as text
