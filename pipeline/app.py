@@ -381,7 +381,7 @@ def build_report(
 ) -> Path:
     """(Re)build a run's report folder (page, trials.csv, summary.csv, summary.md) and,
     unless ``index`` is false, the index of all runs; return the run's page."""
-    from . import charts, report, stats
+    from . import report, stats
 
     run_row = results.resolve_run(run)
     assert run_row.id is not None
@@ -390,10 +390,9 @@ def build_report(
         summarise(results, run_row.id, trials)
     summary = report.variant_sections(results.summary_frame(run_row.id))
     cores = _cores(results, run_row.id)
-    rendered = {
-        task: charts.speedup_chart(summary, task, cores=cores)
-        for task in dict.fromkeys(summary["task"])
-    }
+    rendered = _render_charts(
+        summary, [str(task) for task in dict.fromkeys(summary["task"])], cores
+    )
     out_dir = reports_dir / report_dir_name(run_row.id)
     found = verdicts(results, run_row.id, trials)
     run_values = _run_dict(results, run_row)
@@ -407,6 +406,7 @@ def build_report(
         facts=stats.summarize_facts(results.facts_frame(run_row.id)),
         warnings=_warnings(results, run_row.id),
         verdicts=found,
+        overview=rendered.pop(OVERVIEW, []),
     )
     report.write_data_files(
         out_dir,
@@ -418,6 +418,64 @@ def build_report(
     if index:
         write_index(results, reports_dir)
     return page
+
+
+OVERVIEW = "\0overview"  # the key of the run-wide charts (no task can be named so)
+
+
+def _render_charts(summary: pd.DataFrame, tasks: list[str], cores: int) -> dict[str, list[str]]:
+    """Every chart of a report: each task's and the overview. Rendering SVG is the slow
+    part of a report (about 0.5 s a figure), so with many figures it is spread over a
+    process per core."""
+    import concurrent.futures as cf
+    import multiprocessing
+    import os
+
+    jobs = [*tasks, OVERVIEW]
+    workers = min(os.cpu_count() or 1, len(jobs))
+    if workers < 2 or len(jobs) < 4:
+        return {job: _charts_of(summary, job, cores) for job in jobs}
+    # fork: the children inherit the imported matplotlib and seaborn (seconds to import)
+    with cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        drawn = pool.map(_charts_of, [summary] * len(jobs), jobs, [cores] * len(jobs))
+        return dict(zip(jobs, drawn, strict=True))
+
+
+def _charts_of(summary: pd.DataFrame, job: str, cores: int) -> list[str]:
+    return _overview_charts(summary) if job == OVERVIEW else _task_charts(summary, job, cores)
+
+
+def _task_charts(summary: pd.DataFrame, task: str, cores: int) -> list[str]:
+    """Speedup; wall time, efficiency and CPU use; memory per worker (where measured)."""
+    from . import charts
+
+    drawn = [
+        charts.speedup_chart(summary, task, cores=cores),
+        charts.metrics_chart(summary, task, cores=cores),
+    ]
+    cells = summary[summary["task"] == task]
+    if "median_peak_uss_bytes" in cells and cells["median_peak_uss_bytes"].notna().any():
+        drawn.append(charts.memory_chart(summary, task, cores=cores))
+    return drawn
+
+
+def _overview_charts(summary: pd.DataFrame) -> list[str]:
+    """The run-wide figures that have data: fastest model per task and worker count,
+    start-up and shutdown, transfer cost, and interpreters side by side."""
+    from . import charts
+
+    drawn = []
+    for chart in (
+        charts.best_model_heatmap,
+        charts.startup_chart,
+        charts.transfer_chart,
+        charts.interpreter_chart,
+    ):
+        try:
+            drawn.append(chart(summary))
+        except ValueError:  # nothing to draw in this run (said by the chart itself)
+            continue
+    return drawn
 
 
 def publish(results: store.Store, reports_dir: Path) -> list[Path]:

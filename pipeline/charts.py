@@ -14,6 +14,7 @@ from itertools import product
 from typing import Any
 
 import matplotlib as mpl
+import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
@@ -24,7 +25,18 @@ from matplotlib.ticker import FixedLocator, NullLocator
 from .stats import numeric_summary
 from .units import BYTE_UNITS, format_bytes
 
-__all__ = ["BYTE_UNITS", "format_bytes", "speedup_chart"]
+__all__ = [
+    "BYTE_UNITS",
+    "best_model_heatmap",
+    "best_models",
+    "format_bytes",
+    "interpreter_chart",
+    "memory_chart",
+    "metrics_chart",
+    "speedup_chart",
+    "startup_chart",
+    "transfer_chart",
+]
 
 IDEAL_LABEL = "ideal min(workers, cores)"
 # Marker and dash per model, so lines stay distinguishable in greyscale.
@@ -73,7 +85,7 @@ def speedup_chart(summary: pd.DataFrame, task: str, *, cores: int) -> str:
     handles = _legend_handles(styles, cores)
     figure.legend(handles=handles, loc="outside lower center", ncols=3 if len(payloads) == 1 else 4)
     description = (
-        f"{title}: one line per model ({', '.join(models)}), vertical bars are 95% "
+        f"{title}: one line per model ({', '.join(models)}), shaded bands are 95% "
         f"confidence intervals, the dashed line is the {IDEAL_LABEL} and the dotted line "
         f"marks {cores} cores."
     )
@@ -120,12 +132,14 @@ def _draw_facet(
         )
     intervals = measured.dropna(subset=["speedup_ci_low", "speedup_ci_high"])
     for model, rows in intervals.groupby("model", sort=False):
-        ax.vlines(
+        rows = rows.sort_values("workers")
+        ax.fill_between(
             rows["workers"],
             rows["speedup_ci_low"],
             rows["speedup_ci_high"],
-            colors=[styles[str(model)]["color"]],
-            linewidth=1.5,
+            color=styles[str(model)]["color"],
+            alpha=0.18,
+            linewidth=0,
         )
     ax.plot(ideal.index, ideal.to_numpy(), color="black", linestyle="--", linewidth=1)
     ax.axvline(cores, color="grey", linestyle=":", linewidth=1.2)
@@ -173,6 +187,12 @@ def _legend_handles(styles: dict[str, dict[str, Any]], cores: int) -> list[Line2
     return handles
 
 
+def _finish(figure: Figure, title: str, description: str) -> str:
+    """Title the figure and render it (ids prefixed by a hash of the title)."""
+    figure.suptitle(title, parse_math=False)
+    return _to_svg(figure, title, description, prefix=_id_prefix(title))
+
+
 def _id_prefix(task: str) -> str:
     """A prefix that keeps element ids unique when several charts share one HTML page."""
     return "chart-" + hashlib.sha256(task.encode()).hexdigest()[:10] + "-"
@@ -194,3 +214,282 @@ def _to_svg(figure: Figure, title: str, description: str, *, prefix: str) -> str
         f'{svg[:tag_end]} role="img" aria-label="{label}">'
         f"<title>{escape(title)}</title>{svg[tag_end + 1 :]}"
     )
+
+
+# -- more figures ------------------------------------------------------------------------------
+MIB = 2**20
+
+
+def metrics_chart(summary: pd.DataFrame, task: str, *, cores: int) -> str:
+    """Median wall time, efficiency and CPU utilisation vs workers, one line per model."""
+    panels = [
+        ("median_wall_s", "median wall time (s)"),
+        ("efficiency", "efficiency (speedup / workers)"),
+        ("cpu_utilisation", "CPU utilisation (cores busy)"),
+    ]
+    cells = numeric_summary(summary[summary["task"] == task])
+    return _panels_by_workers(
+        cells,
+        panels,
+        f"Wall time, efficiency and CPU use vs workers for task {task}",
+        cores=cores,
+    )
+
+
+def memory_chart(summary: pd.DataFrame, task: str, *, cores: int) -> str:
+    """Peak USS and RSS of the process tree per worker vs workers, one line per model."""
+    cells = numeric_summary(summary[summary["task"] == task])
+    workers = cells["workers"].where(cells["model"].ne("sequential"), 1).clip(lower=1)
+    cells = cells.assign(
+        uss_per_worker=cells["median_peak_uss_bytes"] / workers / MIB,
+        rss_per_worker=cells["median_peak_rss_bytes"] / workers / MIB,
+    )
+    panels = [
+        ("uss_per_worker", "peak USS per worker (MiB)"),
+        ("rss_per_worker", "peak RSS per worker (MiB)"),
+    ]
+    return _panels_by_workers(cells, panels, f"Memory per worker for task {task}", cores=cores)
+
+
+def _panels_by_workers(
+    cells: pd.DataFrame, panels: list[tuple[str, str]], title: str, *, cores: int
+) -> str:
+    """One panel per metric (columns) and per payload (rows), a line per model."""
+    if cells.empty:
+        raise ValueError(f"no cells for {title!r}")
+    payloads = sorted(int(payload) for payload in cells["payload_bytes"].unique())
+    models = list(dict.fromkeys(cells["model"]))
+    styles = _model_styles(models)
+    figure = Figure(
+        figsize=(max(MIN_WIDTH_INCHES, 3.6 * len(panels)), 3.0 * len(payloads) + 0.8),
+        layout="constrained",
+    )
+    axes = figure.subplots(len(payloads), len(panels), squeeze=False)
+    ticks = sorted({*(int(w) for w in cells["workers"].unique()), cores})
+    for (row, payload), (column, (metric, label)) in product(
+        enumerate(payloads), enumerate(panels)
+    ):
+        ax = axes[row][column]
+        facet = cells[cells["payload_bytes"].eq(payload) & cells[metric].notna()]
+        _lines(ax, facet, metric, styles)
+        ax.axvline(cores, color="grey", linestyle=":", linewidth=1.2)
+        _style_axes(ax, ticks)
+        ax.set_ylabel(label)
+        ax.set_ylim(bottom=0)
+        if len(payloads) > 1:
+            ax.set_title(f"payload {format_bytes(payload)}", parse_math=False)
+    figure.suptitle(title, parse_math=False)
+    handles = _legend_handles(styles, cores)[:-2]
+    handles.append(Line2D([], [], color="grey", linestyle=":", label=f"{cores} cores"))
+    figure.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 5))
+    names = ", ".join(label for _, label in panels)
+    description = f"{title}: {names}; one line per model ({', '.join(models)})."
+    return _to_svg(figure, title, description, prefix=_id_prefix(title))
+
+
+def _lines(
+    ax: Axes,
+    facet: pd.DataFrame,
+    metric: str,
+    styles: dict[str, dict[str, Any]],
+    *,
+    x: str = "workers",
+    series: str = "model",
+    legend: bool = False,
+) -> None:
+    """A line per series (hue and style both by it, so greyscale still tells them apart)."""
+    if facet.empty:
+        ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center")
+        return
+    present = [name for name in styles if name in set(facet[series])]
+    sns.lineplot(
+        data=facet,
+        x=x,
+        y=metric,
+        hue=series,
+        style=series,
+        hue_order=present,
+        style_order=present,
+        palette={name: styles[name]["color"] for name in present},
+        markers={name: styles[name]["marker"] for name in present},
+        dashes={name: styles[name]["dashes"] for name in present},
+        errorbar=None,
+        legend="auto" if legend else False,
+        ax=ax,
+    )
+
+
+def startup_chart(summary: pd.DataFrame) -> str:
+    """Median start-up and shutdown cost per model (and start method) and worker count,
+    over every task of the run."""
+    cells = numeric_summary(summary)
+    pools = cells[cells["model"].ne("sequential")]
+    if pools.empty:
+        raise ValueError("no pool cells: nothing starts up")
+    by_model = pools.groupby(["model", "workers"], sort=False)[
+        ["median_startup_s", "median_shutdown_s"]
+    ].median()
+    data = by_model.reset_index().assign(
+        startup_ms=lambda frame: frame["median_startup_s"] * 1e3,
+        shutdown_ms=lambda frame: frame["median_shutdown_s"] * 1e3,
+    )
+    worker_counts = sorted(int(w) for w in data["workers"].unique())
+    figure = Figure(figsize=(MIN_WIDTH_INCHES + 2, 3.8), layout="constrained")
+    axes = figure.subplots(1, 2, squeeze=False)[0]
+    for ax, metric, label in (
+        (axes[0], "startup_ms", "start-up until every worker is ready (ms)"),
+        (axes[1], "shutdown_ms", "shutdown (ms)"),
+    ):
+        _points(ax, data, x="model", y=metric, hue="workers", order=worker_counts, line=":")
+        if (data[metric] > 0).all():  # a pool measured as instant (a fake one) stays linear
+            ax.set_yscale("log")
+        ax.set_ylabel(label)
+        ax.set_xlabel("")
+        ax.tick_params(axis="x", rotation=30)
+        ax.grid(True, axis="y", linewidth=0.5, alpha=0.5)
+    title = "Start-up and shutdown cost per model"
+    description = (
+        f"{title}: median over the run's tasks of the time from creating the pool until "
+        "every worker is ready, and of shutting it down, per model and start method, one "
+        "marker per worker count (log scale)."
+    )
+    return _finish(figure, title, description)
+
+
+def transfer_chart(summary: pd.DataFrame) -> str:
+    """Transfer cost per item vs payload, a line per model and transport (log-log)."""
+    cells = numeric_summary(summary[summary["task"].eq("transfer")])
+    cells = cells[cells["median_wall_s"].notna()]
+    if cells.empty:
+        raise ValueError("no transfer cells with data")
+    variant = cells["variant"].fillna("").str.replace("transport=", "", regex=False)
+    label = (
+        cells["model"]
+        + cells["workers"].map(lambda w: f" ×{w}")
+        + variant.map(lambda v: f" ({v})" if v else "")
+    )
+    data = cells.assign(series=label, payload_mib=cells["payload_bytes"] / MIB)
+    series = list(dict.fromkeys(data["series"]))
+    styles = _model_styles(series)
+    figure = Figure(figsize=(MIN_WIDTH_INCHES, 4.4), layout="constrained")
+    ax = figure.subplots()
+    _lines(ax, data, "median_wall_s", styles, x="payload_mib", series="series", legend=True)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("payload per item (MiB)")
+    ax.set_ylabel("median wall time of the trial (s)")
+    ax.grid(True, linewidth=0.5, alpha=0.5)
+    legend = ax.get_legend()
+    if legend is not None:
+        legend.set_title("model (transport)")
+    title = "Cost of moving data to workers and back"
+    description = (
+        f"{title}: median wall time of the transfer task against the payload per item, "
+        f"log-log, one line per model and transport ({', '.join(series)})."
+    )
+    return _finish(figure, title, description)
+
+
+def best_models(summary: pd.DataFrame) -> pd.DataFrame:
+    """For each task and worker count: the fastest model by median wall time, the
+    runner-up, and the margin (runner-up's median / best's - 1; NaN when alone)."""
+    cells = numeric_summary(summary)
+    cells = cells[cells["median_wall_s"].notna() & cells["model"].ne("sequential")]
+    rows = []
+    for (task, workers), group in cells.groupby(["task", "workers"], sort=False):
+        ranked = group.groupby("model")["median_wall_s"].min().sort_values()
+        alone = len(ranked) < 2
+        rows.append(
+            {
+                "task": task,
+                "workers": workers,
+                "best": str(ranked.index[0]),
+                "runner_up": None if alone else str(ranked.index[1]),
+                "margin": float("nan") if alone else ranked.iloc[1] / ranked.iloc[0] - 1,
+            }
+        )
+    return pd.DataFrame(rows, columns=["task", "workers", "best", "runner_up", "margin"])
+
+
+def best_model_heatmap(summary: pd.DataFrame) -> str:
+    """For each task and worker count, the fastest model (by median wall time) and its
+    margin over the runner-up; the colour is the margin."""
+    table = best_models(summary)
+    if table.empty:
+        raise ValueError("no pool cells with data")
+    table = table.assign(
+        text=[
+            best if np.isnan(margin) else f"{best}\n+{margin:.0%}"
+            for best, margin in zip(table["best"], table["margin"], strict=True)
+        ],
+        margin=table["margin"] * 100,
+    )
+    # a square with one pool model has no margin: drawn as 0 (its text names the model)
+    margins = table.pivot(index="task", columns="workers", values="margin").fillna(0.0)
+    texts = table.pivot(index="task", columns="workers", values="text").reindex_like(margins)
+    figure = Figure(
+        figsize=(max(MIN_WIDTH_INCHES, 1.6 * margins.shape[1] + 3), 0.62 * len(margins) + 1.8),
+        layout="constrained",
+    )
+    ax = figure.subplots()
+    sns.heatmap(
+        margins,
+        annot=texts.fillna("").to_numpy(),
+        fmt="",
+        cmap="Greys",
+        vmin=0,
+        vmax=max(float(margins.to_numpy().max()), 1.0),
+        cbar_kws={"label": "margin over the runner-up (%)"},
+        linewidths=0.5,
+        annot_kws={"fontsize": 7},
+        ax=ax,
+    )
+    ax.set_xlabel("workers")
+    ax.set_ylabel("")
+    title = "Fastest model per task and worker count"
+    description = (
+        f"{title}: each square names the model with the lowest median wall time and how much "
+        "slower the runner-up was; darker squares mean a larger margin."
+    )
+    return _finish(figure, title, description)
+
+
+def _points(
+    ax: Axes, data: pd.DataFrame, *, x: str, y: str, hue: str, order: list[Any], line: str
+) -> None:
+    """Points per category, a marker (and colour) per ``hue`` value."""
+    sns.pointplot(
+        data=data,
+        x=x,
+        y=y,
+        hue=hue,
+        hue_order=order,
+        markers=[MARKERS[i % len(MARKERS)] for i in range(len(order))],
+        linestyles=[line for _ in order],
+        palette="colorblind",
+        errorbar=None,
+        ax=ax,
+    )
+
+
+def interpreter_chart(summary: pd.DataFrame) -> str:
+    """Speedup per task and model under each interpreter (runs with several)."""
+    cells = numeric_summary(summary)
+    cells = cells[cells["speedup"].notna() & cells["model"].ne("sequential")]
+    interpreters = list(dict.fromkeys(cells["interpreter"]))
+    if len(interpreters) < 2:
+        raise ValueError("one interpreter: nothing to compare")
+    top = cells.loc[cells.groupby(["task", "model", "interpreter"])["workers"].idxmax()]
+    data = top.assign(cell=top["task"] + " " + top["model"])
+    figure = Figure(figsize=(MIN_WIDTH_INCHES + 2, 0.35 * data["cell"].nunique() + 2))
+    ax = figure.subplots()
+    _points(ax, data, x="speedup", y="cell", hue="interpreter", order=interpreters, line="none")
+    ax.axvline(1, color="black", linewidth=0.8)
+    ax.set_xlabel("speedup vs sequential at the most workers")
+    ax.set_ylabel("")
+    title = "Interpreters compared"
+    description = (
+        f"{title}: speedup of each task and model at its largest worker count under each "
+        f"interpreter ({', '.join(interpreters)})."
+    )
+    return _finish(figure, title, description)

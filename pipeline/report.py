@@ -31,13 +31,14 @@ def write_run_report(
     run: dict[str, Any],
     environment: dict[str, Any],
     summary: pd.DataFrame,
-    charts: dict[str, str],
+    charts: Mapping[str, str | list[str]],
     out_dir: Path,
     *,
     index_href: str | None = "../index.html",
     facts: pd.DataFrame | None = None,
     warnings: list[str] | None = None,
     verdicts: list[Any] | None = None,
+    overview: list[str] | None = None,
 ) -> Path:
     """Write out_dir/index.html for one run and return its path. ``facts`` is the output
     of ``stats.summarize_facts``; ``warnings`` are notes about the machine (busy, tuning)."""
@@ -49,7 +50,7 @@ def write_run_report(
         {
             "task": task,
             "headline": headlines[task],
-            "chart": charts.get(task),
+            "charts": _as_list(charts.get(task)),
             "rows": _cell_rows(summary[summary["task"] == task]),
             "facts": _fact_table(summary[summary["task"] == task], facts),
             "scaling": _scaling_rows(summary[summary["task"] == task]),
@@ -64,6 +65,8 @@ def write_run_report(
         sections=sections,
         warnings=warnings or [],
         verdicts=verdicts or [],
+        overview=overview or [],
+        faults=_fault_table(summary, facts),
         index_href=_relative_href(index_href) if index_href else None,
         confidence=CONFIDENCE_PERCENT,
     )
@@ -245,6 +248,56 @@ def _cell_rows(cells: pd.DataFrame) -> list[dict[str, str]]:
         }
         for cell in cells.to_dict("records")
     ]
+
+
+def _as_list(charts: str | list[str] | None) -> list[str]:
+    """A section's charts: one SVG string, several, or none."""
+    if charts is None:
+        return []
+    return [charts] if isinstance(charts, str) else list(charts)
+
+
+FAULT_FACTS = ("trial_process_survived", "pool_broken", "others_finished")
+
+
+def _fault_table(summary: pd.DataFrame, facts: pd.DataFrame) -> dict[str, Any] | None:
+    """Fault outcomes per model (rows) and fault mode (columns): whether the program
+    survived, whether the pool broke, how many other items finished (medians over trials),
+    with a class that colours the cell (survived, broken, died)."""
+    if summary.empty or "variant" not in summary.columns:
+        return None
+    cells = summary[summary["task"].astype(str).str.startswith("fault")]
+    mine = facts[facts["cell_id"].isin(cells["cell_id"]) & facts["name"].isin(FAULT_FACTS)]
+    if mine.empty:
+        return None
+    medians = mine.pivot_table(index="cell_id", columns="name", values="median")
+    modes: list[str] = []
+    table: dict[str, dict[str, dict[str, str]]] = {}
+    for cell in cells.to_dict("records"):
+        mode = str(cell["variant"] or "mode=exception").removeprefix("mode=")
+        found = medians.loc[cell["cell_id"]] if cell["cell_id"] in medians.index else None
+        if found is None:
+            continue
+        modes.append(mode)
+        survived = found.get("trial_process_survived", float("nan"))
+        broken = found.get("pool_broken", float("nan"))
+        state = "died" if survived == 0 else "broken" if broken == 1 else "survived"
+        text = {
+            "died": "program died",
+            "broken": "program survived, pool broken",
+            "survived": "program and pool survived",
+        }[state]
+        others = found.get("others_finished", float("nan"))
+        table.setdefault(f"{cell['model']} ×{cell['workers']}", {})[mode] = {
+            "state": state,
+            "text": f"{text}; {_number(others)} other items finished",
+        }
+    modes = list(dict.fromkeys(modes))
+    rows = [
+        {"model": model, "cells": [by_mode.get(m) for m in modes]}
+        for model, by_mode in table.items()
+    ]
+    return {"modes": modes, "rows": rows} if rows else None
 
 
 def _scaling_rows(cells: pd.DataFrame) -> list[dict[str, str]]:

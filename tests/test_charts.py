@@ -10,7 +10,18 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from pipeline.charts import IDEAL_LABEL, format_bytes, speedup_chart
+from pipeline.charts import (
+    IDEAL_LABEL,
+    best_model_heatmap,
+    best_models,
+    format_bytes,
+    interpreter_chart,
+    memory_chart,
+    metrics_chart,
+    speedup_chart,
+    startup_chart,
+    transfer_chart,
+)
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
@@ -163,3 +174,75 @@ def test_chart_accepts_a_summary_read_back_from_sql():
     summary[["speedup", "speedup_ci_low", "speedup_ci_high"]] = math.nan
     as_from_sql = summary.astype(object).where(summary.notna(), None)
     assert speedup_chart(as_from_sql, "cpu_pure", cores=4).startswith("<svg")
+
+
+def full_summary() -> pd.DataFrame:
+    """A run-like summary: two tasks, a transfer task over two payloads, memory and times."""
+    frame = pd.concat(
+        [
+            summary_rows("cpu_pure"),
+            summary_rows("io_sleep"),
+            summary_rows("transfer", payloads=(1024, 1 << 20)),
+        ],
+        ignore_index=True,
+    )
+    scale = frame["payload_bytes"] / 1024
+    return frame.assign(
+        variant=frame["task"].map({"transfer": "transport=pickle"}).fillna(""),
+        median_wall_s=1.0 / frame["speedup"] * scale**0.1,
+        efficiency=frame["speedup"] / frame["workers"],
+        cpu_utilisation=frame["workers"].clip(upper=4) * 0.9,
+        median_peak_uss_bytes=frame["workers"] * 10e6,
+        median_peak_rss_bytes=frame["workers"] * 15e6,
+        median_startup_s=frame["model"].map({"threads": 0.001, "processes-spawn": 0.1}),
+        median_shutdown_s=frame["model"].map({"threads": 0.0005, "processes-spawn": 0.01}),
+    )
+
+
+@pytest.mark.parametrize(
+    ("draw", "title"),
+    [
+        (lambda s: metrics_chart(s, "cpu_pure", cores=4), "Wall time, efficiency and CPU use"),
+        (lambda s: memory_chart(s, "io_sleep", cores=4), "Memory per worker for task io_sleep"),
+        (startup_chart, "Start-up and shutdown cost per model"),
+        (transfer_chart, "Cost of moving data to workers and back"),
+        (best_model_heatmap, "Fastest model per task and worker count"),
+        (
+            lambda s: interpreter_chart(
+                pd.concat([s, s.assign(interpreter="python3.13t")], ignore_index=True)
+            ),
+            "Interpreters compared",
+        ),
+    ],
+)
+def test_every_figure_is_inline_svg_with_title_and_alt_text(draw, title) -> None:
+    svg = draw(full_summary())
+    root = ET.fromstring(svg)
+    assert root.get("role") == "img"
+    assert root.get("aria-label").startswith(title)
+    assert root.find(f"{SVG_NS}title").text.startswith(title)
+    assert external_references(svg) == []
+    assert plt.get_fignums() == []  # nothing left open in pyplot
+
+
+def test_figures_without_data_say_so() -> None:
+    summary = full_summary()
+    with pytest.raises(ValueError, match="one interpreter"):
+        interpreter_chart(summary)
+    with pytest.raises(ValueError, match="no transfer cells"):
+        transfer_chart(summary[summary["task"] != "transfer"])
+    with pytest.raises(ValueError, match="nothing starts up"):
+        startup_chart(summary[summary["model"] == "sequential"])
+
+
+def test_heatmap_names_the_fastest_model_and_its_margin() -> None:
+    summary = full_summary()
+    # make processes clearly fastest for io_sleep at 8 workers: 50% ahead of threads
+    pick = (summary["task"] == "io_sleep") & (summary["workers"] == 8)
+    summary.loc[pick & (summary["model"] == "threads"), "median_wall_s"] = 0.3
+    summary.loc[pick & (summary["model"] == "processes-spawn"), "median_wall_s"] = 0.2
+    table = best_models(summary).set_index(["task", "workers"])
+    assert table.loc[("io_sleep", 8), "best"] == "processes-spawn"
+    assert table.loc[("io_sleep", 8), "runner_up"] == "threads"
+    assert table.loc[("io_sleep", 8), "margin"] == pytest.approx(0.5)
+    assert best_model_heatmap(summary).startswith("<svg")

@@ -242,6 +242,10 @@ def test_claims_spec_gives_every_claim_a_verdict(cli_runner, tmp_path: Path) -> 
     assert text.stdout.startswith("[")
     page = (tmp_path / "run-1" / "index.html").read_text()
     assert page.index("Verdicts on the explainer") < page.index("<h2>Headlines</h2>")
+    # the fault table: threads die with the program, a process pool breaks
+    assert '<td class="fault-died">program died;' in page
+    assert '<td class="fault-broken">program survived, pool broken;' in page
+    assert page.count('role="img"') >= 3 * 9  # three figures a task section, and more
 
 
 def test_publish_rebuilds_every_run_with_its_data_files(cli_runner, write_spec, tmp_path) -> None:
