@@ -66,6 +66,9 @@ def write_run_report(
         warnings=warnings or [],
         verdicts=verdicts or [],
         overview=overview or [],
+        unstable=int(summary["warnings"].fillna("").astype(bool).sum())
+        if "warnings" in summary
+        else 0,
         faults=_fault_table(summary, facts),
         index_href=_relative_href(index_href) if index_href else None,
         confidence=CONFIDENCE_PERCENT,

@@ -95,6 +95,7 @@ def run(**changes):
         "timeout_s": 60.0,
         "trial_count": 9,
         "order": "shuffled within each repetition",
+        "sample_interval_s": 0.01,
     }
     return {**base, **changes}
 
@@ -120,6 +121,8 @@ def test_run_report_is_written_and_complete(tmp_path, summary):
     assert "1 warm-up trial(s), discarded, then 3 measured trial(s) of 8 work items" in text
     assert "exceeded 60.0 s was killed" in text
     assert "Trial order: shuffled within each repetition. Seed: 1 (also the bootstrap" in text
+    assert "RSS summed over the process tree every 10 ms" in text
+    assert "time.perf_counter" in text
     assert "started 2024-06-01 12:00:05, finished 2024-06-01 12:03:00" in text
     assert "<pre>name: quick\nrepetitions: 3\n</pre>" in html
     assert '<th scope="row">git_commit</th><td>—</td>' in html
