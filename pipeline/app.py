@@ -542,3 +542,84 @@ def _index_entry(results: store.Store, run_row: store.Run, reports_dir: Path) ->
         # written beside the run's page when it was built: no statistics redone here
         "verdicts": report.read_verdict_counts(reports_dir / report_dir_name(run_id)),
     }
+
+
+# -- the database as a product: runs, one run, exports ----------------------------------------
+def runs_frame(results: store.Store) -> pd.DataFrame:
+    """Every run, newest first: id, name, status, start, duration, host, interpreters and
+    measured trials by status."""
+    rows = []
+    for row in results.runs():
+        run_id = row.id or 0
+        found = results.environment(run_id)
+        counts = results.trial_counts(run_id)
+        finished = row.finished_at
+        rows.append(
+            {
+                "id": run_id,
+                "name": row.name,
+                "status": row.status,
+                "started": row.started_at.isoformat(sep=" ", timespec="seconds"),
+                "duration_s": round((finished - row.started_at).total_seconds(), 1)
+                if finished is not None
+                else None,
+                "host": found.hostname if found else "",
+                "interpreters": ", ".join(results.interpreters(run_id)),
+                "trials": ", ".join(f"{n} {status}" for status, n in sorted(counts.items())),
+            }
+        )
+    columns = ["id", "name", "status", "started", "duration_s", "host", "interpreters", "trials"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+SHOWN_SUMMARY = [
+    "cell_id",
+    "task",
+    "variant",
+    "model",
+    "workers",
+    "payload_bytes",
+    "n_ok",
+    "median_wall_s",
+    "ci_low_wall_s",
+    "ci_high_wall_s",
+    "speedup",
+    "speedup_ci_low",
+    "speedup_ci_high",
+    "stop_reason",
+]
+
+
+def show(
+    results: store.Store, run: str | int | None
+) -> tuple[store.Run, dict[str, Any], pd.DataFrame]:
+    """A run, its environment (as a dict) and the main columns of its cell summary."""
+    run_row = results.resolve_run(run)
+    summary = results.summary_frame(run_row.id or 0)
+    return (
+        run_row,
+        _environment_dict(results, run_row.id or 0),
+        summary[[column for column in SHOWN_SUMMARY if column in summary.columns]],
+    )
+
+
+EXPORTS = {"trials": "trials_frame", "summary": "summary_frame", "facts": "facts_frame"}
+
+
+def export_frame(
+    results: store.Store, run: str | int | None, table: str
+) -> tuple[int, pd.DataFrame]:
+    """One of a run's views (trials, summary or facts) as a DataFrame, with the run's id."""
+    run_row = results.resolve_run(run)
+    frame: pd.DataFrame = getattr(results, EXPORTS[table])(run_row.id or 0)
+    return run_row.id or 0, frame
+
+
+def load_trials(db: str | None = None, run: str | int | None = "latest") -> pd.DataFrame:
+    """A run's measured trials (the ``trial_results`` view) for a notebook."""
+    return export_frame(store.Store(db or store.default_url()), run, "trials")[1]
+
+
+def load_summary(db: str | None = None, run: str | int | None = "latest") -> pd.DataFrame:
+    """A run's cell statistics (the ``cell_summary`` view) for a notebook."""
+    return export_frame(store.Store(db or store.default_url()), run, "summary")[1]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -301,6 +302,12 @@ def query(
         frame = store.query(db or store.default_url(), sql, _params(param or []))
     except PipelineError as error:
         raise _fail(str(error)) from None
+    _print_frame(frame, output_format)
+
+
+def _print_frame(frame: Any, output_format: Format, title: str | None = None) -> None:
+    """A DataFrame on stdout as a table (long values fold, never cut), CSV, JSON or
+    Markdown."""
     if output_format is Format.csv:
         sys.stdout.write(frame.to_csv(index=False))
     elif output_format is Format.json:
@@ -308,10 +315,96 @@ def query(
     elif output_format is Format.markdown:
         sys.stdout.write(_markdown(frame.columns, frame.itertuples(index=False)))
     else:
-        table = Table(*[str(column) for column in frame.columns])
+        table = Table(title=title)
+        for column in frame.columns:
+            table.add_column(str(column), overflow="fold")
         for row in frame.itertuples(index=False):
             table.add_row(*["" if value is None else str(value) for value in row])
         out.print(table)
+
+
+@cli.command()
+def runs(
+    db: DbOption = None,
+    output_format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = (
+        Format.table
+    ),
+) -> None:
+    """The runs in the database, newest first: status, start, duration, host, trials."""
+    try:
+        frame = app.runs_frame(store.Store(db or store.default_url()))
+    except PipelineError as error:
+        raise _fail(str(error)) from None
+    _print_frame(frame, output_format)
+
+
+@cli.command()
+def show(
+    run_id: Annotated[str, typer.Argument(metavar="[RUN]", help="Run id, or 'latest'.")] = (
+        "latest"
+    ),
+    db: DbOption = None,
+) -> None:
+    """A run's environment, spec and cell summary."""
+    try:
+        run_row, environment, summary = app.show(store.Store(db or store.default_url()), run_id)
+    except PipelineError as error:
+        raise _fail(str(error)) from None
+    out.print(
+        f"run {run_row.id} {run_row.name} ({run_row.status}), started {run_row.started_at}",
+        highlight=False,
+    )
+    facts = Table(title="environment", show_header=False)
+    facts.add_column("key")
+    facts.add_column("value", overflow="fold")
+    for key, value in environment.items():
+        facts.add_row(key, "" if value is None else str(value))
+    out.print(facts)
+    out.print(f"spec ({run_row.spec_path}):", highlight=False)
+    out.print(run_row.spec_text, markup=False, highlight=False)
+    _print_frame(summary, Format.table, title="cell summary")
+
+
+class Export(str, Enum):
+    """File formats of ``pipeline export``."""
+
+    csv = "csv"
+    json = "json"
+    parquet = "parquet"
+
+
+@cli.command()
+def export(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id, or 'latest'.")],
+    db: DbOption = None,
+    file_format: Annotated[Export, typer.Option("--format", "-f", help="File format.")] = (
+        Export.csv
+    ),
+    table: Annotated[
+        str, typer.Option("--table", help="What to export: trials, summary or facts.")
+    ] = "trials",
+    output: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="File to write (default: run-ID-TABLE.FORMAT)."),
+    ] = None,
+) -> None:
+    """Write one of a run's views (trials, summary, facts) to a CSV, JSON or Parquet file."""
+    if table not in app.EXPORTS:
+        raise _fail(f"--table: {table!r} is not one of {', '.join(app.EXPORTS)}")
+    if file_format is Export.parquet and importlib.util.find_spec("pyarrow") is None:
+        raise _fail("--format parquet needs pyarrow: .venv/bin/pip install pyarrow")
+    try:
+        found_id, frame = app.export_frame(store.Store(db or store.default_url()), run_id, table)
+    except PipelineError as error:
+        raise _fail(str(error)) from None
+    path = output or Path(f"run-{found_id}-{table}.{file_format.value}")
+    if file_format is Export.csv:
+        frame.to_csv(path, index=False)
+    elif file_format is Export.json:
+        frame.to_json(path, orient="records", date_format="iso", indent=1)
+    else:
+        frame.to_parquet(path, index=False)
+    out.print(f"{len(frame)} rows written to {path}", highlight=False, soft_wrap=True)
 
 
 def _params(pairs: list[str]) -> dict[str, str]:

@@ -271,3 +271,46 @@ def test_publish_rebuilds_every_run_with_its_data_files(cli_runner, write_spec, 
     index = (site / "index.html").read_text()
     assert index.index('href="run-2/index.html"') < index.index('href="run-1/index.html"')
     assert "9 not measured" not in index  # io_sleep threads vs sequential is measured
+
+
+def test_runs_show_export_and_the_notebook_api(cli_runner, write_spec, tmp_path) -> None:
+    import importlib.util
+
+    import pipeline
+
+    db = f"sqlite:///{tmp_path / 'results.db'}"
+    ran = cli_runner.invoke(cli, ["run", str(write_spec(TINY)), "--db", db, "--no-report", "-q"])
+    assert ran.exit_code == 0, ran.output
+    runs = cli_runner.invoke(cli, ["runs", "--db", db, "-f", "csv"])
+    assert runs.exit_code == 0
+    header, row = runs.stdout.splitlines()
+    assert header == "id,name,status,started,duration_s,host,interpreters,trials"
+    assert row.startswith("1,tiny,finished,")
+    assert row.endswith(',"4 error, 4 ok"')
+    shown = cli_runner.invoke(cli, ["show", "1", "--db", db])
+    assert shown.exit_code == 0
+    assert "run 1 tiny (finished)" in shown.stdout
+    assert "name: tiny" in shown.stdout  # the spec itself
+    assert "cell summary" in shown.stdout
+    out = tmp_path / "trials.json"
+    exported = cli_runner.invoke(cli, ["export", "1", "--db", db, "-f", "json", "-o", str(out)])
+    assert exported.exit_code == 0
+    assert exported.stdout == f"8 rows written to {out}\n"
+    assert len(json.loads(out.read_text())) == 8
+    bad = cli_runner.invoke(cli, ["export", "1", "--db", db, "--table", "cells"])
+    assert bad.exit_code == 2
+    assert bad.stderr == "error: --table: 'cells' is not one of trials, summary, facts\n"
+    parquet = cli_runner.invoke(
+        cli, ["export", "1", "--db", db, "-f", "parquet", "-o", str(tmp_path / "t.parquet")]
+    )
+    if importlib.util.find_spec("pyarrow") is None:
+        assert parquet.exit_code == 2
+        assert "needs pyarrow" in parquet.stderr
+    else:
+        assert parquet.exit_code == 0
+    trials = pipeline.load_trials(db=db, run=1)
+    summary = pipeline.load_summary(db=db)
+    assert len(trials) == 8
+    assert set(summary["model"]) == {"sequential", "threads"}
+    missing = cli_runner.invoke(cli, ["show", "7", "--db", db])
+    assert missing.exit_code == 2
