@@ -623,3 +623,59 @@ def load_trials(db: str | None = None, run: str | int | None = "latest") -> pd.D
 def load_summary(db: str | None = None, run: str | int | None = "latest") -> pd.DataFrame:
     """A run's cell statistics (the ``cell_summary`` view) for a notebook."""
     return export_frame(store.Store(db or store.default_url()), run, "summary")[1]
+
+
+COMPARE_KEYS = ["task", "variant", "model", "workers", "payload_bytes", "interpreter"]
+
+
+def compare_runs(results: store.Store, first: str | int, second: str | int) -> pd.DataFrame:
+    """The cells two runs share, side by side: median wall times, the change (second /
+    first - 1) with its bootstrap interval, and Mann-Whitney p-values Holm-corrected over
+    the shared cells. Runs with one interpreter each are matched whatever it is (to
+    compare interpreters or machines); otherwise the interpreter is part of the match."""
+    from . import stats
+
+    runs = [results.resolve_run(run) for run in (first, second)]
+    trials = [results.trials_frame(run.id or 0) for run in runs]
+    keys = list(COMPARE_KEYS)
+    if all(frame["interpreter"].nunique() <= 1 for frame in trials):
+        keys.remove("interpreter")
+    ok = [
+        frame[frame["status"].eq("ok")].assign(variant=frame["variant"].fillna(""))
+        for frame in trials
+    ]
+    walls = [dict(iter(frame.groupby(keys)["wall_s"])) for frame in ok]
+    rows = []
+    for key in [key for key in walls[0] if key in walls[1]]:
+        found = stats.compare(walls[0][key].to_numpy(), walls[1][key].to_numpy())
+        rows.append(
+            {
+                **dict(zip(keys, key, strict=True)),
+                "n_first": found.n_first,
+                "n_second": found.n_second,
+                "median_first_s": found.median_first,
+                "median_second_s": found.median_second,
+                "change": found.ratio - 1,
+                "change_ci_low": found.ratio_ci_low - 1,
+                "change_ci_high": found.ratio_ci_high - 1,
+                "p_value": found.p_value,
+            }
+        )
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    frame["p_holm"] = stats.holm(frame["p_value"].to_numpy())
+    significant = frame["p_holm"] < 0.05
+    frame["verdict"] = "no significant change"
+    frame.loc[significant & (frame["change_ci_low"] > 0), "verdict"] = "slower"
+    frame.loc[significant & (frame["change_ci_high"] < 0), "verdict"] = "faster"
+    return frame
+
+
+def regressions(compared: pd.DataFrame, fail_above_percent: float) -> pd.DataFrame:
+    """The compared cells that got significantly slower by more than the given percent."""
+    if compared.empty:
+        return compared
+    return compared[
+        compared["verdict"].eq("slower") & (compared["change"] * 100 > fail_above_percent)
+    ]

@@ -365,6 +365,49 @@ def show(
     _print_frame(summary, Format.table, title="cell summary")
 
 
+@cli.command()
+def compare(
+    first: Annotated[str, typer.Argument(metavar="RUN_A", help="The baseline run.")],
+    second: Annotated[str, typer.Argument(metavar="RUN_B", help="The run to compare with it.")],
+    db: DbOption = None,
+    output_format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = (
+        Format.table
+    ),
+    fail_above: Annotated[
+        float | None,
+        typer.Option(
+            "--fail-above",
+            metavar="PCT",
+            help="Exit 1 when a cell got significantly slower by more than PCT percent.",
+        ),
+    ] = None,
+) -> None:
+    """The cells two runs share, side by side: change in median wall time, its interval
+    and Holm-corrected Mann-Whitney significance."""
+    try:
+        compared = app.compare_runs(store.Store(db or store.default_url()), first, second)
+    except PipelineError as error:
+        raise _fail(str(error)) from None
+    if compared.empty:
+        raise _fail(f"runs {first} and {second} share no cell with ok trials")
+    shown = compared.assign(
+        change=(compared["change"] * 100).round(1),
+        change_ci_low=(compared["change_ci_low"] * 100).round(1),
+        change_ci_high=(compared["change_ci_high"] * 100).round(1),
+    ).rename(
+        columns={"change": "change_%", "change_ci_low": "ci_low_%", "change_ci_high": "ci_high_%"}
+    )
+    _print_frame(shown, output_format)
+    if fail_above is not None:
+        slower = app.regressions(compared, fail_above)
+        if not slower.empty:
+            err.print(
+                f"{len(slower)} cell(s) significantly slower by more than {fail_above:g}%",
+                highlight=False,
+            )
+            raise typer.Exit(1)
+
+
 class Export(str, Enum):
     """File formats of ``pipeline export``."""
 

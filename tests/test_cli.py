@@ -314,3 +314,39 @@ def test_runs_show_export_and_the_notebook_api(cli_runner, write_spec, tmp_path)
     assert set(summary["model"]) == {"sequential", "threads"}
     missing = cli_runner.invoke(cli, ["show", "7", "--db", db])
     assert missing.exit_code == 2
+
+
+def test_compare_two_runs_and_fail_above(cli_runner, write_spec, db_url) -> None:
+    from pipeline import app
+
+    from .test_app import SPEC, fake_execute
+
+    spec = write_spec(SPEC.replace("repetitions: 3", "repetitions: 8"))
+    jitter = iter([1.0, 1.01, 0.99, 1.02, 0.98, 1.0, 1.01, 0.99] * 8)
+
+    def slower_threads(factor):
+        def execute(request):
+            measured = fake_execute(request)
+            scale = factor if request.model == "threads" else 1.0
+            measured.result["work_s"] *= scale * next(jitter)
+            return measured
+
+        return execute
+
+    for factor in (1.0, 1.5):
+        app.run(app.plan(spec), db_url, execute=slower_threads(factor), reports_dir=None)
+    result = cli_runner.invoke(cli, ["compare", "1", "2", "--db", db_url, "-f", "csv"])
+    assert result.exit_code == 0, result.output
+    import csv
+    import io
+
+    rows = {row["model"]: row for row in csv.DictReader(io.StringIO(result.stdout))}
+    assert rows["threads"]["verdict"] == "slower"
+    assert 45 < float(rows["threads"]["change_%"]) < 56  # 1.5x, give or take the jitter
+    assert float(rows["threads"]["ci_low_%"]) > 0
+    assert rows["sequential"]["verdict"] == "no significant change"
+    gate = cli_runner.invoke(cli, ["compare", "1", "2", "--db", db_url, "--fail-above", "10"])
+    assert gate.exit_code == 1
+    assert gate.stderr == "1 cell(s) significantly slower by more than 10%\n"
+    lenient = cli_runner.invoke(cli, ["compare", "1", "2", "--db", db_url, "--fail-above", "80"])
+    assert lenient.exit_code == 0
