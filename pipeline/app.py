@@ -8,16 +8,22 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
+import platform
 import signal
 import statistics
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 from typing import Any, Protocol
 
 import pandas as pd
+import psutil
+import yaml
 
 from . import __version__, adaptive, environment, matrix, runner, store
+from .errors import ResumeError
 from .spec import Spec, load_spec
 
 DEFAULT_REPORTS_DIR = Path("reports")
@@ -102,11 +108,75 @@ def run(
     progress: Progress | None = None,
     execute: runner.Execute = runner.execute_in_process,
     reports_dir: Path | None = DEFAULT_REPORTS_DIR,
+    resume: str | None = None,
 ) -> RunOutcome:
     """Run every trial of ``plan``, committing each as it finishes; then summarise and
-    (unless ``reports_dir`` is None) write the report."""
+    (unless ``reports_dir`` is None) write the report. With ``resume`` (a run id, or
+    "latest" for the newest resumable run of this spec), run only the trials that run
+    lacks."""
     progress = progress or QuietProgress()
     results = store.Store(url)
+    if resume is None:
+        run_id, cell_ids = _start(results, plan)
+        done = pd.DataFrame(
+            columns=["position", "repetition", "warmup", "sequence", "status", "wall_s"]
+        )
+    else:
+        run_id, cell_ids, done = _reopen(results, plan, resume)
+    finished = {
+        (int(p), int(r), bool(w))
+        for p, r, w in zip(done["position"], done["repetition"], done["warmup"], strict=True)
+    }
+    todo = [t for t in plan.trials if (t.cell.position, t.repetition, t.warmup) not in finished]
+    status = "failed"
+    sampler = _sampler(plan)
+    by_position = {cell.position: cell for cell in plan.cells}
+    measured = done[~done["warmup"].astype(bool)]
+    for position, status_text, wall in zip(
+        measured["position"], measured["status"], measured["wall_s"], strict=True
+    ):
+        sampler.record(by_position[int(position)], str(status_text), _float_or_none(wall))
+    progress.begin(len(todo))
+    next_sequence = max([len(plan.trials), *(int(s) + 1 for s in done["sequence"])])
+
+    def one(trial: matrix.TrialPlan) -> None:
+        progress.trial_started(trial)
+        measurement = execute(_request(plan.spec, trial.cell))
+        results.add_trial(
+            to_trial_row(run_id, cell_ids[trial.cell.position], trial, measurement),
+            trial_facts(trial.cell.task, trial.cell.workers, measurement),
+        )
+        if not trial.warmup:
+            sampler.record(trial.cell, measurement.status, measurement.result.get("work_s"))
+        progress.trial_finished(trial, measurement.status)
+
+    try:
+        with _sigterm_as_interrupt():
+            for trial in todo:
+                one(trial)
+            _adaptive_rounds(plan, sampler, one, progress, next_sequence)
+        status = "finished"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise Interrupted(run_id) from None
+    finally:
+        progress.end()
+        sampler.stop_all(adaptive.INTERRUPTED if status != "finished" else adaptive.FIXED)
+        results.set_stop_reasons(
+            {cell_ids[position]: reason for position, reason in sampler.reasons.items()}
+        )
+        results.finish_run(run_id, status, environment.closing_figures())
+        summarise(results, run_id)
+    report_path = build_report(results, run_id, reports_dir) if reports_dir else None
+    return RunOutcome(run_id, status, results.trial_counts(run_id), report_path)
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def _start(results: store.Store, plan: Plan) -> tuple[int, dict[int, int]]:
+    """Store a new run with its environment and cells; its id and cell ids by position."""
     cell_rows = [
         store.Cell(
             run_id=0,
@@ -123,42 +193,86 @@ def run(
     ]
     run_row = results.create_run(_run_row(plan), environment.capture(), cell_rows)
     assert run_row.id is not None
-    run_id = run_row.id
-    cell_ids = {row.position: row.id or 0 for row in cell_rows}
-    status = "failed"
-    sampler = _sampler(plan)
-    progress.begin(len(plan.trials))
+    return run_row.id, {row.position: row.id or 0 for row in cell_rows}
 
-    def one(trial: matrix.TrialPlan) -> None:
-        progress.trial_started(trial)
-        measurement = execute(_request(plan.spec, trial.cell))
-        results.add_trial(
-            to_trial_row(run_id, cell_ids[trial.cell.position], trial, measurement),
-            trial_facts(trial.cell.task, trial.cell.workers, measurement),
-        )
-        if not trial.warmup:
-            sampler.record(trial.cell, measurement.status, measurement.result.get("work_s"))
-        progress.trial_finished(trial, measurement.status)
 
-    try:
-        with _sigterm_as_interrupt():
-            for trial in plan.trials:
-                one(trial)
-            _adaptive_rounds(plan, sampler, one, progress)
-        status = "finished"
-    except KeyboardInterrupt:
-        status = "interrupted"
-        raise Interrupted(run_id) from None
-    finally:
-        progress.end()
-        sampler.stop_all(adaptive.INTERRUPTED if status != "finished" else adaptive.FIXED)
-        results.set_stop_reasons(
-            {cell_ids[position]: reason for position, reason in sampler.reasons.items()}
+def _reopen(
+    results: store.Store, plan: Plan, resume: str
+) -> tuple[int, dict[int, int], pd.DataFrame]:
+    """Check that a run can be resumed with this plan and claim it; its id, cell ids by
+    position and the trials it already has."""
+    run_row = _resumable_run(results, plan, resume)
+    run_id = run_row.id or 0
+    if run_row.spec_hash != plan.spec.hash:
+        raise ResumeError(
+            f"run {run_id} cannot be resumed: its spec changed since "
+            f"({spec_changes(run_row.spec_text, plan.spec.text)})"
         )
-        results.finish_run(run_id, status, environment.closing_figures())
-        summarise(results, run_id)
-    report_path = build_report(results, run_id, reports_dir) if reports_dir else None
-    return RunOutcome(run_id, status, results.trial_counts(run_id), report_path)
+    results.claim_run(run_id, platform.node(), os.getpid())
+    return run_id, results.cell_ids(run_id), results.done_trials(run_id)
+
+
+def _resumable_run(results: store.Store, plan: Plan, resume: str) -> store.Run:
+    if resume != "latest":
+        run_row = results.resolve_run(resume)
+        problem = _why_not_resumable(run_row, plan.spec.timeout)
+        if problem:
+            raise ResumeError(f"run {run_row.id} cannot be resumed: {problem}")
+        return run_row
+    for run_row in results.runs():
+        if run_row.name == plan.spec.name and not _why_not_resumable(run_row, plan.spec.timeout):
+            return run_row
+    raise ResumeError(
+        f"no run of spec {plan.spec.name!r} to resume (every one finished or running)"
+    )
+
+
+HEARTBEAT_GRACE_S = 60.0
+
+
+def _why_not_resumable(run_row: store.Run, timeout_s: float) -> str | None:
+    """None when the run may be resumed; else why not."""
+    if run_row.status == "finished":
+        return "it finished"
+    if run_row.status != "running":
+        return None  # interrupted or failed
+    if run_row.orchestrator_host == platform.node() and run_row.orchestrator_pid:
+        if run_row.orchestrator_pid != os.getpid() and psutil.pid_exists(run_row.orchestrator_pid):
+            return f"it is still running (pid {run_row.orchestrator_pid})"
+        return None  # its orchestrator on this host is gone
+    beat = run_row.heartbeat_at or run_row.started_at
+    if beat.tzinfo is None:
+        beat = beat.replace(tzinfo=UTC)
+    silent_s = (store.now() - beat).total_seconds()
+    if silent_s <= timeout_s + HEARTBEAT_GRACE_S:
+        return (
+            f"it may still be running on {run_row.orchestrator_host or 'another host'} "
+            f"(last trial {silent_s:.0f} s ago)"
+        )
+    return None
+
+
+def spec_changes(old_text: str, new_text: str) -> str:
+    """The top-level spec keys (and matrix axes) whose values differ, e.g.
+    'matrix.workers: [1, 2] -> [1, 2, 4]'."""
+    old, new = yaml.safe_load(old_text) or {}, yaml.safe_load(new_text) or {}
+    flat_old, flat_new = _flatten(old), _flatten(new)
+    changed = [
+        f"{key}: {flat_old.get(key, '(none)')} -> {flat_new.get(key, '(none)')}"
+        for key in sorted(set(flat_old) | set(flat_new))
+        if flat_old.get(key) != flat_new.get(key)
+    ]
+    return "; ".join(changed) or "its text differs (comments or formatting only)"
+
+
+def _flatten(spec: dict[str, Any]) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in spec.items():
+        if key in ("matrix", "params") and isinstance(value, dict):
+            flat.update({f"{key}.{inner}": v for inner, v in value.items()})
+        else:
+            flat[key] = value
+    return flat
 
 
 def _sampler(plan: Plan) -> adaptive.Sampler:
@@ -177,11 +291,11 @@ def _adaptive_rounds(
     sampler: adaptive.Sampler,
     one: Callable[[matrix.TrialPlan], None],
     progress: Progress,
+    sequence: int,
 ) -> None:
     """Extra rounds of trials for the cells not yet known precisely enough."""
     if plan.spec.adaptive is None:
         return
-    sequence = len(plan.trials)
     while cells := sampler.next_round():
         progress.extend(len(cells))
         for cell in cells:
@@ -209,6 +323,8 @@ def _run_row(plan: Plan) -> store.Run:
         trial_count=len(plan.trials),
         sample_interval_s=runner.SAMPLE_INTERVAL_S,
         pipeline_version=__version__,
+        orchestrator_host=platform.node(),
+        orchestrator_pid=os.getpid(),
     )
 
 

@@ -140,6 +140,15 @@ def run(
         app.DEFAULT_REPORTS_DIR
     ),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            "--resume",
+            metavar="[RUN]",
+            help="Resume an interrupted run (its id; alone or 'latest': the newest "
+            "resumable run of this spec), running only the trials it lacks.",
+        ),
+    ] = None,
 ) -> None:
     """Run every trial of SPEC, store each as it finishes, then write the report.
 
@@ -157,11 +166,13 @@ def run(
             db or store.default_url(),
             progress=progress,
             reports_dir=None if no_report else reports_dir,
+            resume=resume,
         )
     except app.Interrupted as stopped:
         err.print(
             f"interrupted: run {stopped.run_id} keeps its finished trials "
-            f"(pipeline report {stopped.run_id} builds a report of them)"
+            f"(pipeline run SPEC --resume {stopped.run_id} runs the rest; pipeline report "
+            f"{stopped.run_id} builds a report of them)"
         )
         raise typer.Exit(130) from None
     except PipelineError as error:
@@ -469,6 +480,17 @@ def _markdown(columns: object, rows: object) -> str:
     return "\n".join(lines) + "\n"
 
 
+def bare_resume(args: list[str]) -> list[str]:
+    """``--resume`` given no value (last, or followed by another option) means
+    ``--resume latest`` (typer has no options with an optional value)."""
+    given = []
+    for index, arg in enumerate(args):
+        given.append(arg)
+        if arg == "--resume" and (index + 1 == len(args) or args[index + 1].startswith("-")):
+            given.append("latest")
+    return given
+
+
 def main() -> None:
     """Console-script entry point."""
-    cli()
+    cli(args=bare_resume(sys.argv[1:]), prog_name="pipeline")

@@ -19,3 +19,7 @@ class QueryError(PipelineError):
 
 class DatabaseError(PipelineError):
     """The database URL cannot be opened."""
+
+
+class ResumeError(PipelineError):
+    """A run cannot be resumed: finished, still running, or its spec changed."""

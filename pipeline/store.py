@@ -60,6 +60,12 @@ class Run(SQLModel, table=True):
     pipeline_version: str = ""
     started_at: datetime = Field(default_factory=now)
     finished_at: datetime | None = None
+    # who runs it, and when it last finished a trial: a "running" run whose orchestrator
+    # is gone (dead pid on this host, or no heartbeat for longer than a trial can take) is
+    # resumable
+    orchestrator_host: str = ""
+    orchestrator_pid: int | None = None
+    heartbeat_at: datetime | None = None
 
 
 class Environment(SQLModel, table=True):
@@ -348,14 +354,41 @@ class Store:
         return run
 
     def add_trial(self, trial: Trial, facts: dict[str, float | None] | None = None) -> None:
-        """Store one finished trial (and its task facts) and commit at once."""
+        """Store one finished trial (and its task facts), beat the run's heartbeat, and
+        commit at once."""
         with self.session() as session:
             session.add(trial)
+            run = session.get(Run, trial.run_id)
+            if run is not None:
+                run.heartbeat_at = now()
             if facts:
                 session.flush()
                 assert trial.id is not None
                 for name, value in facts.items():
                     session.add(TrialFact(trial_id=trial.id, name=name, value=value))
+
+    def claim_run(self, run_id: int, host: str, pid: int) -> None:
+        """Mark a run as running again under this orchestrator (for a resume)."""
+        with self.session() as session:
+            run = session.get(Run, run_id)
+            assert run is not None
+            run.status, run.finished_at = "running", None
+            run.orchestrator_host, run.orchestrator_pid, run.heartbeat_at = host, pid, now()
+
+    def done_trials(self, run_id: int) -> pd.DataFrame:
+        """Every stored trial of a run (warm-ups too): cell position, repetition, warm-up,
+        sequence, status and wall time: what a resume must not run again."""
+        return self._frame(
+            "SELECT c.position, t.repetition, t.warmup, t.sequence, t.status, t.wall_s "
+            "FROM trial t JOIN cell c ON c.id = t.cell_id WHERE t.run_id = :run_id "
+            "ORDER BY t.sequence",
+            run_id,
+        )
+
+    def cell_ids(self, run_id: int) -> dict[int, int]:
+        """Cell id by position, for one run."""
+        frame = self._frame("SELECT id, position FROM cell WHERE run_id = :run_id", run_id)
+        return {int(p): int(i) for i, p in zip(frame["id"], frame["position"], strict=True)}
 
     def finish_run(
         self, run_id: int, status: str, closing: dict[str, float | None] | None = None

@@ -350,3 +350,76 @@ def test_compare_two_runs_and_fail_above(cli_runner, write_spec, db_url) -> None
     assert gate.stderr == "1 cell(s) significantly slower by more than 10%\n"
     lenient = cli_runner.invoke(cli, ["compare", "1", "2", "--db", db_url, "--fail-above", "80"])
     assert lenient.exit_code == 0
+
+
+RESUMABLE = """\
+name: resumable
+repetitions: 5
+warmup: 1
+items: 2
+matrix:
+  task: [io_sleep]
+  model: [sequential, threads]
+  workers: [2]
+  payload: [1KiB]
+params:
+  io_sleep: {seconds: 0.1}
+"""
+
+
+def _trial_keys(db_file: Path) -> list[tuple]:
+    with sqlite3.connect(db_file) as connection:
+        return connection.execute(
+            "SELECT t.id, c.position, t.repetition, t.warmup, t.started_at "
+            "FROM trial t JOIN cell c ON c.id = t.cell_id ORDER BY t.id"
+        ).fetchall()
+
+
+def test_resume_after_the_orchestrator_is_killed(cli_runner, write_spec, tmp_path) -> None:
+    spec = write_spec(RESUMABLE)
+    db_file = tmp_path / "results.db"
+    db = f"sqlite:///{db_file}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "run", str(spec), "--db", db, "--no-report", "-q"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(TESTS_DIR.parent)},
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and _count_trials(db_file) < 4:
+        time.sleep(0.1)
+    process.kill()  # SIGKILL: no chance to mark the run interrupted
+    process.wait(timeout=30)
+    time.sleep(0.5)  # the trial in flight, in its own session, finishes or is lost
+    before = _trial_keys(db_file)
+    assert 4 <= len(before) < 12
+    with sqlite3.connect(db_file) as connection:
+        assert connection.execute("SELECT status FROM run").fetchone() == ("running",)
+
+    changed = write_spec(RESUMABLE.replace("workers: [2]", "workers: [2, 4]"), "changed.yaml")
+    refused = cli_runner.invoke(cli, ["run", str(changed), "--db", db, "--resume", "1"])
+    assert refused.exit_code == 2
+    assert refused.stderr == (
+        "error: run 1 cannot be resumed: its spec changed since (matrix.workers: [2] -> [2, 4])\n"
+    )
+
+    resumed = subprocess.run(  # the console entry point: a bare --resume means the latest
+        [sys.executable, "-m", "pipeline", "run", str(spec), "--db", db, "--resume", "-q"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(TESTS_DIR.parent)},
+        timeout=120,
+        check=False,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.splitlines()[0] == "run 1 finished: 10 ok"
+    after = _trial_keys(db_file)
+    assert after[: len(before)] == before  # the finished trials are untouched
+    keys = [(position, repetition, warmup) for _, position, repetition, warmup, _ in after]
+    assert len(keys) == len(set(keys)) == 12  # every planned trial exactly once
+
+    again = cli_runner.invoke(cli, ["run", str(spec), "--db", db, "--resume", "1"])
+    assert again.exit_code == 2
+    assert again.stderr == "error: run 1 cannot be resumed: it finished\n"
