@@ -423,3 +423,26 @@ def test_resume_after_the_orchestrator_is_killed(cli_runner, write_spec, tmp_pat
     again = cli_runner.invoke(cli, ["run", str(spec), "--db", db, "--resume", "1"])
     assert again.exit_code == 2
     assert again.stderr == "error: run 1 cannot be resumed: it finished\n"
+
+
+def test_two_runs_write_to_one_database_at_once(write_spec, tmp_path) -> None:
+    spec = write_spec(RESUMABLE.replace("seconds: 0.1", "seconds: 0.02"))
+    db = f"sqlite:///{tmp_path / 'shared.db'}"
+    command = [sys.executable, "-m", "pipeline", "run", str(spec), "--db", db, "--no-report", "-q"]
+    env = {**os.environ, "PYTHONPATH": str(TESTS_DIR.parent)}
+    runs = [
+        subprocess.Popen(
+            command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        )
+        for _ in range(2)
+    ]
+    outputs = [process.communicate(timeout=120) for process in runs]
+    for process, (stdout, stderr) in zip(runs, outputs, strict=True):
+        assert process.returncode == 0, stderr.decode()
+        assert b"database is locked" not in stderr
+        assert stdout.decode().endswith(" finished: 10 ok\n")
+    with sqlite3.connect(tmp_path / "shared.db") as connection:
+        per_run = connection.execute(
+            "SELECT run_id, count(*), sum(warmup) FROM trial GROUP BY run_id ORDER BY run_id"
+        ).fetchall()
+    assert per_run == [(1, 12, 2), (2, 12, 2)]
