@@ -39,10 +39,11 @@ format: $(STAMP)  ## Apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP)  ## Benchmarks: run overhead, adaptive vs fixed repetitions, report of 100k trials
+bench: $(STAMP)  ## Benchmarks: run overhead, adaptive repetitions, report of 100k trials, database
 	$(BIN)/python -m benchmarks.overhead $(SPEC)
 	$(BIN)/python -m benchmarks.adaptive
 	$(BIN)/python -m benchmarks.report
+	$(BIN)/python -m benchmarks.database
 
 clean:  ## Remove the venv and caches (not data/ or reports/)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -301,7 +301,7 @@ def query(
         typer.Option(
             "--param",
             "-p",
-            help="Named parameter as NAME=VALUE, used as :NAME in the SQL; repeatable.",
+            help="Named parameter, NAME=VALUE or NAME VALUE, used as :NAME in the SQL; repeatable.",
         ),
     ] = None,
 ) -> None:
@@ -480,17 +480,26 @@ def _markdown(columns: object, rows: object) -> str:
     return "\n".join(lines) + "\n"
 
 
-def bare_resume(args: list[str]) -> list[str]:
-    """``--resume`` given no value (last, or followed by another option) means
-    ``--resume latest`` (typer has no options with an optional value)."""
-    given = []
-    for index, arg in enumerate(args):
-        given.append(arg)
-        if arg == "--resume" and (index + 1 == len(args) or args[index + 1].startswith("-")):
-            given.append("latest")
+def normalise_args(args: list[str]) -> list[str]:
+    """Two spellings typer cannot take directly: ``--resume`` given no value (last, or
+    followed by another option) means ``--resume latest``; ``-p NAME VALUE`` (the
+    contract's form) means ``-p NAME=VALUE``."""
+    given: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        following = args[index + 1 : index + 3]
+        if arg == "--resume" and (not following or following[0].startswith("-")):
+            given += [arg, "latest"]
+        elif arg in ("-p", "--param") and len(following) == 2 and "=" not in following[0]:
+            given += [arg, f"{following[0]}={following[1]}"]
+            index += 2
+        else:
+            given.append(arg)
+        index += 1
     return given
 
 
 def main() -> None:
     """Console-script entry point."""
-    cli(args=bare_resume(sys.argv[1:]), prog_name="pipeline")
+    cli(args=normalise_args(sys.argv[1:]), prog_name="pipeline")

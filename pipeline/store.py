@@ -317,6 +317,7 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self._trial_insert: tuple[str, list[tuple[str, Any]]] | None = None
         self.engine = make_engine(url)
         self._create_schema(url)
 
@@ -374,6 +375,9 @@ class Store:
     def add_trial(self, trial: Trial, facts: dict[str, float | None] | None = None) -> None:
         """Store one finished trial (and its task facts), beat the run's heartbeat, and
         commit at once."""
+        if self.engine.dialect.name == "sqlite" and trial.id is None:
+            self._add_trial_sqlite(trial, facts)
+            return
         # SQLAlchemy Core, not the ORM session: a few times faster, and one transaction
         values = trial.model_dump(exclude={"id"} if trial.id is None else set())
         with self.engine.begin() as connection:
@@ -392,6 +396,46 @@ class Store:
             connection.execute(
                 update(RUN_TABLE).where(RUN_TABLE.c.id == trial.run_id).values(heartbeat_at=now())
             )
+
+    def _add_trial_sqlite(self, trial: Trial, facts: dict[str, float | None] | None) -> None:
+        """add_trial on SQLite through the DB-API connection: one transaction of plain
+        prepared statements, values converted by SQLAlchemy's own column types."""
+        if self._trial_insert is None:
+            columns = [column for column in TRIAL_TABLE.columns if column.name != "id"]
+            names = ", ".join(column.name for column in columns)
+            marks = ", ".join("?" for _ in columns)
+            self._trial_insert = (
+                f"INSERT INTO trial ({names}) VALUES ({marks})",
+                [
+                    (column.name, column.type.bind_processor(self.engine.dialect))
+                    for column in columns
+                ],
+            )
+        sql, processors = self._trial_insert
+        values = trial.model_dump()
+        row = [
+            process(values[name]) if process is not None else values[name]
+            for name, process in processors
+        ]
+        stamp = RUN_TABLE.c.heartbeat_at.type.bind_processor(self.engine.dialect)
+        beat = stamp(now()) if stamp is not None else now()
+        connection = self.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute(sql, row)
+            trial.id = int(cursor.lastrowid or 0)
+            if facts:
+                cursor.executemany(
+                    "INSERT INTO trial_fact (trial_id, name, value) VALUES (?, ?, ?)",
+                    [(trial.id, name, value) for name, value in facts.items()],
+                )
+            cursor.execute("UPDATE run SET heartbeat_at = ? WHERE id = ?", (beat, trial.run_id))
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            connection.close()  # back to the pool
 
     def claim_run(self, run_id: int, host: str, pid: int) -> None:
         """Mark a run as running again under this orchestrator (for a resume)."""

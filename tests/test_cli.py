@@ -446,3 +446,23 @@ def test_two_runs_write_to_one_database_at_once(write_spec, tmp_path) -> None:
             "SELECT run_id, count(*), sum(warmup) FROM trial GROUP BY run_id ORDER BY run_id"
         ).fetchall()
     assert per_run == [(1, 12, 2), (2, 12, 2)]
+
+
+@pytest.mark.parametrize(
+    ("given", "meant"),
+    [
+        (["run", "s.yaml", "--resume"], ["run", "s.yaml", "--resume", "latest"]),
+        (["run", "s.yaml", "--resume", "-q"], ["run", "s.yaml", "--resume", "latest", "-q"]),
+        (["run", "s.yaml", "--resume", "3"], ["run", "s.yaml", "--resume", "3"]),
+        (["query", "SQL", "-p", "t", "io_sleep"], ["query", "SQL", "-p", "t=io_sleep"]),
+        (["query", "SQL", "-p", "t=io_sleep"], ["query", "SQL", "-p", "t=io_sleep"]),
+        (
+            ["query", "SQL", "--param", "a", "1", "-p", "b=2"],
+            ["query", "SQL", "--param", "a=1", "-p", "b=2"],
+        ),
+    ],
+)
+def test_argument_spellings_typer_cannot_take(given, meant) -> None:
+    from pipeline.cli import normalise_args
+
+    assert normalise_args(given) == meant

@@ -1,0 +1,94 @@
+"""The results database under load: trials written per second through the store (each
+committed on its own, as a run does), and ``pipeline query`` over a database of
+1,000,000 trials (synthetic rows). Goals: over 5,000 trials/s; under 2 s for the
+``cell_summary`` view.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pipeline import store
+
+from .report import synthetic_run
+
+WRITES = 2000
+
+
+def writes_per_second(url: str) -> float:
+    """add_trial, one commit each, as the run loop does it."""
+    results = store.Store(url)
+    run = results.create_run(
+        store.Run(name="bench-writes"),
+        store.Environment(run_id=0),
+        [
+            store.Cell(
+                run_id=0,
+                position=0,
+                task="t",
+                model="m",
+                workers=1,
+                payload_bytes=1,
+                interpreter="python3",
+            )
+        ],
+    )
+    cell_id = results.cell_ids(run.id or 0)[0]
+    started_s = time.perf_counter()
+    for sequence in range(WRITES):
+        results.add_trial(
+            store.Trial(
+                run_id=run.id or 0,
+                cell_id=cell_id,
+                sequence=sequence,
+                repetition=sequence,
+                status="ok",
+                wall_s=0.1,
+                items_done=8,
+            ),
+            {"bytes_moved": 1024.0},
+        )
+    return WRITES / (time.perf_counter() - started_s)
+
+
+def timed_query(url: str, sql: str) -> tuple[float, int]:
+    """Seconds for one read-only query through pipeline's query path, and its rows."""
+    started_s = time.perf_counter()
+    rows = len(store.query(url, sql))
+    return time.perf_counter() - started_s, rows
+
+
+def main(trials: int) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        rate = writes_per_second(f"sqlite:///{Path(folder, 'writes.db')}")
+        path = Path(folder, "million.db")
+        url = f"sqlite:///{path}"
+        started_s = time.perf_counter()
+        run_id = synthetic_run(url, path, trials)
+        with sqlite3.connect(path) as connection:  # statistics rows, as a finished run has
+            connection.execute(
+                "INSERT INTO cell_stats (cell_id, run_id, n, n_ok, median_wall_s, warnings) "
+                "SELECT c.id, c.run_id, count(t.id), count(t.id), avg(t.wall_s), '' "
+                "FROM cell c JOIN trial t ON t.cell_id = c.id WHERE c.run_id = ? "
+                "GROUP BY c.id",
+                (run_id,),
+            )
+        load_s = time.perf_counter() - started_s
+        summary_s, summary_rows = timed_query(url, "SELECT * FROM cell_summary")
+        grouped_s, _ = timed_query(
+            url,
+            "SELECT task, model, workers, count(*) AS n, avg(wall_s) AS mean_wall_s "
+            "FROM trial_results GROUP BY task, model, workers",
+        )
+    print(f"trials written through the store: {rate:8.0f} /s  (goal: over 5,000)")
+    print(f"synthetic database of {trials} trials built in {load_s:.1f} s")
+    print(f"query cell_summary ({summary_rows} rows): {summary_s:8.3f} s  (goal: under 2 s)")
+    print(f"query trial_results grouped by cell:   {grouped_s:8.3f} s")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000)
