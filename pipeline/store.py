@@ -112,10 +112,10 @@ class Cell(SQLModel, table=True):
     position: int
     task: str = Field(index=True)
     model: str = Field(index=True)
-    workers: int
-    payload_bytes: int
-    interpreter: str
-    variant: str = ""  # swept task parameters, "name=value ..." ("" when none)
+    workers: int = Field(index=True)
+    payload_bytes: int = Field(index=True)
+    interpreter: str = Field(index=True)
+    variant: str = Field(default="", index=True)  # swept task parameters ("" when none)
     params_json: str = "{}"
     # why the cell got no more trials: fixed count, target met, max reached, budget spent,
     # no ok trials (adaptive runs), or interrupted
@@ -328,6 +328,9 @@ class Store:
             try:
                 SQLModel.metadata.create_all(self.engine)
                 add_missing_columns(self.engine)
+                for table in SQLModel.metadata.sorted_tables:  # indexes added since
+                    for index in table.indexes:
+                        index.create(self.engine, checkfirst=True)
                 self._create_views()
                 return
             except OperationalError as error:

@@ -209,6 +209,7 @@ def test_a_version_1_database_is_migrated_when_opened(tmp_path: Path) -> None:
         for view in store.VIEWS:
             connection.execute(f"DROP VIEW {view}")
         connection.execute("ALTER TABLE trial DROP COLUMN peak_uss_bytes")
+        connection.execute("DROP INDEX ix_cell_variant")  # version 1 had neither
         connection.execute("ALTER TABLE cell DROP COLUMN variant")
         connection.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     reopened = store.Store(url)
@@ -216,6 +217,9 @@ def test_a_version_1_database_is_migrated_when_opened(tmp_path: Path) -> None:
         columns = {row[1] for row in connection.execute("PRAGMA table_info(cell)")}
         version = connection.execute("SELECT value FROM meta").fetchall()
     assert "variant" in columns
+    with sqlite3.connect(path) as connection:
+        indexes = {row[1] for row in connection.execute("PRAGMA index_list(cell)")}
+    assert {"ix_cell_variant", "ix_cell_workers", "ix_cell_payload_bytes"} <= indexes
     assert version == [(str(store.SCHEMA_VERSION),)]
     assert reopened.resolve_run(run_id).name == "r"
     assert store.query(url, "SELECT variant FROM cell")["variant"].tolist() == ["", ""]
