@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, Table, event, insert, inspect, text, update
+from sqlalchemy import BigInteger, Engine, Table, event, insert, inspect, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.pool import NullPool
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from .errors import DatabaseError, QueryError, UnknownRun
@@ -79,7 +80,7 @@ class Environment(SQLModel, table=True):
     cpu_model: str = ""
     cpu_physical: int | None = None
     cpu_logical: int | None = None
-    memory_total_bytes: int | None = None
+    memory_total_bytes: int | None = Field(default=None, sa_type=BigInteger)
     python_version: str = ""
     python_implementation: str = ""
     python_build: str = ""
@@ -98,7 +99,7 @@ class Environment(SQLModel, table=True):
     cpu_affinity: str | None = None  # CPUs the orchestrator may run on, e.g. "0-1"
     isolated_cpus: str | None = None  # kernel isolcpus, where set
     aslr: str | None = None  # /proc/sys/kernel/randomize_va_space, e.g. "2 (full)"
-    memory_available_bytes: int | None = None
+    memory_available_bytes: int | None = Field(default=None, sa_type=BigInteger)
     cpu_percent_start: float | None = None  # machine-wide CPU use just before the run
     cpu_percent_end: float | None = None
     details_json: str = "{}"  # anything else captured (see environment.py)
@@ -113,7 +114,7 @@ class Cell(SQLModel, table=True):
     task: str = Field(index=True)
     model: str = Field(index=True)
     workers: int = Field(index=True)
-    payload_bytes: int = Field(index=True)
+    payload_bytes: int = Field(index=True, sa_type=BigInteger)
     interpreter: str = Field(index=True)
     variant: str = Field(default="", index=True)  # swept task parameters ("" when none)
     params_json: str = "{}"
@@ -138,7 +139,7 @@ class Trial(SQLModel, table=True):
     process_s: float | None = None
     cpu_user_s: float | None = None
     cpu_sys_s: float | None = None
-    peak_rss_bytes: int | None = None
+    peak_rss_bytes: int | None = Field(default=None, sa_type=BigInteger)
     items_done: int = 0
     items_failed: int = 0
     latency_p50_s: float | None = None
@@ -146,8 +147,9 @@ class Trial(SQLModel, table=True):
     latency_p99_s: float | None = None
     throughput_items_s: float | None = None  # items done / work_s
     cpu_utilisation: float | None = None  # CPU s / (start-up + work + shutdown) s
-    peak_uss_bytes: int | None = None  # summed over the process tree, sampled less often
-    peak_pss_bytes: int | None = None
+    # summed over the process tree (USS and PSS sampled less often)
+    peak_uss_bytes: int | None = Field(default=None, sa_type=BigInteger)
+    peak_pss_bytes: int | None = Field(default=None, sa_type=BigInteger)
     ctx_switches_voluntary: int | None = None  # the tree's, from getrusage
     ctx_switches_involuntary: int | None = None
     start_method: str | None = None
@@ -254,7 +256,9 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
     except ArgumentError:
         raise DatabaseError(f"not a database URL: {url!r}") from None
     if parsed.get_backend_name() != "sqlite" or not parsed.database:
-        return create_engine(url)
+        # no pool: a connection is closed as soon as it is released, so short-lived
+        # commands and tests leave nothing open on the server
+        return create_engine(url, poolclass=NullPool)
     path = Path(parsed.database)
     if read_only:
         if not path.exists():
@@ -637,7 +641,10 @@ def query(url: str, sql: str, params: dict[str, Any] | None = None) -> pd.DataFr
                 raw.set_authorizer(_read_only_authorizer)  # type: ignore[union-attr]
             else:
                 connection.execute(text("SET TRANSACTION READ ONLY"))
-            result = connection.exec_driver_sql(sql, () if params is None else params)
+            if engine.dialect.name == "sqlite":  # sqlite3 binds :name itself
+                result = connection.exec_driver_sql(sql, () if params is None else params)
+            else:  # other drivers use other placeholders: let SQLAlchemy bind :name
+                result = connection.execute(text(sql), params or {})
             if not result.returns_rows:
                 raise QueryError("the statement returned no rows; pipeline query only reads")
             return pd.DataFrame(result.fetchall(), columns=list(result.keys()))

@@ -3,10 +3,12 @@ trials of built-in tasks."""
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 import textwrap
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -37,10 +39,35 @@ def write_spec(tmp_path: Path) -> Callable[[str], Path]:
     return write
 
 
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    """A SQLite database file in tmp_path (not created until something writes)."""
-    return f"sqlite:///{tmp_path / 'results.db'}"
+POSTGRES = os.environ.get("PIPELINE_TEST_POSTGRES")  # a server URL; .ci/run starts one
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file in tmp_path, and a new database on the
+    PostgreSQL server of $PIPELINE_TEST_POSTGRES (the same tests run on both). Without a
+    server the PostgreSQL runs skip, saying so, except under PIPELINE_REQUIRE_POSTGRES=1
+    (set by .ci/run), where they fail."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'results.db'}"
+        return
+    if not POSTGRES:
+        if os.environ.get("PIPELINE_REQUIRE_POSTGRES") == "1":
+            pytest.fail("PIPELINE_REQUIRE_POSTGRES=1 but PIPELINE_TEST_POSTGRES is not set")
+        pytest.skip("no PostgreSQL server: set PIPELINE_TEST_POSTGRES (.ci/run does)")
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    server = make_url(POSTGRES)
+    name = f"pipeline_test_{uuid.uuid4().hex[:12]}"
+    admin = server.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -248,8 +248,10 @@ def test_claims_spec_gives_every_claim_a_verdict(cli_runner, tmp_path: Path) -> 
     assert page.count('role="img"') >= 3 * 9  # three figures a task section, and more
 
 
-def test_publish_rebuilds_every_run_with_its_data_files(cli_runner, write_spec, tmp_path) -> None:
-    db = f"sqlite:///{tmp_path / 'results.db'}"
+def test_publish_rebuilds_every_run_with_its_data_files(
+    cli_runner, write_spec, tmp_path, db_url
+) -> None:
+    db = db_url
     spec = write_spec(TINY)
     for _ in range(2):
         ran = cli_runner.invoke(cli, ["run", str(spec), "--db", db, "--no-report", "-q"])
@@ -273,12 +275,12 @@ def test_publish_rebuilds_every_run_with_its_data_files(cli_runner, write_spec, 
     assert "9 not measured" not in index  # io_sleep threads vs sequential is measured
 
 
-def test_runs_show_export_and_the_notebook_api(cli_runner, write_spec, tmp_path) -> None:
+def test_runs_show_export_and_the_notebook_api(cli_runner, write_spec, tmp_path, db_url) -> None:
     import importlib.util
 
     import pipeline
 
-    db = f"sqlite:///{tmp_path / 'results.db'}"
+    db = db_url
     ran = cli_runner.invoke(cli, ["run", str(write_spec(TINY)), "--db", db, "--no-report", "-q"])
     assert ran.exit_code == 0, ran.output
     runs = cli_runner.invoke(cli, ["runs", "--db", db, "-f", "csv"])
@@ -466,3 +468,37 @@ def test_argument_spellings_typer_cannot_take(given, meant) -> None:
     from pipeline.cli import normalise_args
 
     assert normalise_args(given) == meant
+
+
+def test_query_reads_binds_and_refuses_writes_on_every_backend(cli_runner, write_spec, db_url):
+    from pipeline import app
+
+    from .test_app import SPEC, fake_execute
+
+    app.run(app.plan(write_spec(SPEC)), db_url, execute=fake_execute, reports_dir=None)
+    read = cli_runner.invoke(
+        cli,
+        [
+            "query",
+            "--db",
+            db_url,
+            "-f",
+            "csv",
+            "SELECT count(*) AS n FROM trial_results WHERE model = :m",
+            "-p",
+            "m=threads",
+        ],
+    )
+    assert read.exit_code == 0, read.output
+    assert read.stdout == "n\n3\n"
+    for statement in ("DELETE FROM trial", "DROP VIEW cell_summary", "UPDATE run SET name = 'x'"):
+        refused = cli_runner.invoke(cli, ["query", "--db", db_url, statement])
+        assert refused.exit_code == 2
+        assert refused.stderr.startswith("error: refused: the statement would write (")
+    assert store_count(db_url) == 8  # nothing was deleted
+
+
+def store_count(url: str) -> int:
+    from pipeline import store
+
+    return int(store.query(url, "SELECT count(*) AS n FROM trial")["n"][0])
