@@ -255,10 +255,12 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
         parsed = make_url(url)
     except ArgumentError:
         raise DatabaseError(f"not a database URL: {url!r}") from None
-    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+    if parsed.get_backend_name() != "sqlite":
         # no pool: a connection is closed as soon as it is released, so short-lived
         # commands and tests leave nothing open on the server
         return create_engine(url, poolclass=NullPool)
+    if not parsed.database:
+        return create_engine(url)  # in-memory SQLite: one connection, kept
     path = Path(parsed.database)
     if read_only:
         if not path.exists():
