@@ -26,6 +26,7 @@ from .errors import DatabaseError, QueryError, UnknownRun
 
 DEFAULT_DB_PATH = Path("data") / "results.db"
 SCHEMA_VERSION = 2
+SCHEMA_LOCK_KEY = 0x70697065  # PostgreSQL advisory lock taken while creating the schema
 
 
 def default_url() -> str:
@@ -327,9 +328,21 @@ class Store:
         self.engine = make_engine(url)
         self._create_schema(url)
 
-    def _create_schema(self, url: str, attempts: int = 20) -> None:
-        """Tables, added columns and views. Two processes opening a new database at once
-        race here ("table ... already exists"): the loser waits a moment and checks again."""
+    def _create_schema(self, url: str) -> None:
+        """Tables, added columns, indexes and views, by one process at a time: on
+        PostgreSQL under an advisory lock; on SQLite, two processes opening a new database
+        at once race ("table ... already exists") and the loser waits and checks again."""
+        if self.engine.dialect.name != "postgresql":
+            self._create_schema_retrying(url)
+            return
+        with self.engine.connect() as lock:
+            lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            try:
+                self._create_schema_retrying(url)
+            finally:
+                lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK_KEY})
+
+    def _create_schema_retrying(self, url: str, attempts: int = 20) -> None:
         for attempt in range(attempts):
             try:
                 SQLModel.metadata.create_all(self.engine)

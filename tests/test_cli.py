@@ -427,9 +427,9 @@ def test_resume_after_the_orchestrator_is_killed(cli_runner, write_spec, tmp_pat
     assert again.stderr == "error: run 1 cannot be resumed: it finished\n"
 
 
-def test_two_runs_write_to_one_database_at_once(write_spec, tmp_path) -> None:
+def test_two_runs_write_to_one_database_at_once(write_spec, tmp_path, db_url) -> None:
     spec = write_spec(RESUMABLE.replace("seconds: 0.1", "seconds: 0.02"))
-    db = f"sqlite:///{tmp_path / 'shared.db'}"
+    db = db_url
     command = [sys.executable, "-m", "pipeline", "run", str(spec), "--db", db, "--no-report", "-q"]
     env = {**os.environ, "PYTHONPATH": str(TESTS_DIR.parent)}
     runs = [
@@ -443,11 +443,14 @@ def test_two_runs_write_to_one_database_at_once(write_spec, tmp_path) -> None:
         assert process.returncode == 0, stderr.decode()
         assert b"database is locked" not in stderr
         assert stdout.decode().endswith(" finished: 10 ok\n")
-    with sqlite3.connect(tmp_path / "shared.db") as connection:
-        per_run = connection.execute(
-            "SELECT run_id, count(*), sum(warmup) FROM trial GROUP BY run_id ORDER BY run_id"
-        ).fetchall()
-    assert per_run == [(1, 12, 2), (2, 12, 2)]
+    from pipeline import store
+
+    per_run = store.query(
+        db,
+        "SELECT run_id, count(*) AS n, sum(CASE WHEN warmup THEN 1 ELSE 0 END) AS warmups "
+        "FROM trial GROUP BY run_id ORDER BY run_id",
+    )
+    assert per_run.values.tolist() == [[1, 12, 2], [2, 12, 2]]
 
 
 @pytest.mark.parametrize(
