@@ -369,18 +369,32 @@ params:
 """
 
 
-def _trial_keys(db_file: Path) -> list[tuple]:
-    with sqlite3.connect(db_file) as connection:
-        return connection.execute(
-            "SELECT t.id, c.position, t.repetition, t.warmup, t.started_at "
-            "FROM trial t JOIN cell c ON c.id = t.cell_id ORDER BY t.id"
-        ).fetchall()
+def _trial_keys(url: str) -> list[tuple]:
+    from pipeline import store
+
+    frame = store.query(
+        url,
+        "SELECT t.id, c.position, t.repetition, t.warmup, t.started_at "
+        "FROM trial t JOIN cell c ON c.id = t.cell_id ORDER BY t.id",
+    )
+    return [tuple(row) for row in frame.itertuples(index=False)]
 
 
-def test_resume_after_the_orchestrator_is_killed(cli_runner, write_spec, tmp_path) -> None:
+def _stored(url: str) -> int:
+    """Trials stored so far (0 before the database exists)."""
+    from pipeline.errors import PipelineError
+
+    try:
+        return len(_trial_keys(url))
+    except PipelineError:  # no database, or no tables, yet
+        return 0
+
+
+def test_resume_after_the_orchestrator_is_killed(cli_runner, write_spec, tmp_path, db_url):
+    from pipeline import store
+
     spec = write_spec(RESUMABLE)
-    db_file = tmp_path / "results.db"
-    db = f"sqlite:///{db_file}"
+    db = db_url
     process = subprocess.Popen(
         [sys.executable, "-m", "pipeline", "run", str(spec), "--db", db, "--no-report", "-q"],
         cwd=tmp_path,
@@ -389,15 +403,14 @@ def test_resume_after_the_orchestrator_is_killed(cli_runner, write_spec, tmp_pat
         env={**os.environ, "PYTHONPATH": str(TESTS_DIR.parent)},
     )
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and _count_trials(db_file) < 4:
+    while time.monotonic() < deadline and _stored(db) < 4:
         time.sleep(0.1)
     process.kill()  # SIGKILL: no chance to mark the run interrupted
     process.wait(timeout=30)
     time.sleep(0.5)  # the trial in flight, in its own session, finishes or is lost
-    before = _trial_keys(db_file)
+    before = _trial_keys(db)
     assert 4 <= len(before) < 12
-    with sqlite3.connect(db_file) as connection:
-        assert connection.execute("SELECT status FROM run").fetchone() == ("running",)
+    assert store.query(db, "SELECT status FROM run")["status"].tolist() == ["running"]
 
     changed = write_spec(RESUMABLE.replace("workers: [2]", "workers: [2, 4]"), "changed.yaml")
     refused = cli_runner.invoke(cli, ["run", str(changed), "--db", db, "--resume", "1"])
@@ -417,7 +430,7 @@ def test_resume_after_the_orchestrator_is_killed(cli_runner, write_spec, tmp_pat
     )
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stdout.splitlines()[0] == "run 1 finished: 10 ok"
-    after = _trial_keys(db_file)
+    after = _trial_keys(db)
     assert after[: len(before)] == before  # the finished trials are untouched
     keys = [(position, repetition, warmup) for _, position, repetition, warmup, _ in after]
     assert len(keys) == len(set(keys)) == 12  # every planned trial exactly once
