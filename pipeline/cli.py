@@ -43,6 +43,7 @@ DbOption = Annotated[
         show_default=False,
     ),
 ]
+RunArgument = Annotated[str, typer.Argument(metavar="[RUN]", help="Run id, or 'latest'.")]
 
 
 class Format(str, Enum):
@@ -221,9 +222,7 @@ def _print_plan(planned: app.Plan) -> None:
 
 @cli.command()
 def report(
-    run_id: Annotated[str, typer.Argument(metavar="[RUN]", help="Run id, or 'latest'.")] = (
-        "latest"
-    ),
+    run_id: RunArgument = "latest",
     db: DbOption = None,
     reports_dir: Annotated[
         Path,
@@ -264,9 +263,7 @@ def publish(
 
 @cli.command()
 def verdicts(
-    run_id: Annotated[str, typer.Argument(metavar="[RUN]", help="Run id, or 'latest'.")] = (
-        "latest"
-    ),
+    run_id: RunArgument = "latest",
     db: DbOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
@@ -351,9 +348,7 @@ def runs(
 
 @cli.command()
 def show(
-    run_id: Annotated[str, typer.Argument(metavar="[RUN]", help="Run id, or 'latest'.")] = (
-        "latest"
-    ),
+    run_id: RunArgument = "latest",
     db: DbOption = None,
 ) -> None:
     """A run's environment, spec and cell summary."""

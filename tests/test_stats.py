@@ -306,15 +306,18 @@ def test_karp_flatt_exact() -> None:
     assert result[3] == pytest.approx(0.0)  # perfect scaling: no serial part
 
 
+STABLE = {
+    "n_ok": 5,
+    "mean_wall_s": 1.0,
+    "cv_wall": 0.05,
+    "min_wall_s": 0.9,
+    "max_wall_s": 1.1,
+    "outliers": 0,
+}
+
+
 def test_instability_warnings_like_pyperf() -> None:
-    stable = {
-        "n_ok": 5,
-        "mean_wall_s": 1.0,
-        "cv_wall": 0.05,
-        "min_wall_s": 0.9,
-        "max_wall_s": 1.1,
-        "outliers": 0,
-    }
+    stable = dict(STABLE)
     assert instability(stable) == ""
     noisy = {**stable, "cv_wall": 0.25, "min_wall_s": 0.4, "max_wall_s": 1.6, "outliers": 2}
     assert instability(noisy) == (
@@ -405,17 +408,7 @@ def test_interval_contains_the_median_and_self_speedup_is_one(walls: list[float]
 
 
 def test_instability_says_when_the_asked_precision_was_not_reached() -> None:
-    cell_row = {
-        "n_ok": 5,
-        "mean_wall_s": 1.0,
-        "cv_wall": 0.05,
-        "min_wall_s": 0.9,
-        "max_wall_s": 1.1,
-        "outliers": 0,
-        "median_wall_s": 1.0,
-        "ci_low_wall_s": 0.96,
-        "ci_high_wall_s": 1.04,
-    }
+    cell_row = {**STABLE, "median_wall_s": 1.0, "ci_low_wall_s": 0.96, "ci_high_wall_s": 1.04}
     assert instability(cell_row, target_ci=0.05) == ""
     assert instability(cell_row, target_ci=0.02) == (
         "too few trials for the precision asked: the median is known to ±4.0%, not ±2.0%"
