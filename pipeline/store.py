@@ -354,7 +354,12 @@ class Store:
                 return
             except OperationalError as error:
                 message = str(error.orig)
-                racing = "already exists" in message or "duplicate column" in message
+                # the other process created it first, or both read and then tried to write
+                # (SQLite refuses one at once, whatever the busy timeout)
+                racing = any(
+                    sign in message
+                    for sign in ("already exists", "duplicate column", "database is locked")
+                )
                 if not racing or attempt == attempts - 1:
                     raise DatabaseError(f"cannot open database {url}: {error.orig}") from None
                 time.sleep(0.05 * (attempt + 1))
