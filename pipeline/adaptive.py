@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import stats
 from .matrix import Cell
 
 FIXED = "fixed count"
@@ -48,6 +47,8 @@ class Sampler:
 
     def precision(self, cell: Cell) -> float:
         """The cell's current relative half-width (NaN with fewer than two ok trials)."""
+        from . import stats  # scipy: imported when an adaptive run first needs it
+
         return stats.relative_half_width(
             self.walls.get(cell.position, []), seed=self.seed + cell.position
         )

@@ -688,34 +688,30 @@ def runs_frame(results: store.Store) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-SHOWN_SUMMARY = [
-    "cell_id",
-    "task",
-    "variant",
-    "model",
-    "workers",
-    "payload_bytes",
-    "n_ok",
-    "median_wall_s",
-    "ci_low_wall_s",
-    "ci_high_wall_s",
-    "speedup",
-    "speedup_ci_low",
-    "speedup_ci_high",
-    "stop_reason",
-]
-
-
 def show(
     results: store.Store, run: str | int | None
 ) -> tuple[store.Run, dict[str, Any], pd.DataFrame]:
     """A run, its environment (as a dict) and the main columns of its cell summary."""
+    from .stats import CELL_COLUMNS  # scipy: imported only by the commands that need it
+
+    shown = [
+        "cell_id",
+        *(column for column in CELL_COLUMNS if column != "interpreter"),
+        "n_ok",
+        "median_wall_s",
+        "ci_low_wall_s",
+        "ci_high_wall_s",
+        "speedup",
+        "speedup_ci_low",
+        "speedup_ci_high",
+        "stop_reason",
+    ]
     run_row = results.resolve_run(run)
     summary = results.summary_frame(run_row.id or 0)
     return (
         run_row,
         _environment_dict(results, run_row.id or 0),
-        summary[[column for column in SHOWN_SUMMARY if column in summary.columns]],
+        summary[[column for column in shown if column in summary.columns]],
     )
 
 

@@ -179,9 +179,9 @@ def run(
     except PipelineError as error:
         raise _fail(str(error)) from None
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts.items()))
-    out.print(f"run {outcome.run_id} {outcome.status}: {counts}", highlight=False)
+    _say(f"run {outcome.run_id} {outcome.status}: {counts}")
     if outcome.report_path is not None:
-        out.print(f"report: {outcome.report_path}", highlight=False, soft_wrap=True)
+        _say(f"report: {outcome.report_path}")
 
 
 def _print_plan(planned: app.Plan) -> None:
@@ -211,12 +211,10 @@ def _print_plan(planned: app.Plan) -> None:
         if settings
         else ""
     )
-    out.print(
+    _say(
         f"{len(planned.cells)} cells, {len(planned.trials)} trials "
         f"({planned.warmup_count} warm-up + {measured} measured{more}); dry run: nothing "
-        "was run or written",
-        highlight=False,
-        soft_wrap=True,
+        "was run or written"
     )
 
 
@@ -239,7 +237,7 @@ def report(
         page = app.build_report(store.Store(db or store.default_url()), run_id, reports_dir)
     except PipelineError as error:
         raise _fail(str(error)) from None
-    out.print(f"report: {page}", highlight=False, soft_wrap=True)
+    _say(f"report: {page}")
 
 
 @cli.command()
@@ -254,11 +252,7 @@ def publish(
         pages = app.publish(store.Store(db or store.default_url()), reports_dir)
     except PipelineError as error:
         raise _fail(str(error)) from None
-    out.print(
-        f"published {len(pages)} run(s): {reports_dir / 'index.html'}",
-        highlight=False,
-        soft_wrap=True,
-    )
+    _say(f"published {len(pages)} run(s): {reports_dir / 'index.html'}")
 
 
 @cli.command()
@@ -313,6 +307,11 @@ def query(
     _print_frame(frame, output_format)
 
 
+def _say(text: str) -> None:
+    """One plain line on stdout: no rich markup highlighting, long paths wrapped whole."""
+    out.print(text, highlight=False, soft_wrap=True)
+
+
 def _print_frame(frame: Any, output_format: Format, title: str | None = None) -> None:
     """A DataFrame on stdout as a table (long values fold, never cut), CSV, JSON or
     Markdown."""
@@ -356,17 +355,14 @@ def show(
         run_row, environment, summary = app.show(store.Store(db or store.default_url()), run_id)
     except PipelineError as error:
         raise _fail(str(error)) from None
-    out.print(
-        f"run {run_row.id} {run_row.name} ({run_row.status}), started {run_row.started_at}",
-        highlight=False,
-    )
+    _say(f"run {run_row.id} {run_row.name} ({run_row.status}), started {run_row.started_at}")
     facts = Table(title="environment", show_header=False)
     facts.add_column("key")
     facts.add_column("value", overflow="fold")
     for key, value in environment.items():
         facts.add_row(key, "" if value is None else str(value))
     out.print(facts)
-    out.print(f"spec ({run_row.spec_path}):", highlight=False)
+    _say(f"spec ({run_row.spec_path}):")
     out.print(run_row.spec_text, markup=False, highlight=False)
     _print_frame(summary, Format.table, title="cell summary")
 
@@ -453,7 +449,7 @@ def export(
         frame.to_json(path, orient="records", date_format="iso", indent=1)
     else:
         frame.to_parquet(path, index=False)
-    out.print(f"{len(frame)} rows written to {path}", highlight=False, soft_wrap=True)
+    _say(f"{len(frame)} rows written to {path}")
 
 
 def _params(pairs: list[str]) -> dict[str, str]:
