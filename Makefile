@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SPEC ?= experiments/quick.yaml
 
-.PHONY: help install run full test test-fast lint format bench clean
+.PHONY: help install run full interpreters python-ft test test-fast lint format bench clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -23,6 +23,12 @@ run: $(STAMP)  ## Run experiments/quick.yaml into data/results.db and publish re
 
 full: $(STAMP)  ## Run the fuller study, experiments/full.yaml
 	$(BIN)/pipeline run experiments/full.yaml
+
+python-ft:  ## Get a free-threaded CPython into .python-ft/ (found, uv, or built from source)
+	$(PYTHON) scripts/python_ft.py
+
+interpreters: $(STAMP) python-ft  ## Compare this interpreter with a free-threaded one
+	$(BIN)/pipeline run experiments/interpreters.yaml
 
 test: $(STAMP)  ## Run the whole test suite (what CI runs)
 	$(BIN)/python -m pytest

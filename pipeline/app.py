@@ -22,8 +22,8 @@ import pandas as pd
 import psutil
 import yaml
 
-from . import __version__, adaptive, environment, matrix, runner, store
-from .errors import ResumeError
+from . import __version__, adaptive, environment, interpreters, matrix, runner, store
+from .errors import ResumeError, SpecError
 from .spec import Spec, load_spec
 
 DEFAULT_REPORTS_DIR = Path("reports")
@@ -77,6 +77,12 @@ class Plan:
     spec: Spec
     cells: list[matrix.Cell]
     trials: list[matrix.TrialPlan]
+    probes: dict[str, interpreters.Probe]  # by interpreter label
+
+    def skip_reason(self, cell: matrix.Cell) -> str | None:
+        """Why the cell's interpreter cannot run its model (its trials are then recorded as
+        skipped without running), or None."""
+        return self.probes[cell.interpreter].unsupported(cell.model)
 
     @property
     def warmup_count(self) -> int:
@@ -98,7 +104,20 @@ def plan(spec_path: str | Path) -> Plan:
     """Load and validate the spec, expand the matrix and order the trials (no side effects)."""
     spec = load_spec(spec_path)
     cells = matrix.expand(spec)
-    return Plan(spec, cells, matrix.schedule(cells, spec.min_repetitions, spec.warmup, spec.seed))
+    trials = matrix.schedule(cells, spec.min_repetitions, spec.warmup, spec.seed)
+    return Plan(spec, cells, trials, probe_interpreters(spec))
+
+
+def probe_interpreters(spec: Spec) -> dict[str, interpreters.Probe]:
+    """Each interpreter of the spec, probed (once per process: validation probed the ones
+    the spec names already)."""
+    probes = {}
+    for entry in spec.interpreter_entries:
+        try:
+            probes[entry.label] = interpreters.probe(entry)
+        except interpreters.ProbeError as error:  # only the running one is not yet probed
+            raise SpecError(f"{spec.path}: interpreter {entry.label}: {error}") from None
+    return probes
 
 
 def run(
@@ -139,9 +158,17 @@ def run(
     progress.begin(len(todo))
     next_sequence = max([len(plan.trials), *(int(s) + 1 for s in done["sequence"])])
 
+    skipped: dict[int, str] = {}  # why, by cell position: no trial of these cells runs
+
     def one(trial: matrix.TrialPlan) -> None:
         progress.trial_started(trial)
-        measurement = execute(_request(plan.spec, trial.cell))
+        reason = skipped.get(trial.cell.position) or plan.skip_reason(trial.cell)
+        if reason:
+            measurement = _skipped(plan.probes[trial.cell.interpreter], reason)
+        else:
+            measurement = execute(_request(plan, trial.cell))
+        if measurement.status == "skipped":
+            skipped[trial.cell.position] = measurement.error or "skipped"
         results.add_trial(
             to_trial_row(run_id, cell_ids[trial.cell.position], trial, measurement),
             trial_facts(trial.cell.task, trial.cell.workers, measurement),
@@ -191,9 +218,32 @@ def _start(results: store.Store, plan: Plan) -> tuple[int, dict[int, int]]:
         )
         for cell in plan.cells
     ]
-    run_row = results.create_run(_run_row(plan), environment.capture(), cell_rows)
+    run_row = results.create_run(
+        _run_row(plan),
+        environment.capture(),
+        cell_rows,
+        [interpreter_row(probe) for probe in plan.probes.values()],
+    )
     assert run_row.id is not None
     return run_row.id, {row.position: row.id or 0 for row in cell_rows}
+
+
+def interpreter_row(probe: interpreters.Probe) -> store.RunInterpreter:
+    """The stored form of a probed interpreter."""
+    facts = probe.facts
+    return store.RunInterpreter(
+        run_id=0,
+        label=probe.interpreter.label,
+        executable=str(facts.get("executable") or probe.interpreter.executable),
+        env_json=store.to_json(probe.interpreter.environment),
+        implementation=str(facts.get("implementation", "")),
+        version=str(facts.get("version", "")),
+        free_threaded_build=facts.get("py_gil_disabled"),
+        gil_enabled=facts.get("gil_enabled"),
+        start_methods=",".join(facts.get("start_methods", [])),
+        unsupported_json=store.to_json(facts.get("unsupported", {})),
+        facts_json=store.to_json(facts),
+    )
 
 
 def _reopen(
@@ -328,9 +378,18 @@ def _run_row(plan: Plan) -> store.Run:
     )
 
 
-def _request(spec: Spec, cell: matrix.Cell) -> runner.TrialRequest:
+def _skipped(probe: interpreters.Probe, reason: str) -> runner.Measurement:
+    """A trial of a cell its interpreter cannot run: recorded, with the reason, not run."""
+    return runner.Measurement("skipped", {"interpreter": probe.facts}, 0.0, None, reason)
+
+
+def _request(plan: Plan, cell: matrix.Cell) -> runner.TrialRequest:
+    spec = plan.spec
+    probe = plan.probes[cell.interpreter]
     return runner.TrialRequest(
-        interpreter=cell.interpreter,
+        # the probe's sys.executable: the interpreter itself, not a launcher such as a shim
+        interpreter=probe.facts.get("executable") or probe.interpreter.executable,
+        env=probe.interpreter.environment,
         task=cell.task,
         model=cell.model,
         workers=cell.workers,
@@ -523,6 +582,8 @@ def build_report(
         warnings=_warnings(results, run_row.id),
         verdicts=found,
         overview=rendered.pop(OVERVIEW, []),
+        interpreters=results.interpreters_frame(run_row.id),
+        trials=trials,
     )
     report.write_data_files(
         out_dir,
@@ -636,6 +697,12 @@ def _environment_dict(results: store.Store, run_id: int) -> dict[str, Any]:
     values = found.model_dump(exclude={"run_id", "packages_json"})
     packages = json.loads(found.packages_json or "{}")
     values["packages"] = ", ".join(f"{name} {version}" for name, version in packages.items())
+    probed = results.interpreters_frame(run_id)
+    if not probed.empty:
+        values["interpreters"] = "; ".join(
+            f"{label}: {interpreters.describe(json.loads(facts))}"
+            for label, facts in zip(probed["label"], probed["facts_json"], strict=True)
+        )
     return values
 
 

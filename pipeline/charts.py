@@ -480,8 +480,12 @@ def interpreter_chart(summary: pd.DataFrame) -> str:
     if len(interpreters) < 2:
         raise ValueError("one interpreter: nothing to compare")
     top = cells.loc[cells.groupby(["task", "model", "interpreter"])["workers"].idxmax()]
-    data = top.assign(cell=top["task"] + " " + top["model"])
-    figure = Figure(figsize=(MIN_WIDTH_INCHES + 2, 0.35 * data["cell"].nunique() + 2))
+    data = top.assign(
+        cell=top["task"] + " " + top["model"] + " ×" + top["workers"].astype(int).astype(str)
+    )
+    figure = Figure(
+        figsize=(MIN_WIDTH_INCHES + 2, 0.35 * data["cell"].nunique() + 2), layout="constrained"
+    )
     ax = figure.subplots()
     _points(ax, data, x="speedup", y="cell", hue="interpreter", order=interpreters, line="none")
     ax.axvline(1, color="black", linewidth=0.8)

@@ -112,6 +112,12 @@ class RunData:
         rows = t[t["cell_id"].eq(cell_id) & t["status"].eq("ok")]
         return pd.to_numeric(rows[metric], errors="coerce").to_numpy(dtype="float64")
 
+    def gil_on(self, cell: pd.Series) -> bool:
+        """Whether the GIL was on in a cell's trials (on unless every one says off)."""
+        t = self.trials
+        states = t.loc[t["cell_id"].eq(cell["cell_id"]), "gil_enabled"].dropna()
+        return states.empty or bool(states.astype(bool).any())
+
     def conditions(self, cell: pd.Series) -> str:
         """Interpreter and GIL state of a cell's trials, e.g. 'CPython 3.11.7, GIL on'."""
         t = self.trials[self.trials["cell_id"].eq(cell["cell_id"])]
@@ -187,7 +193,11 @@ def _processes_versus_threads(data: RunData, claim: str, task: str, metric: str)
 
 def _gather(data: RunData) -> None:
     for claim, spec in SPEEDUP_CLAIMS.items():
-        _versus_baseline(data, claim, data.cells(spec.tasks, spec.models))
+        cells = data.cells(spec.tasks, spec.models)
+        if spec.gil is not None:
+            gil_on = [data.gil_on(cell) for _, cell in cells.iterrows()]
+            cells = cells[pd.Series(gil_on, index=cells.index, dtype=bool).eq(spec.gil)]
+        _versus_baseline(data, claim, cells)
     memory_tasks = ["memory"] if "memory" in set(data.summary["task"]) else data.summary["task"]
     for task in dict.fromkeys(memory_tasks):
         _processes_versus_threads(data, "memory", str(task), "peak_pss_bytes")
@@ -454,6 +464,7 @@ class SpeedupClaim(NamedTuple):
     statement: str
     expect_gain: bool
     explain: dict[str, str]  # summary per verdict, and "missing"
+    gil: bool | None = None  # only cells that ran with the GIL on (True) or off (False)
 
 
 SPEEDUP_CLAIMS = {
@@ -466,8 +477,40 @@ SPEEDUP_CLAIMS = {
             "missing": "no cpu_pure cells with threads and a sequential baseline",
             SUPPORTED: "no threads cell of cpu_pure was faster than sequential" + BEST,
             CONTRADICTED: "threads ran pure-Python CPU work faster than sequential in {gains} "
-            "of {n} cells" + BEST + ": the GIL did not serialise them (a free-threaded build?)",
+            "of {n} cells" + BEST + ", though the GIL was on",
             NUANCED: "threads gained in {gains} of {n} cells" + BEST,
+        },
+        gil=True,
+    ),
+    "free_threading": SpeedupClaim(
+        ("cpu_pure",),
+        ("threads",),
+        "Python threads can never run Python code in parallel (the explainer predates "
+        "free-threaded CPython, 3.13 and later, where the GIL can be off).",
+        False,
+        {
+            "missing": "no cpu_pure threads cells ran with the GIL off: add a free-threaded "
+            "interpreter with PYTHON_GIL=0 (make python-ft; experiments/interpreters.yaml)",
+            SUPPORTED: "even with the GIL off, threads did not beat sequential" + BEST,
+            CONTRADICTED: "out of date: with the GIL off (free-threaded build) threads ran "
+            "pure-Python CPU work in parallel in {gains} of {n} cells" + BEST,
+            NUANCED: "with the GIL off threads gained in {gains} of {n} cells" + BEST,
+        },
+        gil=False,
+    ),
+    "subinterpreters": SpeedupClaim(
+        ("cpu_pure",),
+        ("subinterpreters",),
+        "Only processes get around the GIL for CPU work (the explainer predates "
+        "subinterpreters, each with a GIL of its own: InterpreterPoolExecutor, Python 3.14).",
+        False,
+        {
+            "missing": "no subinterpreters cells of cpu_pure ran: they need Python 3.14 or "
+            "later, or the interpreters-pep-734 backport (skipped cells say why)",
+            SUPPORTED: "subinterpreters did not beat sequential" + BEST,
+            CONTRADICTED: "out of date: subinterpreters ran pure-Python CPU work in parallel "
+            "in {gains} of {n} cells" + BEST,
+            NUANCED: "subinterpreters gained in {gains} of {n} cells" + BEST,
         },
     ),
     "processes_cpu": SpeedupClaim(
@@ -498,6 +541,7 @@ SPEEDUP_CLAIMS = {
             NUANCED: "threads gained on C code that releases the GIL in {gains} of {n} cells"
             + BEST,
         },
+        gil=True,
     ),
     "threads_io": SpeedupClaim(
         IO_TASKS,

@@ -188,7 +188,9 @@ def _print_plan(planned: app.Plan) -> None:
     table = Table(title=f"{planned.spec.name}: cells in run order")
     swept = any(cell.variant for cell in planned.cells)
     columns = ["#", "task", *(["variant"] if swept else []), "model", "workers"]
-    for column in (*columns, "payload_bytes", "interpreter"):
+    skips = {cell.position: planned.skip_reason(cell) for cell in planned.cells}
+    notes = ["skipped"] if any(skips.values()) else []
+    for column in (*columns, "payload_bytes", "interpreter", *notes):
         table.add_column(
             column, justify="right" if column in ("#", "workers", "payload_bytes") else "left"
         )
@@ -201,8 +203,16 @@ def _print_plan(planned: app.Plan) -> None:
             str(cell.workers),
             str(cell.payload_bytes),
             cell.interpreter,
+            *(["yes" if skips[cell.position] else ""] if notes else []),
         )
     out.print(table)
+    for label, probe in planned.probes.items():
+        executable = probe.facts.get("executable") or probe.interpreter.executable
+        _say(f"interpreter {label}: {probe.description} ({executable})")
+        for model in dict.fromkeys(cell.model for cell in planned.cells):
+            reason = probe.unsupported(model)
+            if reason:
+                _say(f"  skips {model}: {reason}")
     measured = len(planned.trials) - planned.warmup_count
     settings = planned.spec.adaptive
     more = (

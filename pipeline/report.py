@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from .claims import label
 from .stats import numeric_summary, scaling_fits
 from .units import MISSING, format_bytes, format_size
 
@@ -39,9 +40,13 @@ def write_run_report(
     warnings: list[str] | None = None,
     verdicts: list[Any] | None = None,
     overview: list[str] | None = None,
+    interpreters: pd.DataFrame | None = None,
+    trials: pd.DataFrame | None = None,
 ) -> Path:
     """Write out_dir/index.html for one run and return its path. ``facts`` is the output
-    of ``stats.summarize_facts``; ``warnings`` are notes about the machine (busy, tuning)."""
+    of ``stats.summarize_facts``; ``warnings`` are notes about the machine (busy, tuning);
+    ``interpreters`` the run's probed interpreters (``run_interpreter`` rows); ``trials``
+    its measured trials (for the cells that were skipped, and why)."""
     summary = numeric_summary(summary)
     facts = facts if facts is not None else pd.DataFrame(columns=["cell_id", "name"])
     tasks = list(dict.fromkeys(summary["task"])) if not summary.empty else []
@@ -70,10 +75,56 @@ def write_run_report(
         if "warnings" in summary
         else 0,
         faults=_fault_table(summary, facts),
+        interpreters=interpreter_rows(interpreters) if interpreters is not None else [],
+        skipped=skipped_rows(trials) if trials is not None else [],
         index_href=_relative_href(index_href) if index_href else None,
         confidence=CONFIDENCE_PERCENT,
     )
     return _write(Path(out_dir) / "index.html", html)
+
+
+def interpreter_rows(frame: pd.DataFrame) -> list[dict[str, str]]:
+    """The run's interpreters as table rows: what each is, its GIL, what it cannot run."""
+    rows = []
+    for row in frame.to_dict("records"):
+        env = json.loads(row.get("env_json") or "{}")
+        unsupported = json.loads(row.get("unsupported_json") or "{}")
+        implementation = {"cpython": "CPython"}.get(row["implementation"], row["implementation"])
+        rows.append(
+            {
+                "label": str(row["label"]),
+                "python": f"{implementation} {row['version']}",
+                "build": "free-threaded" if row["free_threaded_build"] else "with GIL",
+                "gil": MISSING if _missing(row["gil_enabled"]) else _on_off(row["gil_enabled"]),
+                "env": " ".join(f"{key}={value}" for key, value in env.items()),
+                "executable": str(row["executable"]),
+                "cannot_run": "; ".join(f"{model}: {why}" for model, why in unsupported.items()),
+            }
+        )
+    return rows
+
+
+def _on_off(flag: Any) -> str:
+    return "on" if bool(flag) else "off"
+
+
+def skipped_rows(trials: pd.DataFrame) -> list[dict[str, str]]:
+    """The skipped cells, one row per interpreter and reason, in run order."""
+    skipped = trials[trials["status"].eq("skipped")].sort_values("cell_id")
+    rows = []
+    for (interpreter, reason), group in skipped.groupby(
+        ["interpreter", skipped["error"].fillna("")], sort=False
+    ):
+        cells = group.drop_duplicates("cell_id")
+        rows.append(
+            {
+                "interpreter": str(interpreter),
+                "reason": str(reason),
+                "cells": ", ".join(label(cell) for _, cell in cells.iterrows()),
+                "trials": str(len(group)),
+            }
+        )
+    return rows
 
 
 def write_data_files(
@@ -127,6 +178,11 @@ def markdown_digest(
         f"cores, Python {_md(environment.get('python_version'))} on "
         f"{_md(environment.get('os'))}; {run.get('trial_count')} measured trials, "
         f"started {_format_value(run.get('started_at'))}.",
+        *(
+            ["", f"Interpreters: {_md(environment['interpreters'])}."]
+            if environment.get("interpreters")
+            else []
+        ),
         "",
         "## Verdicts on the explainer's claims",
         "",

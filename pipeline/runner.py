@@ -61,6 +61,7 @@ class TrialRequest:
     seed: int
     params: dict[str, Any] = field(default_factory=dict)
     python_path: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)  # added to the worker's environment
 
 
 @dataclass(frozen=True)
@@ -139,13 +140,15 @@ class TreeSampler:
         return spared
 
 
-def worker_environment(folder: str) -> dict[str, str]:
+def worker_environment(folder: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     """The orchestrator's environment, less PYTHONDONTWRITEBYTECODE (imports, the worker's
     and those of spawned pool processes, which count in start-up, then use bytecode caches,
     as in most installations), with TMPDIR set to the trial's own folder: whatever the
     trial leaves in temporary files (multiprocessing's pymp-* folders, io_file's files
-    after a kill) goes when the folder is removed."""
+    after a kill) goes when the folder is removed. ``extra`` is the interpreter entry's own
+    variables (such as PYTHON_GIL)."""
     environment = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    environment.update(extra or {})
     environment["TMPDIR"] = folder
     return environment
 
@@ -199,7 +202,7 @@ def execute_in_process(request: TrialRequest) -> Measurement:
                     stdout=output,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
-                    env=worker_environment(folder),
+                    env=worker_environment(folder, request.env),
                 )
             except OSError as error:
                 return Measurement("crashed", {}, 0.0, None, f"cannot start worker: {error}")

@@ -11,7 +11,6 @@ import difflib
 import hashlib
 import math
 import re
-import shutil
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -27,12 +26,14 @@ from pydantic import (
     Field,
     Tag,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
 from .errors import SpecError
+from .interpreters import Interpreter, ProbeError, probe, resolve
 from .worker.api import Param
 from .worker.models import MODELS
 from .worker.tasks import TASKS, is_user_task
@@ -41,6 +42,7 @@ AXES = ("task", "model", "workers", "payload", "interpreter")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB)?\s*$")
 _UNITS = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
 _USER_TASK = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def parse_size(value: Any) -> int:
@@ -109,6 +111,43 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# union tags: the two forms of repetitions, and of an interpreter entry
+FIXED, ADAPTIVE, NAME, ENTRY = "fixed count", "adaptive", "name or path", "mapping"
+
+
+def _env_text(value: Any) -> Any:
+    """An environment value as the text the variable will hold (YAML may say 0 or true)."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value) if isinstance(value, int | float) else value
+
+
+def _check_env(env: dict[str, str]) -> dict[str, str]:
+    for key in env:
+        if not _ENV_NAME.match(key):
+            raise _fail("env", f"{key!r} is not an environment variable name")
+    return env
+
+
+class InterpreterEntry(_Strict):
+    """``{name, path, env}``: an interpreter under a label of its own, with variables added
+    to its workers' environment (such as ``PYTHON_GIL: 0`` for a free-threaded build)."""
+
+    name: Annotated[str, Field(min_length=1)]
+    path: Annotated[str, Field(min_length=1)] | None = None  # default: the name, on PATH
+    env: Annotated[
+        dict[str, Annotated[str, BeforeValidator(_env_text)]], AfterValidator(_check_env)
+    ] = Field(default_factory=dict)
+
+    @property
+    def executable(self) -> str:
+        return self.path or self.name
+
+
+def _label(value: str | InterpreterEntry) -> str:
+    return value if isinstance(value, str) else value.name
+
+
 class Matrix(_Strict):
     """The axes whose cross product makes the cells."""
 
@@ -116,7 +155,15 @@ class Matrix(_Strict):
     model: list[ModelName]
     workers: list[Annotated[int, Field(strict=True), AfterValidator(_check_workers)]]
     payload: list[Size]
-    interpreter: list[str] | None = None
+    interpreter: (
+        list[
+            Annotated[
+                Annotated[str, Tag(NAME)] | Annotated[InterpreterEntry, Tag(ENTRY)],
+                Discriminator(lambda v: ENTRY if isinstance(v, dict | InterpreterEntry) else NAME),
+            ]
+        ]
+        | None
+    ) = None
 
     @field_validator("task", "model", "workers", "payload", "interpreter", mode="before")
     @classmethod
@@ -130,22 +177,49 @@ class Matrix(_Strict):
             return None
         if not values:
             raise _fail("empty", "must list at least one value")
-        duplicates = sorted({repr(v) for v in values if values.count(v) > 1})
+        keys = [_label(v) if isinstance(v, InterpreterEntry) else v for v in values]
+        duplicates = sorted({repr(k) for k in keys if keys.count(k) > 1})
         if duplicates:
             raise _fail("duplicate", f"duplicate value {', '.join(duplicates)}")
         return values
 
     @field_validator("interpreter")
     @classmethod
-    def _exists(cls, values: list[str] | None) -> list[str] | None:
-        for index, name in enumerate(values or []):
-            if shutil.which(name) is None:
+    def _probe(
+        cls, values: list[str | InterpreterEntry] | None, info: ValidationInfo
+    ) -> list[str | InterpreterEntry] | None:
+        """Resolve each interpreter (relative paths against the spec's folder) and probe it:
+        missing, too old or broken is an error at the entry's line."""
+        base = (info.context or {}).get("base")
+        resolved: list[str | InterpreterEntry] = []
+        for index, value in enumerate(values or []):
+            entry = (
+                value
+                if isinstance(value, InterpreterEntry)
+                else InterpreterEntry.model_construct(name=value, path=None, env={})
+            )
+            at: tuple[Any, ...] = ("matrix", "interpreter", index)
+            if isinstance(value, InterpreterEntry):
+                at = (*at, "path" if value.path else "name")
+            executable = resolve(entry.executable, base)
+            if executable is None:
+                hint = "; `make python-ft` gets one" if ".python-ft" in entry.executable else ""
                 raise _fail(
                     "interpreter",
-                    f"interpreter {name!r} not found (not on PATH and not an executable path)",
-                    ("matrix", "interpreter", index),
+                    f"interpreter {entry.executable!r} not found (not on PATH and not an "
+                    f"executable path{hint})",
+                    at,
                 )
-        return values
+            try:
+                probe(_resolved(entry, executable))
+            except ProbeError as error:
+                raise _fail("interpreter", str(error), at) from None
+            resolved.append(entry.model_copy(update={"path": executable}))
+        return resolved if values is not None else None
+
+
+def _resolved(entry: InterpreterEntry, executable: str) -> Interpreter:
+    return Interpreter(entry.name, executable, tuple(sorted(entry.env.items())))
 
 
 def _exclude_values(axis: str, value: Any) -> list[Any]:
@@ -184,9 +258,6 @@ def _param_problem(known: Param, value: Any) -> str | None:
     if known.maximum is not None and value > known.maximum:
         return f"must be at most {known.maximum}, got {value!r}"
     return None
-
-
-FIXED, ADAPTIVE = "fixed count", "adaptive"  # the two forms of repetitions (union tags)
 
 
 class Adaptive(_Strict):
@@ -249,8 +320,19 @@ class Spec(_Strict):
 
     @property
     def interpreters(self) -> list[str]:
-        """The interpreter axis, or the running interpreter when the spec has none."""
-        return self.matrix.interpreter or [sys.executable]
+        """The interpreter axis's labels, or the running interpreter when the spec has none."""
+        return [entry.label for entry in self.interpreter_entries]
+
+    @property
+    def interpreter_entries(self) -> list[Interpreter]:
+        """The interpreter axis resolved (executables made absolute by validation)."""
+        if not self.matrix.interpreter:
+            return [Interpreter(sys.executable, sys.executable)]
+        return [
+            _resolved(entry, entry.executable)
+            for entry in self.matrix.interpreter
+            if isinstance(entry, InterpreterEntry)
+        ]
 
     @field_validator("params")
     @classmethod
@@ -368,7 +450,7 @@ def parse_spec(text: str, source: str = "<spec>") -> Spec:
     if isinstance(python_path, list):
         data["python_path"] = [str((base / str(entry)).resolve()) for entry in python_path]
     try:
-        return Spec.model_validate({**data, "path": source, "text": text})
+        return Spec.model_validate({**data, "path": source, "text": text}, context={"base": base})
     except ValidationError as error:
         raise SpecError(_describe(error, source, lines)) from None
 
@@ -379,7 +461,7 @@ def _describe(error: ValidationError, source: str, lines: dict[tuple[Any, ...], 
     location = tuple(
         part
         for part in (first.get("ctx") or {}).get("at") or first["loc"]
-        if part not in (FIXED, ADAPTIVE)  # union tags are not keys of the spec
+        if part not in (FIXED, ADAPTIVE, NAME, ENTRY)  # union tags are not keys of the spec
     )
     field = _field_path(location)
     message = first["msg"]

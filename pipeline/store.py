@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +25,7 @@ from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 from .errors import DatabaseError, QueryError, UnknownRun
 
 DEFAULT_DB_PATH = Path("data") / "results.db"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: run_interpreter
 SCHEMA_LOCK_KEY = 0x70697065  # PostgreSQL advisory lock taken while creating the schema
 
 
@@ -209,6 +209,24 @@ class CellStats(SQLModel, table=True):
     warnings: str = ""  # instability warnings, "; "-separated
 
 
+class RunInterpreter(SQLModel, table=True):
+    """An interpreter of a run's interpreter axis, as probed before the run started."""
+
+    __tablename__ = "run_interpreter"
+
+    run_id: int = Field(primary_key=True, foreign_key="run.id")
+    label: str = Field(primary_key=True)  # what cell.interpreter says
+    executable: str = ""
+    env_json: str = "{}"  # variables the entry adds to its workers' environment
+    implementation: str = ""
+    version: str = ""
+    free_threaded_build: bool | None = None  # sysconfig Py_GIL_DISABLED
+    gil_enabled: bool | None = None  # at run time, under env
+    start_methods: str = ""  # multiprocessing's, comma-separated
+    unsupported_json: str = "{}"  # model -> why this interpreter cannot run it
+    facts_json: str = "{}"  # everything the probe reported
+
+
 class Meta(SQLModel, table=True):
     """Key/value facts about the database itself, such as the schema version."""
 
@@ -386,17 +404,24 @@ class Store:
             session.commit()
 
     # -- writing ---------------------------------------------------------------------------
-    def create_run(self, run: Run, environment: Environment, cells: list[Cell]) -> Run:
-        """Insert the run, its environment and its cells; ids are filled in on return."""
+    def create_run(
+        self,
+        run: Run,
+        environment: Environment,
+        cells: list[Cell],
+        interpreters: Sequence[RunInterpreter] = (),
+    ) -> Run:
+        """Insert the run, its environment, its interpreters and its cells; ids are filled in
+        on return."""
         with self.session() as session:
             session.add(run)
             session.flush()
             assert run.id is not None
             environment.run_id = run.id
             session.add(environment)
-            for cell in cells:
-                cell.run_id = run.id
-                session.add(cell)
+            for row in [*cells, *interpreters]:
+                row.run_id = run.id
+                session.add(row)
         return run
 
     def add_trial(self, trial: Trial, facts: dict[str, float | None] | None = None) -> None:
@@ -581,6 +606,10 @@ class Store:
             run_id,
         )
         return {str(k): int(v) for k, v in zip(frame["status"], frame["n"], strict=True)}
+
+    def interpreters_frame(self, run_id: int) -> pd.DataFrame:
+        """The run's probed interpreters (empty for runs stored before they were kept)."""
+        return self._frame("SELECT * FROM run_interpreter WHERE run_id = :run_id", run_id)
 
     def interpreters(self, run_id: int) -> list[str]:
         """The distinct interpreters of a run's cells."""

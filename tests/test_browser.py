@@ -84,7 +84,7 @@ def test_report_loads_offline_with_every_chart_visible(browser: Browser, tmp_pat
         assert box["width"] > 300
         assert box["height"] > 150
         assert chart.get_attribute("aria-label")
-    assert visit.page.locator("ul.verdicts > li").count() == 9
+    assert visit.page.locator("ul.verdicts > li").count() == 11
     shot = tmp_path / "site" / "report.png"
     visit.page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 20_000

@@ -35,6 +35,7 @@ class Run:
         startup_s: float = 0.001,
         pss: float = 10e6,
         gil: bool = True,
+        interpreter: str = "python3",
         status: str = "ok",
         facts: dict[str, float] | None = None,
     ) -> int:
@@ -50,7 +51,7 @@ class Run:
                     "model": model,
                     "workers": workers,
                     "payload_bytes": payload,
-                    "interpreter": "python3",
+                    "interpreter": interpreter,
                     "status": status,
                     "wall_s": wall_s * (1 + offset) if ok else np.nan,
                     "startup_s": startup_s * (1 + offset) if ok else np.nan,
@@ -87,7 +88,7 @@ class Run:
 def test_every_claim_is_not_measured_on_an_empty_run() -> None:
     empty = pd.DataFrame(columns=SUMMARY_COLUMNS)
     found = claims.verdicts(empty, pd.DataFrame(), pd.DataFrame(), cores=2)
-    assert len(found) == len(claims.CLAIMS) == 9
+    assert len(found) == len(claims.CLAIMS) == 11
     assert {v.verdict for v in found} == {claims.NOT_MEASURED}
 
 
@@ -102,14 +103,52 @@ def test_threads_without_gain_under_the_gil_support_the_gil_claim() -> None:
     assert verdict.conditions == "Python 3.11.7, GIL on"
 
 
-def test_threads_that_scale_without_the_gil_contradict_it() -> None:
+@pytest.mark.parametrize(
+    ("model", "claim", "says"),
+    [
+        ("threads", "gil_threads_cpu", "though the GIL was on"),
+        ("subinterpreters", "subinterpreters", "subinterpreters ran pure-Python CPU work"),
+    ],
+)
+def test_a_model_that_scales_on_cpu_pure_contradicts_its_claim(
+    model: str, claim: str, says: str
+) -> None:
     run = Run()
-    run.cell("cpu_pure", "sequential", 1, 1.0, gil=False)
-    run.cell("cpu_pure", "threads", 2, 0.5, gil=False)
-    verdict = run.verdicts()["gil_threads_cpu"]
+    run.cell("cpu_pure", "sequential", 1, 1.0)
+    run.cell("cpu_pure", model, 2, 0.5)
+    verdict = run.verdicts()[claim]
     assert verdict.verdict == claims.CONTRADICTED
-    assert "free-threaded build, GIL off" in verdict.conditions
+    assert says in verdict.summary
     assert "2.00×" in verdict.summary
+
+
+def test_free_threading_is_judged_apart_from_the_gil_claim() -> None:
+    """Cells that ran with the GIL off make the free-threading claim out of date without
+    touching the GIL claim, which the GIL-on interpreter of the same run supports."""
+    run = Run()
+    run.cell("cpu_pure", "sequential", 1, 1.0)
+    run.cell("cpu_pure", "threads", 2, 1.05)
+    run.cell("cpu_pure", "sequential", 1, 1.2, gil=False, interpreter="3.13t")
+    run.cell("cpu_pure", "threads", 2, 0.6, gil=False, interpreter="3.13t")
+    found = run.verdicts()
+    assert found["gil_threads_cpu"].verdict == claims.SUPPORTED
+    assert found["gil_threads_cpu"].conditions == "Python 3.11.7, GIL on"
+    free = found["free_threading"]
+    assert free.verdict == claims.CONTRADICTED
+    assert free.summary.startswith("out of date: with the GIL off")
+    assert "free-threaded build, GIL off" in free.conditions
+    assert "2.00×" in free.summary
+
+
+def test_free_threading_and_subinterpreters_say_how_to_measure_them() -> None:
+    run = Run()
+    run.cell("cpu_pure", "sequential", 1, 1.0)
+    run.cell("cpu_pure", "threads", 2, 1.0)
+    found = run.verdicts()
+    assert found["free_threading"].verdict == claims.NOT_MEASURED
+    assert "make python-ft" in found["free_threading"].summary
+    assert found["subinterpreters"].verdict == claims.NOT_MEASURED
+    assert "Python 3.14" in found["subinterpreters"].summary
 
 
 def test_processes_gain_everywhere_nowhere_or_in_part() -> None:

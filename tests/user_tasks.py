@@ -14,6 +14,11 @@ def echo_size(payload: bytes, params: dict[str, Any]) -> int:
     return len(payload) + int(params.get("offset", 0))
 
 
+def environment_variable(payload: bytes, params: dict[str, Any]) -> str | None:
+    """The value of the environment variable ``params['name']`` in the worker."""
+    return os.environ.get(str(params["name"]))
+
+
 def raise_error(payload: bytes, params: dict[str, Any]) -> None:
     """Raises in every item."""
     raise ValueError("task failed on purpose")

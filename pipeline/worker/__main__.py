@@ -32,6 +32,23 @@ def interpreter_facts() -> Dict[str, Any]:
     }
 
 
+def probe() -> Dict[str, Any]:
+    """What the orchestrator asks of an interpreter before a run: what it is, its GIL state
+    under the entry's environment, and which models it cannot run (and why)."""
+    import multiprocessing
+    import sysconfig
+
+    facts = interpreter_facts()
+    facts["py_gil_disabled"] = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+    facts["start_methods"] = multiprocessing.get_all_start_methods()
+    facts["unsupported"] = {
+        model: reason
+        for model, reason in ((m, models.unsupported(m)) for m in models.MODELS)
+        if reason
+    }
+    return facts
+
+
 def _payload(size_bytes: int, seed: int) -> bytes:
     """Reproducible pseudo-random bytes (incompressible, like real data at worst)."""
     import random

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import os
+import sys
 import threading
 import time
 
 from . import api, tasks, usage
 from .api import Unsupported
 
-__all__ = ["MODELS", "START_METHODS", "Outcome", "Unsupported", "run"]
+__all__ = ["MODELS", "START_METHODS", "Outcome", "Unsupported", "run", "unsupported"]
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -111,6 +112,16 @@ def _start_process(barrier: Any, shared: Dict[str, Any], modules: Tuple[str, ...
     barrier.wait()
 
 
+# Run by exec() in each new subinterpreter (the initializer must itself be importable there,
+# and the builtin exec is): the trial's sys.path, then the task's modules, before timing.
+SUBINTERPRETER_SETUP = (
+    "import importlib, sys\n"
+    "sys.path[:] = path + [entry for entry in sys.path if entry not in path]\n"
+    "for name in modules:\n"
+    "    importlib.import_module(name)\n"
+)
+
+
 def _ready() -> None:
     """A no-op run on each worker to prove the pool is warm."""
 
@@ -126,11 +137,10 @@ def run(
     progress_path: Optional[str] = None,
 ) -> Outcome:
     """Run ``items`` work items of ``task`` under ``model`` with ``workers`` workers."""
+    reason = unsupported(model)
+    if reason:
+        raise Unsupported(reason)
     context = _mp_context(model)
-    if model == "subinterpreters" and not hasattr(cf, "InterpreterPoolExecutor"):
-        raise Unsupported(
-            "subinterpreters need concurrent.futures.InterpreterPoolExecutor (Python 3.14 or later)"
-        )
     session = tasks.open_session(
         task, params, payload, tasks.Setting(model, workers, items, context)
     )
@@ -152,6 +162,37 @@ def run(
     finally:
         outcome.close()
     return outcome
+
+
+def interpreter_pool_class() -> Any:
+    """concurrent.futures.InterpreterPoolExecutor (Python 3.14 and later), else the one of
+    the interpreters-pep-734 backport where it is installed, else None."""
+    found = getattr(cf, "InterpreterPoolExecutor", None)
+    if found is None:
+        try:
+            from interpreters_backports.concurrent.futures import (  # type: ignore
+                InterpreterPoolExecutor as found,
+            )
+        except ImportError:
+            return None
+    return found
+
+
+def unsupported(model: str) -> Optional[str]:
+    """Why this interpreter cannot run ``model`` at all, or None when it can."""
+    if model == "subinterpreters" and interpreter_pool_class() is None:
+        version = "%d.%d" % sys.version_info[:2]
+        return (
+            "subinterpreters need concurrent.futures.InterpreterPoolExecutor (Python 3.14 or "
+            "later) or the interpreters-pep-734 backport; this is Python " + version
+        )
+    method = START_METHODS.get(model)
+    if method is not None:
+        import multiprocessing
+
+        if method not in multiprocessing.get_all_start_methods():
+            return "start method %r is not available on this platform" % method
+    return None
 
 
 def _mp_context(model: str) -> Any:
@@ -190,8 +231,11 @@ def _pool_factory(
         barrier: Any = threading.Barrier(workers, timeout=timeout_s)
         return lambda: cf.ThreadPoolExecutor(workers, initializer=_meet, initargs=(barrier,))
     if model == "subinterpreters":
-        pool_class = getattr(cf, "InterpreterPoolExecutor")  # noqa: B009 - 3.14+ only
-        return lambda: pool_class(workers)
+        pool_class = interpreter_pool_class()
+        # Each worker is a thread with its own interpreter: sys.path and the imports must be
+        # set up in each (functions and arguments reach them pickled, by reference).
+        setup = (SUBINTERPRETER_SETUP, {"path": list(sys.path), "modules": tasks.imports(task)})
+        return lambda: pool_class(workers, initializer=exec, initargs=setup)
 
     def make_pool() -> cf.Executor:
         # The barrier is made here, inside the timed start-up: for spawn and forkserver its

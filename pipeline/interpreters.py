@@ -1,0 +1,156 @@
+"""The interpreter axis: which Python runs a cell's worker, with which environment.
+
+An entry is a name on PATH, a path, ``current`` (the interpreter running the pipeline), or
+a mapping ``{name, path, env}``; ``env`` is merged
+into the worker's environment, so one free-threaded build can be measured with the GIL
+off (``PYTHON_GIL: 0``) and on (``PYTHON_GIL: 1``). Each distinct (executable, env) is
+probed once per process by running it: its version, implementation, whether it is a
+free-threaded build (``sysconfig`` ``Py_GIL_DISABLED``), whether the GIL is on under that
+environment, and which models it cannot run, with the reason. An interpreter that is
+missing, too old or cannot import the worker is a :class:`ProbeError`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MIN_VERSION = (3, 9)  # the worker package's syntax and standard library
+PROBE_TIMEOUT_S = 60.0
+# Python-2-safe up to the version line, so that an old interpreter is told apart from a
+# broken one; then the worker's own probe, imported from the project like a trial's worker.
+PROBE = (
+    "import sys\n"
+    "sys.stdout.write('%d.%d.%d\\n' % tuple(sys.version_info[:3]))\n"
+    "sys.stdout.flush()\n"
+    "sys.path.append(sys.argv[1])\n"
+    "import json, pipeline.worker.__main__ as worker\n"
+    "sys.stdout.write(json.dumps(worker.probe()))\n"
+)
+
+
+class ProbeError(Exception):
+    """The interpreter cannot run the pipeline's worker (missing, too old, broken)."""
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    """One entry of the interpreter axis, resolved: its label (what cells are stored
+    under), the absolute executable, and the variables added to the worker's environment."""
+
+    label: str
+    executable: str
+    env: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def environment(self) -> dict[str, str]:
+        return dict(self.env)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What probing an interpreter found (see ``pipeline.worker.__main__.probe``)."""
+
+    interpreter: Interpreter
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def unsupported(self, model: str) -> str | None:
+        """Why this interpreter cannot run ``model``, or None."""
+        reason = self.facts.get("unsupported", {}).get(model)
+        return str(reason) if reason else None
+
+    @property
+    def description(self) -> str:
+        return describe(self.facts)
+
+
+def describe(facts: dict[str, Any]) -> str:
+    """A probe's facts in words: 'CPython 3.13.5, free-threaded build, GIL off'."""
+    implementation = str(facts.get("implementation", "?"))
+    name = {"cpython": "CPython", "pypy": "PyPy"}.get(implementation, implementation)
+    build = ", free-threaded build" if facts.get("py_gil_disabled") else ""
+    gil = "GIL on" if facts.get("gil_enabled", True) else "GIL off"
+    return f"{name} {facts.get('version', '?')}{build}, {gil}"
+
+
+CURRENT = "current"  # the interpreter running the pipeline
+
+
+def resolve(executable: str, base: Path | None = None) -> str | None:
+    """The absolute path of an interpreter named on PATH or by a path, or ``current``;
+    None when there is no such executable. A relative path is looked for in ``base`` (the
+    spec's folder, so that a spec runs the same from anywhere), then in the working
+    directory (the only place looked before)."""
+    if executable == CURRENT:
+        return sys.executable
+    places = [executable]
+    if "/" in executable and base is not None and not Path(executable).is_absolute():
+        places.insert(0, str(base / executable))
+    for place in places:
+        found = shutil.which(place)
+        if found:
+            return str(Path(found).absolute())
+    return None
+
+
+def probe(interpreter: Interpreter) -> Probe:
+    """Run the interpreter once (cached per executable and environment) and read its facts."""
+    return Probe(interpreter, _probe(interpreter.executable, interpreter.env))
+
+
+@functools.cache
+def _probe(executable: str, env: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    from .runner import WORKER_ROOT
+
+    environment = {**os.environ, **dict(env)}
+    try:
+        done = subprocess.run(
+            [executable, "-c", PROBE, WORKER_ROOT],
+            capture_output=True,
+            text=True,
+            env=environment,
+            timeout=PROBE_TIMEOUT_S,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    except OSError as error:
+        raise ProbeError(f"cannot start {executable}: {error.strerror or error}") from None
+    except subprocess.TimeoutExpired:
+        raise ProbeError(f"{executable} did not answer within {PROBE_TIMEOUT_S:g} s") from None
+    lines = done.stdout.splitlines()
+    version = _version(lines[0]) if lines else None
+    if version is not None and version < MIN_VERSION:
+        raise ProbeError(
+            f"{executable} is Python {'.'.join(map(str, version))}; the worker needs "
+            f"{'.'.join(map(str, MIN_VERSION))} or later"
+        )
+    if done.returncode != 0 or len(lines) < 2:
+        said = _last_words(done.stderr)
+        raise ProbeError(f"{executable} cannot run the pipeline's worker: {said}")
+    try:
+        facts: dict[str, Any] = json.loads(lines[1])
+    except ValueError:
+        raise ProbeError(f"{executable} answered the probe with {lines[1][:80]!r}") from None
+    return facts
+
+
+def _last_words(stderr: str) -> str:
+    """The line of an interpreter's error output that says what went wrong: a fatal error's
+    first line, else the last line (a traceback's exception)."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    fatal = [line for line in lines if line.startswith("Fatal Python error")]
+    return (fatal or lines or ["no output"])[-1 if not fatal else 0]
+
+
+def _version(line: str) -> tuple[int, ...] | None:
+    try:
+        return tuple(int(part) for part in line.strip().split("."))
+    except ValueError:
+        return None

@@ -1,0 +1,309 @@
+"""The interpreter axis: entries, probing, skip-with-reason, and free-threaded CPython.
+
+The free-threaded tests run the worker under a real free-threaded build: the one in
+$PIPELINE_TEST_PYTHON_FT, else .python-ft/bin/python3t (``make python-ft``). Without one
+they skip, saying so, except under PIPELINE_REQUIRE_PYTHON_FT=1 (set by .ci/run), where
+they fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from pipeline import app, interpreters, runner, store
+from pipeline.cli import cli
+from pipeline.errors import SpecError
+from pipeline.spec import load_spec
+from pipeline.worker import models
+
+from .conftest import TESTS_DIR
+from .test_app import fake_execute
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = """\
+name: interp
+repetitions: 2
+warmup: 0
+items: 2
+matrix:
+  task: io_sleep
+  model: [sequential, threads, subinterpreters]
+  workers: [2]
+  payload: 0
+  interpreter: {interpreters}
+params:
+  io_sleep: {{seconds: 0.01}}
+"""
+
+
+def free_threaded_python() -> str:
+    """A free-threaded interpreter for the tests, or skip (fail where CI requires one)."""
+    candidates = [os.environ.get("PIPELINE_TEST_PYTHON_FT", ""), ROOT / ".python-ft/bin/python3t"]
+    for candidate in candidates:
+        if candidate and Path(candidate).exists():
+            return str(candidate)
+    if os.environ.get("PIPELINE_REQUIRE_PYTHON_FT") == "1":
+        pytest.fail("PIPELINE_REQUIRE_PYTHON_FT=1 but no free-threaded interpreter was found")
+    pytest.skip("no free-threaded interpreter: run `make python-ft` (.ci/run does)")
+
+
+def fake_python(tmp_path: Path, script: str) -> str:
+    """An executable that answers the probe like a (broken or old) interpreter would."""
+    path = tmp_path / "fakepython"
+    path.write_text(f"#!/bin/sh\n{script}\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+# -- probing ---------------------------------------------------------------------------------
+def test_probe_of_the_running_interpreter() -> None:
+    probe = interpreters.probe(interpreters.Interpreter("here", sys.executable))
+    facts = probe.facts
+    assert facts["version"].startswith(f"{sys.version_info.major}.{sys.version_info.minor}.")
+    assert facts["implementation"] == sys.implementation.name
+    assert facts["py_gil_disabled"] == bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+    assert facts["gil_enabled"] is True
+    assert "fork" in facts["start_methods"]
+    no_pool = models.interpreter_pool_class() is None
+    assert ("subinterpreters" in facts["unsupported"]) == no_pool
+    assert (probe.unsupported("subinterpreters") is not None) == no_pool
+    assert probe.unsupported("threads") is None
+    assert probe.description == f"CPython {facts['version']}, GIL on"
+
+
+def test_a_missing_start_method_is_a_reason_to_skip(monkeypatch: pytest.MonkeyPatch) -> None:
+    import multiprocessing
+
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    assert models.unsupported("processes-fork") == (
+        "start method 'fork' is not available on this platform"
+    )
+    assert models.unsupported("processes-spawn") is None
+    assert models.unsupported("processes") is None
+
+
+def test_a_too_old_interpreter_is_refused(tmp_path: Path) -> None:
+    old = fake_python(tmp_path, "echo 3.8.18")
+    with pytest.raises(interpreters.ProbeError, match=r"is Python 3\.8\.18; the worker needs 3\.9"):
+        interpreters.probe(interpreters.Interpreter("old", old))
+
+
+def test_a_broken_interpreter_says_why(tmp_path: Path) -> None:
+    broken = fake_python(
+        tmp_path,
+        "echo 3.13.5; echo 'Fatal Python error: config_read_gil: Disabling the GIL is not "
+        "supported by this build' >&2; echo 'Python runtime state: preinitialized' >&2; exit 1",
+    )
+    with pytest.raises(interpreters.ProbeError) as raised:
+        interpreters.probe(interpreters.Interpreter("broken", broken))
+    assert str(raised.value) == (
+        f"{broken} cannot run the pipeline's worker: Fatal Python error: config_read_gil: "
+        "Disabling the GIL is not supported by this build"
+    )
+
+
+# -- the spec --------------------------------------------------------------------------------
+def spec_with(tmp_path: Path, entries: str) -> Path:
+    path = tmp_path / "spec.yaml"
+    path.write_text(SPEC.format(interpreters=entries))
+    return path
+
+
+def test_entries_by_name_path_current_and_mapping(tmp_path: Path) -> None:
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "py").symlink_to(sys.executable)
+    path = spec_with(
+        tmp_path,
+        "\n    - current\n    - bin/py"
+        "\n    - {name: tuned, path: ./bin/py, env: {PYTHONHASHSEED: 0}}",
+    )
+    spec = load_spec(path)
+    assert spec.interpreters == ["current", "bin/py", "tuned"]
+    current, relative, tuned = spec.interpreter_entries
+    assert current.executable == sys.executable
+    # relative paths are relative to the spec's folder, whatever the working directory
+    assert relative.executable == str(tmp_path / "bin" / "py")
+    assert tuned.env == (("PYTHONHASHSEED", "0"),)  # YAML's 0 becomes the text "0"
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        (
+            "[{name: x, path: ./nowhere/python}]",
+            "{f}:10: matrix.interpreter[0].path: interpreter './nowhere/python' not found (not "
+            "on PATH and not an executable path)",
+        ),
+        (
+            "[current, {name: x, path: OLD}]",
+            "{f}:10: matrix.interpreter[1].path: OLD is Python 3.8.18; the worker needs 3.9 "
+            "or later",
+        ),
+        (
+            "[{name: x, env: {1A: 2}}]",
+            "{f}:10: matrix.interpreter[0].env: '1A' is not an environment variable name",
+        ),
+        ("[{path: python3}]", "{f}:10: matrix.interpreter[0].name: required key is missing"),
+        ("[current, {name: current}]", "{f}:10: matrix.interpreter: duplicate value 'current'"),
+    ],
+)
+def test_bad_interpreter_entries_are_one_line_errors(
+    tmp_path: Path, cli_runner, entries: str, message: str
+) -> None:
+    old = fake_python(tmp_path, "echo 3.8.18")
+    path = spec_with(tmp_path, entries.replace("OLD", old))
+    database = tmp_path / "results.db"
+    result = cli_runner.invoke(cli, ["run", str(path), "--db", f"sqlite:///{database}"])
+    assert result.exit_code == 2
+    expected = "error: " + message.format(f=path).replace("OLD", old)
+    assert result.output.startswith(expected), result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not database.exists()
+    with pytest.raises(SpecError):
+        load_spec(path)
+
+
+def test_the_dry_run_shows_each_interpreter_and_the_cells_it_will_skip(
+    tmp_path: Path, cli_runner
+) -> None:
+    result = cli_runner.invoke(cli, ["run", str(spec_with(tmp_path, "[current]")), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    version = ".".join(map(str, sys.version_info[:3]))
+    assert f"interpreter current: CPython {version}, GIL on ({sys.executable})" in result.output
+    if models.interpreter_pool_class() is None:
+        header = next(line for line in result.output.splitlines() if "model" in line)
+        assert "skipped" in header
+        assert "  skips subinterpreters: subinterpreters need" in result.output
+
+
+# -- running ---------------------------------------------------------------------------------
+def test_cells_an_interpreter_cannot_run_are_skipped_with_the_reason(tmp_path: Path) -> None:
+    """The run goes on; the skipped cell's trials are stored, and none of them ran."""
+    executed: list[str] = []
+
+    def execute(request: runner.TrialRequest) -> runner.Measurement:
+        executed.append(request.model)
+        return fake_execute(request)
+
+    plan = app.plan(spec_with(tmp_path, "[current]"))
+    plan.probes["current"].facts["unsupported"] = {"subinterpreters": "not in this test"}
+    url = f"sqlite:///{tmp_path / 'results.db'}"
+    outcome = app.run(plan, url, execute=execute, reports_dir=tmp_path / "site")
+    assert outcome.status == "finished"
+    assert "subinterpreters" not in executed
+    assert len(executed) == 4
+    trials = store.query(url, "SELECT model, status, error FROM trial_results")
+    skipped = trials[trials["model"] == "subinterpreters"]
+    assert skipped["status"].tolist() == ["skipped", "skipped"]
+    assert skipped["error"].tolist() == ["not in this test"] * 2
+    assert set(trials.loc[trials["model"] != "subinterpreters", "status"]) == {"ok"}
+    page = outcome.report_path.read_text() if outcome.report_path else ""
+    assert "Skipped cells" in page
+    assert "not in this test" in page
+
+
+def test_a_cell_the_worker_skips_runs_no_more_trials(tmp_path: Path) -> None:
+    executed: list[str] = []
+
+    def execute(request: runner.TrialRequest) -> runner.Measurement:
+        executed.append(request.model)
+        if request.model == "threads":
+            return runner.Measurement("skipped", {}, 0.1, None, "threads said no")
+        return fake_execute(request)
+
+    plan = app.plan(spec_with(tmp_path, "[current]"))
+    url = f"sqlite:///{tmp_path / 'results.db'}"
+    app.run(plan, url, execute=execute, reports_dir=None)
+    assert executed.count("threads") == 1
+    statuses = store.query(url, "SELECT status, error FROM trial_results WHERE model='threads'")
+    assert statuses.values.tolist() == [["skipped", "threads said no"]] * 2
+
+
+def test_the_probed_interpreters_are_stored_with_the_run(tmp_path: Path) -> None:
+    entries = "\n    - current\n    - {name: seeded, path: current, env: {A_B: x}}"
+    path = spec_with(tmp_path, entries)
+    url = f"sqlite:///{tmp_path / 'results.db'}"
+    outcome = app.run(app.plan(path), url, execute=fake_execute, reports_dir=tmp_path / "site")
+    rows = store.query(url, "SELECT * FROM run_interpreter ORDER BY label")
+    assert rows["label"].tolist() == ["current", "seeded"]
+    assert json.loads(rows["env_json"][1]) == {"A_B": "x"}
+    assert set(rows["version"]) == {".".join(map(str, sys.version_info[:3]))}
+    assert rows["free_threaded_build"].tolist() == [0, 0]
+    page = outcome.report_path.read_text() if outcome.report_path else ""
+    assert "<h3>Interpreters</h3>" in page
+    assert "A_B=x" in page
+
+
+def test_the_entry_environment_reaches_the_worker() -> None:
+    """A real trial: the worker (and its pool threads) see the entry's variables."""
+    measured = runner.execute_in_process(
+        runner.TrialRequest(
+            sys.executable,
+            "user_tasks:environment_variable",
+            "threads",
+            2,
+            0,
+            2,
+            30.0,
+            1,
+            {"name": "PIPELINE_ENTRY_TEST"},
+            (str(TESTS_DIR),),
+            env={"PIPELINE_ENTRY_TEST": "from the entry"},
+        )
+    )
+    assert measured.status == "ok", measured.error
+    assert [item["value"] for item in measured.result["items"]] == ["from the entry"] * 2
+    assert measured.result["interpreter"]["executable"] == sys.executable
+
+
+# -- free-threaded CPython -------------------------------------------------------------------
+def test_probe_of_a_free_threaded_build_under_both_gil_states() -> None:
+    python = free_threaded_python()
+    off = interpreters.probe(interpreters.Interpreter("off", python, (("PYTHON_GIL", "0"),)))
+    on = interpreters.probe(interpreters.Interpreter("on", python, (("PYTHON_GIL", "1"),)))
+    assert off.facts["py_gil_disabled"] is on.facts["py_gil_disabled"] is True
+    assert off.facts["gil_enabled"] is False
+    assert on.facts["gil_enabled"] is True
+    assert off.description.endswith("free-threaded build, GIL off")
+
+
+@pytest.mark.slow
+def test_free_threaded_threads_run_cpu_pure_in_parallel(tmp_path: Path) -> None:
+    """On 2 cores, 2 threads beat sequential on pure-Python work by more than 1.3x with
+    the GIL off, and do not with it on (the running GIL build, and the free-threaded build
+    with PYTHON_GIL=1). Medians of 3 trials per cell, measured in one run."""
+    python = free_threaded_python()
+    entries = (
+        f"\n    - current\n    - {{name: ft-off, path: {python}, env: {{PYTHON_GIL: 0}}}}"
+        f"\n    - {{name: ft-on, path: {python}, env: {{PYTHON_GIL: 1}}}}"
+    )
+    body = SPEC.format(interpreters=entries)
+    body = body.replace("repetitions: 2", "repetitions: 3").replace("items: 2", "items: 4")
+    body = body.replace("task: io_sleep", "task: cpu_pure").replace(
+        "io_sleep: {seconds: 0.01}", "cpu_pure: {iterations: 1000000}"
+    )
+    body = body.replace("[sequential, threads, subinterpreters]", "[sequential, threads]")
+    path = tmp_path / "ft.yaml"
+    path.write_text(body)
+    url = f"sqlite:///{tmp_path / 'results.db'}"
+    app.run(app.plan(path), url, reports_dir=None)
+    trials = store.query(
+        url, "SELECT interpreter, model, status, wall_s, gil_enabled FROM trial_results"
+    )
+    assert set(trials["status"]) == {"ok"}
+    gil = trials.groupby("interpreter")["gil_enabled"].agg(lambda values: set(values))
+    assert gil.to_dict() == {"current": {1}, "ft-off": {0}, "ft-on": {1}}
+    speedup = {}
+    for interpreter, group in trials.groupby("interpreter"):
+        medians = group.groupby("model")["wall_s"].agg(statistics.median)
+        speedup[interpreter] = medians["sequential"] / medians["threads"]
+    assert speedup["ft-off"] > 1.3, speedup
+    assert speedup["current"] < 1.3, speedup
+    assert speedup["ft-on"] < 1.3, speedup

@@ -1,0 +1,75 @@
+"""scripts/python_ft.py: the machine's own mirror is reused, results are linked, the cache
+is searched newest first, and an interpreter is accepted only when it is free-threaded."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "python_ft.py"
+_spec = importlib.util.spec_from_file_location("python_ft", SCRIPT)
+assert _spec is not None
+assert _spec.loader is not None
+python_ft = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(python_ft)
+
+
+def test_the_mirror_comes_from_the_deb822_sources(tmp_path: Path) -> None:
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list.d" / "debian.sources").write_text(
+        "Types: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n"
+        "\n"
+        "Types: deb\n# a comment\nURIs: http://mirror.example/debian\nSuites: bookworm\n"
+        "Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+    )
+    assert python_ft.debian_mirror(tmp_path) == (
+        "http://mirror.example/debian",
+        "/usr/share/keyrings/debian-archive-keyring.gpg",
+    )
+
+
+def test_the_mirror_comes_from_a_one_line_sources_list(tmp_path: Path) -> None:
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list").write_text(
+        "# deb http://old.example/debian bookworm main\n"
+        "deb [arch=amd64] http://local.example/debian/ bookworm main\n"
+    )
+    assert python_ft.debian_mirror(tmp_path) == ("http://local.example/debian/", "")
+
+
+def test_no_mirror_is_a_clear_failure(tmp_path: Path) -> None:
+    (tmp_path / "sources.list.d").mkdir()
+    with pytest.raises(python_ft.Failed, match="no Debian mirror"):
+        python_ft.debian_mirror(tmp_path)
+
+
+def test_the_cache_is_searched_newest_first(tmp_path: Path) -> None:
+    for version in ("3.13.5t", "3.14.2t", "3.13.15t"):
+        folder = tmp_path / version / "bin"
+        folder.mkdir(parents=True)
+        (folder / f"python{version.rsplit('.', 1)[0]}t").touch()
+    found = [Path(p).parent.parent.name for p in python_ft.cached(tmp_path)]
+    assert found == ["3.14.2t", "3.13.15t", "3.13.5t"]
+
+
+def test_the_result_is_linked_as_python3t(tmp_path: Path) -> None:
+    target = tmp_path / "cache" / "3.13.15t" / "bin" / "python3.13t"
+    target.parent.mkdir(parents=True)
+    target.touch()
+    linked = python_ft.link(str(target), tmp_path / ".python-ft")
+    assert linked == tmp_path / ".python-ft" / "bin" / "python3t"
+    assert linked.resolve() == target
+    assert (tmp_path / ".python-ft" / "bin" / "python3.13t").resolve() == target
+    python_ft.link(str(target), tmp_path / ".python-ft")  # again: nothing to change
+    assert linked.resolve() == target
+
+
+def test_a_build_with_a_gil_is_not_taken_for_a_free_threaded_one() -> None:
+    import sysconfig
+
+    expected = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+    assert python_ft.is_free_threaded(sys.executable) is expected
+    assert python_ft.is_free_threaded("/nonexistent/python3t") is False
