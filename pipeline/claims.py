@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -571,7 +571,40 @@ RESOURCE_CLAIMS = {
 
 def _speedup(claim: str) -> Callable[[RunData], Verdict]:
     spec = SPEEDUP_CLAIMS[claim]
-    return lambda data: _speedup_claim(data, claim, spec.statement, spec.expect_gain, spec.explain)
+
+    def judge(data: RunData) -> Verdict:
+        verdict = _speedup_claim(data, claim, spec.statement, spec.expect_gain, spec.explain)
+        if claim == "free_threading" and verdict.verdict != NOT_MEASURED:
+            cost = _single_thread_cost(data)
+            if cost:
+                verdict = replace(verdict, summary=f"{verdict.summary}; {cost}")
+        return verdict
+
+    return judge
+
+
+def _single_thread_cost(data: RunData) -> str:
+    """What free threading costs one thread: the GIL-off sequential cpu_pure time against
+    the fastest GIL-on interpreter's, and the best GIL-off threads cell against that."""
+    cells = data.cells("cpu_pure", ("sequential", "threads")).dropna(subset=["median_wall_s"])
+    off = cells[[not data.gil_on(cell) for _, cell in cells.iterrows()]]
+    on = cells[[data.gil_on(cell) for _, cell in cells.iterrows()]]
+    on_sequential = on[on["model"].eq("sequential")]
+    off_sequential = off[off["model"].eq("sequential")]
+    off_threads = off[off["model"].eq("threads")]
+    if on_sequential.empty or off_sequential.empty or off_threads.empty:
+        return ""
+    fastest = on_sequential.loc[on_sequential["median_wall_s"].idxmin()]
+    free = off_sequential.loc[off_sequential["median_wall_s"].idxmin()]
+    best = off_threads.loc[off_threads["median_wall_s"].idxmin()]
+    slower = free["median_wall_s"] / fastest["median_wall_s"]
+    versus = fastest["median_wall_s"] / best["median_wall_s"]
+    return (
+        f"but one thread with the GIL off took {slower:.2f}× the time of "
+        f"{fastest['interpreter']} sequential ({free['median_wall_s']:.3f} s vs "
+        f"{fastest['median_wall_s']:.3f} s, medians), so its best threads cell "
+        f"(×{int(best['workers'])}) was {versus:.2f}× as fast as that"
+    )
 
 
 def _resource(claim: str) -> Callable[[RunData], Verdict]:
