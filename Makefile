@@ -39,7 +39,7 @@ test-fast: $(STAMP)  ## Tests without the slow real-process ones
 lint: $(STAMP)  ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy pipeline benchmarks
+	$(BIN)/mypy pipeline benchmarks scripts
 
 format: $(STAMP)  ## Apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .

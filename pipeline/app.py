@@ -138,7 +138,7 @@ def run(
     if resume is None:
         run_id, cell_ids = _start(results, plan)
         done = pd.DataFrame(
-            columns=["position", "repetition", "warmup", "sequence", "status", "wall_s"]
+            columns=["position", "repetition", "warmup", "sequence", "status", "wall_s", "error"]
         )
     else:
         run_id, cell_ids, done = _reopen(results, plan, resume)
@@ -158,7 +158,14 @@ def run(
     progress.begin(len(todo))
     next_sequence = max([len(plan.trials), *(int(s) + 1 for s in done["sequence"])])
 
-    skipped: dict[int, str] = {}  # why, by cell position: no trial of these cells runs
+    # why, by cell position: no (further) trial of these cells runs
+    skipped = {
+        int(position): str(error or "skipped")
+        for position, status_text, error in zip(
+            done["position"], done["status"], done["error"], strict=True
+        )
+        if status_text == "skipped"
+    }
 
     def one(trial: matrix.TrialPlan) -> None:
         progress.trial_started(trial)
@@ -258,8 +265,37 @@ def _reopen(
             f"run {run_id} cannot be resumed: its spec changed since "
             f"({spec_changes(run_row.spec_text, plan.spec.text)})"
         )
+    changed = _changed_interpreters(results.interpreters_frame(run_id), plan.probes)
+    if changed:
+        raise ResumeError(f"run {run_id} cannot be resumed: {changed}")
     results.claim_run(run_id, platform.node(), os.getpid())
     return run_id, results.cell_ids(run_id), results.done_trials(run_id)
+
+
+def _changed_interpreters(stored: pd.DataFrame, probes: dict[str, interpreters.Probe]) -> str:
+    """What differs between the interpreters a run was started with and the ones probed now
+    under the same labels (say, .python-ft relinked to another build), or ''."""
+    keys = ["executable", "env_json", "implementation", "version", "free_threaded_build"]
+    changes = []
+    for row in stored.to_dict("records"):
+        probe = probes.get(row["label"])
+        if probe is None:
+            continue
+        now = interpreter_row(probe).model_dump()
+        was = {key: _comparable(row[key]) for key in keys}
+        changes += [
+            f"interpreter {row['label']!r} {key} was {was[key]!r}, now {now[key]!r}"
+            for key in keys
+            if _comparable(now[key]) != was[key]
+        ]
+    return "; ".join(changes)
+
+
+def _comparable(value: Any) -> Any:
+    """A stored value as its own kind: SQLite gives booleans back as 0/1, NULL as None."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return bool(value) if isinstance(value, bool | int) else str(value)
 
 
 def _resumable_run(results: store.Store, plan: Plan, resume: str) -> store.Run:

@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,10 @@ PROBE = (
     "import sys\n"
     "sys.stdout.write('%d.%d.%d\\n' % tuple(sys.version_info[:3]))\n"
     "sys.stdout.flush()\n"
-    "sys.path.append(sys.argv[1])\n"
+    "root = sys.argv[1]; sys.path.append(root)\n"
     "import json, pipeline.worker.__main__ as worker\n"
+    "if not worker.__file__.startswith(root):\n"
+    "    sys.exit('pipeline worker imported from ' + worker.__file__ + ', not ' + root)\n"
     "sys.stdout.write(json.dumps(worker.probe()))\n"
 )
 
@@ -111,15 +114,17 @@ def _probe(executable: str, env: tuple[tuple[str, str], ...]) -> dict[str, Any]:
 
     environment = {**os.environ, **dict(env)}
     try:
-        done = subprocess.run(
-            [executable, "-c", PROBE, WORKER_ROOT],
-            capture_output=True,
-            text=True,
-            env=environment,
-            timeout=PROBE_TIMEOUT_S,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
+        with tempfile.TemporaryDirectory(prefix="pipeline-probe-") as folder:
+            done = subprocess.run(  # in an empty folder, as trials run: nothing there shadows
+                [executable, "-c", PROBE, WORKER_ROOT],
+                capture_output=True,
+                text=True,
+                env=environment,
+                cwd=folder,
+                timeout=PROBE_TIMEOUT_S,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
     except OSError as error:
         raise ProbeError(f"cannot start {executable}: {error.strerror or error}") from None
     except subprocess.TimeoutExpired:
@@ -138,6 +143,11 @@ def _probe(executable: str, env: tuple[tuple[str, str], ...]) -> dict[str, Any]:
         facts: dict[str, Any] = json.loads(lines[1])
     except ValueError:
         raise ProbeError(f"{executable} answered the probe with {lines[1][:80]!r}") from None
+    if dict(env).get("PYTHON_GIL") == "0" and facts.get("gil_enabled"):
+        raise ProbeError(
+            f"PYTHON_GIL=0 but the GIL is on: {executable} (Python {facts.get('version')}) is "
+            "not a free-threaded build"
+        )
     return facts
 
 

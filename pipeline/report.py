@@ -94,7 +94,9 @@ def interpreter_rows(frame: pd.DataFrame) -> list[dict[str, str]]:
             {
                 "label": str(row["label"]),
                 "python": f"{implementation} {row['version']}",
-                "build": "free-threaded" if row["free_threaded_build"] else "with GIL",
+                "build": MISSING
+                if _missing(row["free_threaded_build"])
+                else ("free-threaded" if row["free_threaded_build"] else "with GIL"),
                 "gil": MISSING if _missing(row["gil_enabled"]) else _on_off(row["gil_enabled"]),
                 "env": " ".join(f"{key}={value}" for key, value in env.items()),
                 "executable": str(row["executable"]),

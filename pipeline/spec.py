@@ -126,6 +126,8 @@ def _check_env(env: dict[str, str]) -> dict[str, str]:
     for key in env:
         if not _ENV_NAME.match(key):
             raise _fail("env", f"{key!r} is not an environment variable name")
+        if key == "TMPDIR":
+            raise _fail("env", "TMPDIR is each trial's own folder (removed after it); not settable")
     return env
 
 

@@ -499,9 +499,10 @@ class Store:
 
     def done_trials(self, run_id: int) -> pd.DataFrame:
         """Every stored trial of a run (warm-ups too): cell position, repetition, warm-up,
-        sequence, status and wall time: what a resume must not run again."""
+        sequence, status, wall time and error: what a resume must not run again."""
         return self._frame(
-            "SELECT c.position, t.repetition, t.warmup, t.sequence, t.status, t.wall_s "
+            "SELECT c.position, t.repetition, t.warmup, t.sequence, t.status, t.wall_s, "
+            "t.error "
             "FROM trial t JOIN cell c ON c.id = t.cell_id WHERE t.run_id = :run_id "
             "ORDER BY t.sequence",
             run_id,

@@ -15,7 +15,9 @@ In order, the first that works:
    configuration is left as it was. About 3 to 6 minutes on 2 cores.
 
 The result is linked as ``.python-ft/bin/python3t`` (and under its own name), which
-experiments/interpreters.yaml names. Prints that path on the last line.
+experiments/interpreters.yaml names, and prints that absolute path on the last line. A
+3.12 or 3.13 built here also gets the interpreters-pep-734 backport from PyPI, so that
+the ``subinterpreters`` model can run on it.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 VERSIONS = ("3.14", "3.13")  # newest first: 3.14 also brings InterpreterPoolExecutor
@@ -66,8 +68,13 @@ def is_free_threaded(python: str) -> bool:
     return done.returncode == 0 and done.stdout.strip() == "1"
 
 
-def version_key(text: str) -> list[int]:
-    return [int(part) for part in re.findall(r"\d+", text)] or [0]
+def version_key(text: str) -> tuple[list[int], int, list[int]]:
+    """Orders '3.13.5' < '3.14.0~rc3-1' (Debian) or '3.14.0rc3' (a cache folder) < '3.14.0'."""
+    match = re.match(r"[^\d]*(\d+(?:\.\d+)*)(.*)", text)
+    release, rest = (match.group(1), match.group(2)) if match else ("0", text)
+    numbers = [int(part) for part in release.split(".")]
+    pre = re.match(r"~|a\d|b\d|rc", rest) is not None
+    return numbers, 0 if pre else 1, [int(part) for part in re.findall(r"\d+", rest)]
 
 
 def cached(cache: Path) -> Iterable[str]:
@@ -110,23 +117,35 @@ def with_uv() -> Iterable[str]:
                 yield done.stdout.strip().splitlines()[-1]
 
 
-def debian_mirror(apt: Path = APT) -> tuple[str, str]:
-    """The machine's own Debian mirror (not its security archive) and its keyring, from
-    deb822 ``*.sources`` files or one-line ``sources.list`` entries."""
+def debian_mirrors(apt: Path = APT) -> list[tuple[str, str]]:
+    """The machine's own Debian mirrors with their keyrings, from one-line ``sources.list``
+    entries and deb822 ``*.sources`` files: archives at ``.../debian`` with the ``main``
+    component (not the security archive, nor another vendor's ``.../linux/debian``)."""
+    found: list[tuple[str, str]] = []
+    for path in [apt / "sources.list", *sorted((apt / "sources.list.d").glob("*.list"))]:
+        for line in path.read_text().splitlines() if path.exists() else []:
+            options = re.search(r"signed-by=([^\s\]]+)", line)
+            parts = re.sub(r"\[[^]]*\]", "", line).split()
+            if len(parts) >= 4 and parts[0] in ("deb", "deb-src"):
+                keyring = options.group(1) if options else ""
+                found += _debian(parts[1], parts[3:], keyring)
     for path in sorted((apt / "sources.list.d").glob("*.sources")):
         for stanza in path.read_text().split("\n\n"):
             pairs = (line.partition(":") for line in stanza.splitlines() if ":" in line)
             fields = {key.strip(): value.strip() for key, _, value in pairs}
+            components = fields.get("Components", "").split()
             for uri in fields.get("URIs", "").split():
-                if uri.rstrip("/").endswith("/debian"):
-                    return uri, fields.get("Signed-By", "")
-    for path in [apt / "sources.list", *sorted((apt / "sources.list.d").glob("*.list"))]:
-        for line in path.read_text().splitlines() if path.exists() else []:
-            parts = re.sub(r"\[[^]]*\]", "", line).split()
-            debian = len(parts) >= 3 and parts[1].rstrip("/").endswith("/debian")
-            if debian and parts[0] in ("deb", "deb-src"):
-                return parts[1], ""
-    raise Failed(f"no Debian mirror in {apt} (not Debian?)")
+                found += _debian(uri, components, fields.get("Signed-By", ""))
+    if not found:
+        raise Failed(f"no Debian mirror with a main component in {apt} (not Debian?)")
+    return list(dict.fromkeys(found))
+
+
+def _debian(uri: str, components: list[str], keyring: str) -> list[tuple[str, str]]:
+    path = uri.rstrip("/")
+    if "main" in components and path.endswith("/debian") and not path.endswith("/linux/debian"):
+        return [(uri, keyring)]
+    return []
 
 
 def apt(*args: str, private: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -158,17 +177,16 @@ def debian_source(workdir: Path) -> Path:
         raise Failed("no apt-get: not a Debian machine")
     if os.geteuid() != 0:
         raise Failed("apt-get source needs root here (run as root, or build by hand)")
-    uri, keyring = debian_mirror()
-    say(f"deb-src entries for {', '.join(SUITES)} on the machine's mirror, {uri}")
     for folder in ("lists/partial", "cache/archives/partial"):
         (workdir / folder).mkdir(parents=True, exist_ok=True)
-    signed = f"[signed-by={keyring}] " if keyring else ""
-    (workdir / "sources.list").write_text(
-        "".join(f"deb-src {signed}{uri} {suite} main\n" for suite in SUITES)
-    )
+    entries = []
+    for uri, keyring in debian_mirrors():
+        say(f"deb-src entries for {', '.join(SUITES)} on the machine's mirror, {uri}")
+        signed = f"[signed-by={keyring}] " if keyring else ""
+        entries += [f"deb-src {signed}{uri} {suite} main\n" for suite in SUITES]
+    (workdir / "sources.list").write_text("".join(entries))
+    # a suite the mirror lacks makes apt-get fail; what the others offer still counts
     updated = apt("apt-get", "update", "-qq", private=workdir)
-    if updated.returncode != 0:
-        raise Failed(f"apt-get update failed: {updated.stderr.strip()[-300:]}")
     for version in VERSIONS:
         package = f"python{version}"
         listed = apt("apt-cache", "madison", package, private=workdir).stdout
@@ -187,7 +205,11 @@ def debian_source(workdir: Path) -> Path:
                 return unpack(tarballs[0], workdir)
             for leftover in workdir.glob(f"{package}_*"):
                 leftover.unlink()
-    raise Failed(f"the mirror has no downloadable source of python{' or python'.join(VERSIONS)}")
+    complaint = updated.stderr.strip()[-300:]
+    raise Failed(
+        f"the mirror has no downloadable source of python{' or python'.join(VERSIONS)}"
+        + (f" (apt-get update: {complaint})" if complaint else "")
+    )
 
 
 def unpack(tarball: Path, workdir: Path) -> Path:
@@ -275,10 +297,10 @@ def find(dest: Path, cache: Path, jobs: int, keep: bool) -> str | None:
     existing = dest / "bin" / "python3t"
     if is_free_threaded(str(existing)):
         return str(existing)
-    ways = [
-        ("on PATH", lambda: on_path()),
+    ways: list[tuple[str, Callable[[], Iterable[str]]]] = [
+        ("on PATH", on_path),
         ("in the cache", lambda: cached(cache)),
-        ("with uv", lambda: with_uv()),
+        ("with uv", with_uv),
         ("built from source", lambda: from_source(cache, jobs, keep)),
     ]
     for how, candidates in ways:
@@ -290,6 +312,43 @@ def find(dest: Path, cache: Path, jobs: int, keep: bool) -> str | None:
         except Failed as error:
             say(f"{how}: {error}")
     return None
+
+
+BACKPORT = "interpreters-pep-734"  # PyPI: InterpreterPoolExecutor for Python 3.12 and 3.13
+HAS_POOL = (
+    "import concurrent.futures as f, importlib.util as u; "
+    "print(int(hasattr(f, 'InterpreterPoolExecutor') "
+    "or u.find_spec('interpreters_backport') is not None))"
+)
+
+
+def ensure_backport(python: str, cache: Path) -> None:
+    """Give a build of ours that lacks InterpreterPoolExecutor (3.12, 3.13) the
+    interpreters-pep-734 backport, so that its subinterpreters cells can run. Never
+    touches an interpreter this script did not build; a failure only means those cells
+    are skipped."""
+    if not Path(python).resolve().is_relative_to(cache.resolve()):
+        return
+
+    def ask(code: str) -> str:
+        done = subprocess.run([python, "-c", code], capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    if ask(HAS_POOL) != "0":
+        return
+    target = ask("import sysconfig; print(sysconfig.get_path('purelib'))")
+    version = ask("import sys; print('%d.%d' % sys.version_info[:2])")
+    say(f"installing {BACKPORT} (subinterpreters for Python {version}) into {target}")
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+         "--no-deps", "--only-binary=:all:", "--python-version", version,
+         "--ignore-requires-python",  # checked against this pip's Python otherwise
+         "--target", target, BACKPORT],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0 or ask(HAS_POOL) != "1":
+        said = (done.stderr.strip().splitlines() or ["no error output"])[-1]
+        say(f"could not install {BACKPORT} ({said}): subinterpreters cells will be skipped")
 
 
 def default_cache() -> Path:
@@ -319,8 +378,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     existing = Path(args.dest) / "bin" / "python3t"
     linked = existing if python == str(existing) else link(python, Path(args.dest))
-    say(f"{linked} -> {python}")
-    print(linked)
+    ensure_backport(python, cache)
+    say(f"{linked} -> {Path(python).resolve()}")
+    print(linked.absolute())
     return 0
 
 

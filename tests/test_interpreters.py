@@ -13,13 +13,14 @@ import os
 import statistics
 import sys
 import sysconfig
+import time
 from pathlib import Path
 
 import pytest
 
 from pipeline import app, interpreters, runner, store
 from pipeline.cli import cli
-from pipeline.errors import SpecError
+from pipeline.errors import ResumeError, SpecError
 from pipeline.spec import load_spec
 from pipeline.worker import models
 
@@ -69,13 +70,14 @@ def test_probe_of_the_running_interpreter() -> None:
     assert facts["version"].startswith(f"{sys.version_info.major}.{sys.version_info.minor}.")
     assert facts["implementation"] == sys.implementation.name
     assert facts["py_gil_disabled"] == bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
-    assert facts["gil_enabled"] is True
+    assert facts["gil_enabled"] is getattr(sys, "_is_gil_enabled", lambda: True)()
     assert "fork" in facts["start_methods"]
     no_pool = models.interpreter_pool_class() is None
     assert ("subinterpreters" in facts["unsupported"]) == no_pool
     assert (probe.unsupported("subinterpreters") is not None) == no_pool
     assert probe.unsupported("threads") is None
-    assert probe.description == f"CPython {facts['version']}, GIL on"
+    if not facts["py_gil_disabled"]:
+        assert probe.description == f"CPython {facts['version']}, GIL on"
 
 
 def test_a_missing_start_method_is_a_reason_to_skip(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -93,6 +95,40 @@ def test_a_too_old_interpreter_is_refused(tmp_path: Path) -> None:
     old = fake_python(tmp_path, "echo 3.8.18")
     with pytest.raises(interpreters.ProbeError, match=r"is Python 3\.8\.18; the worker needs 3\.9"):
         interpreters.probe(interpreters.Interpreter("old", old))
+
+
+def test_gil_off_on_a_build_with_a_gil_is_refused() -> None:
+    if sysconfig.get_config_var("Py_GIL_DISABLED"):
+        pytest.skip("the running interpreter is free-threaded: PYTHON_GIL=0 works here")
+    entry = interpreters.Interpreter("x", sys.executable, (("PYTHON_GIL", "0"),))
+    with pytest.raises(interpreters.ProbeError, match=r"PYTHON_GIL=0 but the GIL is on: .* is not"):
+        interpreters.probe(entry)
+
+
+def test_the_subinterpreter_start_up_barrier_waits_for_every_worker(tmp_path: Path) -> None:
+    """Each worker blocks until all have arrived, so each takes exactly one arrival; one
+    that never arrives makes the others fail after the timeout, saying how many came."""
+    import threading
+
+    done: list[float] = []
+
+    def arrive(index: int) -> None:
+        models._arrive(str(tmp_path), index, 3, 10.0)
+        done.append(time.monotonic())
+
+    first = [threading.Thread(target=arrive, args=(i,)) for i in range(2)]
+    for thread in first:
+        thread.start()
+    time.sleep(0.2)
+    assert done == []  # two of three arrived: both still wait
+    arrive(2)
+    for thread in first:
+        thread.join()
+    assert len(done) == 3
+    lonely = tmp_path / "lonely"
+    lonely.mkdir()
+    with pytest.raises(TimeoutError, match=r"only 1 of 2 workers started within 0\.05 s"):
+        models._arrive(str(lonely), 0, 2, 0.05)
 
 
 def test_a_broken_interpreter_says_why(tmp_path: Path) -> None:
@@ -151,6 +187,10 @@ def test_entries_by_name_path_current_and_mapping(tmp_path: Path) -> None:
             "{f}:10: matrix.interpreter[0].env: '1A' is not an environment variable name",
         ),
         ("[{path: python3}]", "{f}:10: matrix.interpreter[0].name: required key is missing"),
+        (
+            "[{name: x, path: current, env: {TMPDIR: /tmp}}]",
+            "{f}:10: matrix.interpreter[0].env: TMPDIR is each trial's own folder",
+        ),
         ("[current, {name: current}]", "{f}:10: matrix.interpreter: duplicate value 'current'"),
     ],
 )
@@ -226,6 +266,66 @@ def test_a_cell_the_worker_skips_runs_no_more_trials(tmp_path: Path) -> None:
     assert statuses.values.tolist() == [["skipped", "threads said no"]] * 2
 
 
+def interrupted_after(count: int, execute):
+    """An executor that runs ``count`` trials with ``execute``, then is stopped (Ctrl-C)."""
+    calls: list[str] = []
+
+    def run(request: runner.TrialRequest) -> runner.Measurement:
+        calls.append(request.model)
+        if len(calls) > count:
+            raise KeyboardInterrupt
+        return execute(request)
+
+    return run
+
+
+def test_a_resume_skips_the_cells_the_worker_skipped_without_running_them(
+    tmp_path: Path,
+) -> None:
+    executed: list[str] = []
+
+    def threads_say_no(request: runner.TrialRequest) -> runner.Measurement:
+        executed.append(request.model)
+        if request.model == "threads":
+            return runner.Measurement("skipped", {}, 0.1, None, "threads said no")
+        return fake_execute(request)
+
+    class StopAfterTheSkip(app.QuietProgress):
+        def trial_finished(self, plan, status: str) -> None:
+            if status == "skipped" and plan.cell.model == "threads":
+                raise KeyboardInterrupt
+
+    path = spec_with(tmp_path, "[current]")
+    url = f"sqlite:///{tmp_path / 'results.db'}"
+    with pytest.raises(app.Interrupted):
+        app.run(app.plan(path), url, execute=threads_say_no, progress=StopAfterTheSkip())
+    assert executed.count("threads") == 1
+    outcome = app.run(app.plan(path), url, execute=threads_say_no, resume="1", reports_dir=None)
+    assert outcome.status == "finished"
+    assert executed.count("threads") == 1  # the resumed run did not try threads again
+    assert outcome.counts == {"ok": 2, "skipped": 4}
+
+
+def test_a_run_does_not_resume_on_another_interpreter(tmp_path: Path) -> None:
+    """Say .python-ft was relinked to another build between the two sessions."""
+    path = spec_with(tmp_path, "[current]")
+    url = f"sqlite:///{tmp_path / 'results.db'}"
+    with pytest.raises(app.Interrupted):
+        app.run(app.plan(path), url, execute=interrupted_after(1, fake_execute))
+    plan = app.plan(path)
+    old = plan.probes["current"]
+    plan.probes["current"] = interpreters.Probe(
+        old.interpreter, {**old.facts, "version": "3.14.0", "py_gil_disabled": True}
+    )
+    with pytest.raises(ResumeError) as refused:
+        app.run(plan, url, execute=fake_execute, resume="1", reports_dir=None)
+    version = ".".join(map(str, sys.version_info[:3]))
+    assert str(refused.value) == (
+        f"run 1 cannot be resumed: interpreter 'current' version was '{version}', now "
+        "'3.14.0'; interpreter 'current' free_threaded_build was False, now True"
+    )
+
+
 def test_the_probed_interpreters_are_stored_with_the_run(tmp_path: Path) -> None:
     entries = "\n    - current\n    - {name: seeded, path: current, env: {A_B: x}}"
     path = spec_with(tmp_path, entries)
@@ -274,25 +374,32 @@ def test_probe_of_a_free_threaded_build_under_both_gil_states() -> None:
     assert off.description.endswith("free-threaded build, GIL off")
 
 
-@pytest.mark.slow
-def test_free_threaded_threads_run_cpu_pure_in_parallel(tmp_path: Path) -> None:
-    """On 2 cores, 2 threads beat sequential on pure-Python work by more than 1.3x with
-    the GIL off, and do not with it on (the running GIL build, and the free-threaded build
-    with PYTHON_GIL=1). Medians of 3 trials per cell, measured in one run."""
+def free_threaded_spec(tmp_path: Path, models: str) -> Path:
+    """SPEC under the running interpreter and the free-threaded one with the GIL off and on."""
     python = free_threaded_python()
     entries = (
         f"\n    - current\n    - {{name: ft-off, path: {python}, env: {{PYTHON_GIL: 0}}}}"
         f"\n    - {{name: ft-on, path: {python}, env: {{PYTHON_GIL: 1}}}}"
     )
-    body = SPEC.format(interpreters=entries)
-    body = body.replace("repetitions: 2", "repetitions: 3").replace("items: 2", "items: 4")
-    body = body.replace("task: io_sleep", "task: cpu_pure").replace(
-        "io_sleep: {seconds: 0.01}", "cpu_pure: {iterations: 1000000}"
+    body = SPEC.format(interpreters=entries).replace(
+        "[sequential, threads, subinterpreters]", models
     )
-    body = body.replace("[sequential, threads, subinterpreters]", "[sequential, threads]")
     path = tmp_path / "ft.yaml"
     path.write_text(body)
-    url = f"sqlite:///{tmp_path / 'results.db'}"
+    return path
+
+
+def cpu_pure_speedups(tmp_path: Path, attempt: int) -> dict[str, float]:
+    """Median sequential / median 2-thread wall time of cpu_pure per interpreter, from
+    one run of 5 trials per cell."""
+    path = free_threaded_spec(tmp_path, "[sequential, threads]")
+    text = path.read_text()
+    text = text.replace("repetitions: 2", "repetitions: 5").replace("items: 2", "items: 6")
+    text = text.replace("task: io_sleep", "task: cpu_pure").replace(
+        "io_sleep: {seconds: 0.01}", "cpu_pure: {iterations: 1000000}"
+    )
+    path.write_text(text)
+    url = f"sqlite:///{tmp_path / f'results-{attempt}.db'}"
     app.run(app.plan(path), url, reports_dir=None)
     trials = store.query(
         url, "SELECT interpreter, model, status, wall_s, gil_enabled FROM trial_results"
@@ -303,7 +410,44 @@ def test_free_threaded_threads_run_cpu_pure_in_parallel(tmp_path: Path) -> None:
     speedup = {}
     for interpreter, group in trials.groupby("interpreter"):
         medians = group.groupby("model")["wall_s"].agg(statistics.median)
-        speedup[interpreter] = medians["sequential"] / medians["threads"]
+        speedup[str(interpreter)] = float(medians["sequential"] / medians["threads"])
+    return speedup
+
+
+@pytest.mark.slow
+def test_free_threaded_threads_run_cpu_pure_in_parallel(tmp_path: Path) -> None:
+    """On 2 cores, 2 threads beat sequential on pure-Python work by more than 1.3x with
+    the GIL off, and do not with it on (the running GIL build, and the free-threaded build
+    with PYTHON_GIL=1). Medians of 5 trials per cell, measured in one run. Parallel speedup
+    needs both cores: when something else held one (ft-off at or below 1.3x), the run is
+    measured once more and that second run decides."""
+    speedup = cpu_pure_speedups(tmp_path, 1)
+    if speedup["ft-off"] <= 1.3:
+        speedup = cpu_pure_speedups(tmp_path, 2)
     assert speedup["ft-off"] > 1.3, speedup
     assert speedup["current"] < 1.3, speedup
     assert speedup["ft-on"] < 1.3, speedup
+
+
+@pytest.mark.slow
+def test_subinterpreters_run_under_the_free_threaded_build(tmp_path: Path) -> None:
+    """Where InterpreterPoolExecutor is there (the backport on 3.13, which make python-ft
+    installs into its builds), subinterpreters cells run; the others are skipped."""
+    path = free_threaded_spec(tmp_path, "[sequential, subinterpreters]")
+    plan = app.plan(path)
+    if plan.probes["ft-off"].unsupported("subinterpreters"):
+        if os.environ.get("PIPELINE_REQUIRE_PYTHON_FT") == "1":
+            pytest.fail(plan.probes["ft-off"].unsupported("subinterpreters") or "")
+        pytest.skip("this free-threaded interpreter has no InterpreterPoolExecutor")
+    url = f"sqlite:///{tmp_path / 'results.db'}"
+    app.run(plan, url, reports_dir=None)
+    trials = store.query(
+        url,
+        "SELECT interpreter, model, status, items_done, startup_s FROM trial_results "
+        "WHERE model = 'subinterpreters'",
+    )
+    by = trials.groupby("interpreter")["status"].agg(lambda values: set(values)).to_dict()
+    assert by == {"current": {"skipped"}, "ft-off": {"ok"}, "ft-on": {"ok"}}
+    ran = trials[trials["status"] == "ok"]
+    assert set(ran["items_done"]) == {2}
+    assert (ran["startup_s"] > 0).all()

@@ -17,33 +17,49 @@ python_ft = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(python_ft)
 
 
-def test_the_mirror_comes_from_the_deb822_sources(tmp_path: Path) -> None:
+def test_the_mirrors_come_from_the_machines_own_apt_sources(tmp_path: Path) -> None:
+    """Debian archives with a main component, from both formats; not the security archive,
+    nor another vendor's repository that happens to end in /debian."""
     (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list").write_text(
+        "# deb http://old.example/debian bookworm main\n"
+        "deb [arch=amd64 signed-by=/k/one.gpg] http://local.example/debian/ bookworm main\n"
+    )
+    (tmp_path / "sources.list.d" / "docker.sources").write_text(
+        "Types: deb\nURIs: https://download.example.com/linux/debian\nSuites: bookworm\n"
+        "Components: stable\nSigned-By: /k/docker.asc\n"
+    )
     (tmp_path / "sources.list.d" / "debian.sources").write_text(
         "Types: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n"
+        "Components: main\n"
         "\n"
         "Types: deb\n# a comment\nURIs: http://mirror.example/debian\nSuites: bookworm\n"
         "Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
     )
-    assert python_ft.debian_mirror(tmp_path) == (
-        "http://mirror.example/debian",
-        "/usr/share/keyrings/debian-archive-keyring.gpg",
-    )
-
-
-def test_the_mirror_comes_from_a_one_line_sources_list(tmp_path: Path) -> None:
-    (tmp_path / "sources.list.d").mkdir()
-    (tmp_path / "sources.list").write_text(
-        "# deb http://old.example/debian bookworm main\n"
-        "deb [arch=amd64] http://local.example/debian/ bookworm main\n"
-    )
-    assert python_ft.debian_mirror(tmp_path) == ("http://local.example/debian/", "")
+    assert python_ft.debian_mirrors(tmp_path) == [
+        ("http://local.example/debian/", "/k/one.gpg"),
+        ("http://mirror.example/debian", "/usr/share/keyrings/debian-archive-keyring.gpg"),
+    ]
 
 
 def test_no_mirror_is_a_clear_failure(tmp_path: Path) -> None:
     (tmp_path / "sources.list.d").mkdir()
     with pytest.raises(python_ft.Failed, match="no Debian mirror"):
-        python_ft.debian_mirror(tmp_path)
+        python_ft.debian_mirrors(tmp_path)
+
+
+def test_versions_are_ordered_with_release_candidates_first() -> None:
+    debian = ["3.14.0-1", "3.13.15-1", "3.14.0~rc3-1", "3.13.5-2+deb13u5"]
+    assert sorted(debian, key=python_ft.version_key) == [
+        "3.13.5-2+deb13u5",
+        "3.13.15-1",
+        "3.14.0~rc3-1",
+        "3.14.0-1",
+    ]
+    assert sorted(["3.14.0t", "3.14.0rc3t"], key=python_ft.version_key) == [
+        "3.14.0rc3t",
+        "3.14.0t",
+    ]
 
 
 def test_the_cache_is_searched_newest_first(tmp_path: Path) -> None:

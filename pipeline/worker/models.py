@@ -8,6 +8,7 @@ never includes a late worker's boot and start-up is the full price of a warm poo
 from __future__ import annotations
 
 import concurrent.futures as cf
+import importlib
 import os
 import sys
 import threading
@@ -126,6 +127,22 @@ def _ready() -> None:
     """A no-op run on each worker to prove the pool is warm."""
 
 
+def _arrive(folder: str, index: int, workers: int, timeout_s: float) -> None:
+    """The start-up barrier of subinterpreters, where a threading.Barrier cannot reach:
+    each worker marks its arrival with a file in ``folder`` and waits until all have, so
+    each of the ``workers`` interpreters takes exactly one of these calls."""
+    with open(os.path.join(folder, str(index)), "w"):
+        pass
+    deadline_s = time.monotonic() + timeout_s
+    while len(os.listdir(folder)) < workers:
+        if time.monotonic() > deadline_s:
+            arrived = len(os.listdir(folder))
+            raise TimeoutError(
+                "only %d of %d workers started within %g s" % (arrived, workers, timeout_s)
+            )
+        time.sleep(0.0005)
+
+
 def run(
     model: str,
     workers: int,
@@ -155,7 +172,7 @@ def run(
                 _run_asyncio(outcome, workers, task, items, timeout_s)
             else:
                 factory = _pool_factory(model, workers, timeout_s, context, outcome, task)
-                _run_pool(outcome, factory, workers, task, items)
+                _run_pool(outcome, factory, workers, task, items, timeout_s)
         finally:
             usage.stop_forkserver()
             outcome.usage = usage.since(before)
@@ -164,17 +181,23 @@ def run(
     return outcome
 
 
+# Where the interpreters-pep-734 backport (PyPI; Python 3.12 and 3.13) keeps the executor:
+# ``interpreters_backport`` in the releases on PyPI, ``interpreters_backports`` in its README.
+BACKPORTS = ("interpreters_backport", "interpreters_backports")
+
+
 def interpreter_pool_class() -> Any:
     """concurrent.futures.InterpreterPoolExecutor (Python 3.14 and later), else the one of
     the interpreters-pep-734 backport where it is installed, else None."""
     found = getattr(cf, "InterpreterPoolExecutor", None)
-    if found is None:
+    for name in BACKPORTS if found is None else ():
         try:
-            from interpreters_backports.concurrent.futures import (  # type: ignore
-                InterpreterPoolExecutor as found,
-            )
+            module = importlib.import_module(name + ".concurrent.futures")
         except ImportError:
-            return None
+            continue
+        found = getattr(module, "InterpreterPoolExecutor", None)
+        if found is not None:
+            break
     return found
 
 
@@ -252,13 +275,27 @@ def _pool_factory(
 
 
 def _run_pool(
-    outcome: Outcome, factory: Callable[[], cf.Executor], workers: int, task: str, items: int
+    outcome: Outcome,
+    factory: Callable[[], cf.Executor],
+    workers: int,
+    task: str,
+    items: int,
+    timeout_s: float,
 ) -> None:
     """Start a warm pool, submit every item at once, collect results as they finish."""
     started_s = time.perf_counter()
     pool = factory()
     try:
-        cf.wait([pool.submit(_ready) for _ in range(workers)])
+        if outcome.session.setting.model == "subinterpreters":
+            import tempfile
+
+            folder = tempfile.mkdtemp(prefix="arrivals-")  # in the trial's own TMPDIR
+            for ready in [
+                pool.submit(_arrive, folder, i, workers, timeout_s) for i in range(workers)
+            ]:
+                ready.result()  # a worker that never started fails the trial, saying so
+        else:
+            cf.wait([pool.submit(_ready) for _ in range(workers)])
         outcome.startup_s = time.perf_counter() - started_s
         context = getattr(pool, "_mp_context", None)
         outcome.start_method = context.get_start_method() if context is not None else None
