@@ -686,7 +686,7 @@ def _overview_charts(summary: pd.DataFrame) -> list[str]:
     ):
         try:
             drawn.append(chart(summary))
-        except ValueError:  # nothing to draw in this run (said by the chart itself)
+        except charts.NothingToDraw:  # no data for it in this run
             continue
     return drawn
 

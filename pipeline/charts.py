@@ -27,6 +27,7 @@ from .units import BYTE_UNITS, format_bytes
 
 __all__ = [
     "BYTE_UNITS",
+    "NothingToDraw",
     "best_model_heatmap",
     "best_models",
     "format_bytes",
@@ -37,6 +38,11 @@ __all__ = [
     "startup_chart",
     "transfer_chart",
 ]
+
+
+class NothingToDraw(ValueError):
+    """The run has no data for this chart (any other error is a bug, and is raised)."""
+
 
 IDEAL_LABEL = "ideal min(workers, cores)"
 # Marker and dash per model, so lines stay distinguishable in greyscale.
@@ -60,7 +66,7 @@ def speedup_chart(summary: pd.DataFrame, task: str, *, cores: int) -> str:
     """Speedup vs workers of one task, a line per model, faceted by payload and interpreter."""
     cells = numeric_summary(summary[summary["task"] == task])
     if cells.empty:
-        raise ValueError(f"the summary has no cells for task {task!r}")
+        raise NothingToDraw(f"the summary has no cells for task {task!r}")
     payloads = sorted(int(payload) for payload in cells["payload_bytes"].unique())
     interpreters = list(dict.fromkeys(cells["interpreter"]))
     models = list(dict.fromkeys(cells["model"]))
@@ -256,7 +262,7 @@ def _panels_by_workers(
 ) -> str:
     """One panel per metric (columns) and per payload (rows), a line per model."""
     if cells.empty:
-        raise ValueError(f"no cells for {title!r}")
+        raise NothingToDraw(f"no cells for {title!r}")
     payloads = sorted(int(payload) for payload in cells["payload_bytes"].unique())
     models = list(dict.fromkeys(cells["model"]))
     styles = _model_styles(models)
@@ -325,7 +331,7 @@ def startup_chart(summary: pd.DataFrame) -> str:
     cells = numeric_summary(summary)
     pools = cells[cells["model"].ne("sequential")]
     if pools.empty:
-        raise ValueError("no pool cells: nothing starts up")
+        raise NothingToDraw("no pool cells: nothing starts up")
     by_model = pools.groupby(["model", "workers"], sort=False)[
         ["median_startup_s", "median_shutdown_s"]
     ].median()
@@ -361,7 +367,7 @@ def transfer_chart(summary: pd.DataFrame) -> str:
     cells = numeric_summary(summary[summary["task"].eq("transfer")])
     cells = cells[cells["median_wall_s"].notna()]
     if cells.empty:
-        raise ValueError("no transfer cells with data")
+        raise NothingToDraw("no transfer cells with data")
     variant = cells["variant"].fillna("").str.replace("transport=", "", regex=False)
     label = (
         cells["model"]
@@ -416,7 +422,7 @@ def best_model_heatmap(summary: pd.DataFrame) -> str:
     margin over the runner-up; the colour is the margin."""
     table = best_models(summary)
     if table.empty:
-        raise ValueError("no pool cells with data")
+        raise NothingToDraw("no pool cells with data")
     table = table.assign(
         text=[
             best if np.isnan(margin) else f"{best}\n+{margin:.0%}"
@@ -478,22 +484,29 @@ def interpreter_chart(summary: pd.DataFrame) -> str:
     cells = cells[cells["speedup"].notna() & cells["model"].ne("sequential")]
     interpreters = list(dict.fromkeys(cells["interpreter"]))
     if len(interpreters) < 2:
-        raise ValueError("one interpreter: nothing to compare")
-    top = cells.loc[cells.groupby(["task", "model", "interpreter"])["workers"].idxmax()]
-    data = top.assign(
-        cell=top["task"] + " " + top["model"] + " ×" + top["workers"].astype(int).astype(str)
-    )
+        raise NothingToDraw("one interpreter: nothing to compare")
+    keys = ["task", "variant", "model", "payload_bytes", "interpreter"]
+    cells = cells if "variant" in cells else cells.assign(variant="")
+    top = cells.loc[cells.groupby(keys, dropna=False)["workers"].idxmax()]
+    label = top["task"] + top["variant"].fillna("").map(lambda v: f" ({v})" if v else "")
+    label += " " + top["model"] + " ×" + top["workers"].astype(int).astype(str)
+    if top["payload_bytes"].nunique() > 1:
+        label += ", " + top["payload_bytes"].map(lambda size: format_bytes(int(size)))
+    data = top.assign(cell=label)
     figure = Figure(
         figsize=(MIN_WIDTH_INCHES + 2, 0.35 * data["cell"].nunique() + 2), layout="constrained"
     )
     ax = figure.subplots()
     _points(ax, data, x="speedup", y="cell", hue="interpreter", order=interpreters, line="none")
+    sns.move_legend(
+        ax, "lower center", bbox_to_anchor=(0.5, 1.0), ncols=len(interpreters), title=None
+    )
     ax.axvline(1, color="black", linewidth=0.8)
     ax.set_xlabel("speedup vs sequential at the most workers")
     ax.set_ylabel("")
     title = "Interpreters compared"
     description = (
-        f"{title}: speedup of each task and model at its largest worker count under each "
+        f"{title}: speedup of each task, model and payload at its largest worker count under each "
         f"interpreter ({', '.join(interpreters)})."
     )
     return _finish(figure, title, description)

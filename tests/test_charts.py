@@ -12,6 +12,7 @@ import pytest
 
 from pipeline.charts import (
     IDEAL_LABEL,
+    NothingToDraw,
     best_model_heatmap,
     best_models,
     format_bytes,
@@ -227,12 +228,20 @@ def test_every_figure_is_inline_svg_with_title_and_alt_text(draw, title) -> None
 
 def test_figures_without_data_say_so() -> None:
     summary = full_summary()
-    with pytest.raises(ValueError, match="one interpreter"):
+    with pytest.raises(NothingToDraw, match="one interpreter"):
         interpreter_chart(summary)
-    with pytest.raises(ValueError, match="no transfer cells"):
+    with pytest.raises(NothingToDraw, match="no transfer cells"):
         transfer_chart(summary[summary["task"] != "transfer"])
-    with pytest.raises(ValueError, match="nothing starts up"):
+    with pytest.raises(NothingToDraw, match="nothing starts up"):
         startup_chart(summary[summary["model"] == "sequential"])
+
+
+def test_interpreters_compared_keeps_each_payload_apart() -> None:
+    summary = summary_rows("cpu_pure", payloads=(1024, 1 << 20), interpreters=("a", "b"))
+    svg = interpreter_chart(summary)
+    labels = re.findall(r"<!-- (.*?) -->", svg)  # matplotlib names each text drawn as paths
+    assert "cpu_pure threads ×8, 1 KiB" in labels
+    assert "cpu_pure threads ×8, 1 MiB" in labels
 
 
 def test_heatmap_names_the_fastest_model_and_its_margin() -> None:

@@ -89,3 +89,22 @@ def test_a_build_with_a_gil_is_not_taken_for_a_free_threaded_one() -> None:
     expected = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
     assert python_ft.is_free_threaded(sys.executable) is expected
     assert python_ft.is_free_threaded("/nonexistent/python3t") is False
+
+
+def test_an_interpreter_it_did_not_build_gets_no_backport(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran: list[object] = []
+    monkeypatch.setattr(python_ft.subprocess, "run", lambda *a, **k: ran.append(a))
+    python_ft.ensure_backport(sys.executable, tmp_path / "cache")
+    assert ran == []
+
+
+def test_a_working_link_is_kept(tmp_path: Path) -> None:
+    from .test_interpreters import free_threaded_python
+
+    real = Path(free_threaded_python()).resolve()
+    linked = python_ft.link(str(real), tmp_path / ".python-ft")
+    found = python_ft.find(tmp_path / ".python-ft", tmp_path / "cache", 2, keep=False)
+    assert found == str(linked)
+    assert not (tmp_path / "cache").exists()  # nothing searched, nothing built
