@@ -24,8 +24,8 @@ run: $(STAMP)  ## Run experiments/quick.yaml into data/results.db and publish re
 full: $(STAMP)  ## Run the fuller study, experiments/full.yaml
 	$(BIN)/pipeline run experiments/full.yaml
 
-python-ft:  ## Get a free-threaded CPython into .python-ft/ (found, uv, or built from source)
-	$(PYTHON) scripts/python_ft.py
+python-ft: $(STAMP)  ## Get a free-threaded CPython into .python-ft/ (found, uv, or built from source)
+	$(BIN)/python scripts/python_ft.py
 
 interpreters: $(STAMP) python-ft  ## Compare this interpreter with a free-threaded one
 	$(BIN)/pipeline run experiments/interpreters.yaml

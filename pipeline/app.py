@@ -275,18 +275,29 @@ def _reopen(
 def _changed_interpreters(stored: pd.DataFrame, probes: dict[str, interpreters.Probe]) -> str:
     """What differs between the interpreters a run was started with and the ones probed now
     under the same labels (say, .python-ft relinked to another build), or ''."""
-    keys = ["executable", "env_json", "implementation", "version", "free_threaded_build"]
+    keys = [
+        "executable",
+        "real_executable",  # .python-ft relinked to another build of the same version
+        "env_json",
+        "implementation",
+        "version",
+        "free_threaded_build",
+        "gil_enabled",
+        "unsupported_json",  # the backport installed or removed since
+    ]
     changes = []
     for row in stored.to_dict("records"):
         probe = probes.get(row["label"])
         if probe is None:
             continue
         now = interpreter_row(probe).model_dump()
+        now["real_executable"] = probe.facts.get("real_executable")
+        row["real_executable"] = json.loads(row["facts_json"] or "{}").get("real_executable")
         was = {key: _comparable(row[key]) for key in keys}
         changes += [
             f"interpreter {row['label']!r} {key} was {was[key]!r}, now {now[key]!r}"
             for key in keys
-            if _comparable(now[key]) != was[key]
+            if was[key] is not None and _comparable(now[key]) != was[key]  # None: not kept then
         ]
     return "; ".join(changes)
 

@@ -499,7 +499,7 @@ def interpreter_chart(summary: pd.DataFrame) -> str:
     ax = figure.subplots()
     _points(ax, data, x="speedup", y="cell", hue="interpreter", order=interpreters, line="none")
     sns.move_legend(
-        ax, "lower center", bbox_to_anchor=(0.5, 1.0), ncols=len(interpreters), title=None
+        ax, "lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(interpreters), title=None
     )
     ax.axvline(1, color="black", linewidth=0.8)
     ax.set_xlabel("speedup vs sequential at the most workers")

@@ -590,6 +590,7 @@ def _single_thread_cost(data: RunData) -> str:
     the fastest GIL-on interpreter's, and the best GIL-off threads cell against that (the
     first variant and payload that has all three)."""
     cells = data.cells("cpu_pure", ("sequential", "threads")).dropna(subset=["median_wall_s"])
+    cells = cells.assign(variant=cells["variant"].fillna(""))
     gil_on = pd.Series(
         [data.gil_on(cell) for _, cell in cells.iterrows()], index=cells.index, dtype=bool
     )
@@ -609,8 +610,9 @@ def _single_thread_cost(data: RunData) -> str:
     return (
         f"but one thread with the GIL off took {slower:.2f}× the time of "
         f"{fastest['interpreter']} sequential ({free['median_wall_s']:.3f} s vs "
-        f"{fastest['median_wall_s']:.3f} s, medians), so its best threads cell "
-        f"(×{int(best['workers'])}) was {versus:.2f}× as fast as that"
+        f"{fastest['median_wall_s']:.3f} s, medians, {format_bytes(int(best['payload_bytes']))} "
+        f"payload), so its best threads cell (×{int(best['workers'])}) was {versus:.2f}× as "
+        "fast as that"
     )
 
 

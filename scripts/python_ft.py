@@ -16,8 +16,9 @@ In order, the first that works:
 
 The result is linked as ``.python-ft/bin/python3t`` (and under its own name), which
 experiments/interpreters.yaml names, and prints that absolute path on the last line. A
-3.12 or 3.13 built here also gets the interpreters-pep-734 backport from PyPI, so that
-the ``subinterpreters`` model can run on it.
+3.13 built here also gets the interpreters-pep-734 backport from PyPI (installed with
+the pip of the Python running this script), so that the ``subinterpreters`` model can
+run on it.
 """
 
 from __future__ import annotations
@@ -133,18 +134,23 @@ def debian_mirrors(apt: Path = APT) -> list[tuple[str, str]]:
         for stanza in path.read_text().split("\n\n"):
             pairs = (line.partition(":") for line in stanza.splitlines() if ":" in line)
             fields = {key.strip(): value.strip() for key, _, value in pairs}
+            if fields.get("Enabled", "yes").lower() == "no":
+                continue
             components = fields.get("Components", "").split()
             for uri in fields.get("URIs", "").split():
                 found += _debian(uri, components, fields.get("Signed-By", ""))
     if not found:
         raise Failed(f"no Debian mirror with a main component in {apt} (not Debian?)")
-    return list(dict.fromkeys(found))
+    keyrings: dict[str, str] = {}  # one entry per mirror (apt refuses two that disagree)
+    for uri, keyring in found:
+        keyrings[uri.rstrip("/")] = keyrings.get(uri.rstrip("/")) or keyring
+    return list(keyrings.items())
 
 
 def _debian(uri: str, components: list[str], keyring: str) -> list[tuple[str, str]]:
     path = uri.rstrip("/")
     if "main" in components and path.endswith("/debian") and not path.endswith("/linux/debian"):
-        return [(uri, keyring)]
+        return [(uri, "" if keyring.startswith("-----") else keyring)]  # not inline keys
     return []
 
 
@@ -314,16 +320,18 @@ def find(dest: Path, cache: Path, jobs: int, keep: bool) -> str | None:
     return None
 
 
-BACKPORT = "interpreters-pep-734"  # PyPI: InterpreterPoolExecutor for Python 3.12 and 3.13
+BACKPORT = "interpreters-pep-734"  # PyPI: InterpreterPoolExecutor before Python 3.14
+# the backport's module: interpreters_backport in its releases, interpreters_backports in
+# its README (pipeline.worker.models accepts both)
 HAS_POOL = (
     "import concurrent.futures as f, importlib.util as u; "
-    "print(int(hasattr(f, 'InterpreterPoolExecutor') "
-    "or u.find_spec('interpreters_backport') is not None))"
+    "print(int(hasattr(f, 'InterpreterPoolExecutor') or any(u.find_spec(name) is not None "
+    "for name in ('interpreters_backport', 'interpreters_backports'))))"
 )
 
 
 def ensure_backport(python: str, cache: Path) -> None:
-    """Give a build of ours that lacks InterpreterPoolExecutor (3.12, 3.13) the
+    """Give a build of ours that lacks InterpreterPoolExecutor (3.13) the
     interpreters-pep-734 backport, so that its subinterpreters cells can run. Never
     touches an interpreter this script did not build; a failure only means those cells
     are skipped."""

@@ -141,7 +141,8 @@ def test_free_threading_is_judged_apart_from_the_gil_claim() -> None:
     # one thread without the GIL is slower here: the summary says what that costs
     assert free.summary.endswith(
         "but one thread with the GIL off took 1.20× the time of python3 sequential (1.200 s "
-        "vs 1.000 s, medians), so its best threads cell (×2) was 1.67× as fast as that"
+        "vs 1.000 s, medians, 1 KiB payload), so its best threads cell (×2) was 1.67× as "
+        "fast as that"
     )
 
 

@@ -36,8 +36,14 @@ def test_the_mirrors_come_from_the_machines_own_apt_sources(tmp_path: Path) -> N
         "Types: deb\n# a comment\nURIs: http://mirror.example/debian\nSuites: bookworm\n"
         "Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
     )
+    (tmp_path / "sources.list.d" / "again.sources").write_text(
+        "Types: deb\nURIs: http://local.example/debian\nSuites: bookworm\nComponents: main\n"
+        "\n"
+        "Enabled: no\nTypes: deb\nURIs: http://off.example/debian\nSuites: bookworm\n"
+        "Components: main\n"
+    )
     assert python_ft.debian_mirrors(tmp_path) == [
-        ("http://local.example/debian/", "/k/one.gpg"),
+        ("http://local.example/debian", "/k/one.gpg"),  # once, with its keyring
         ("http://mirror.example/debian", "/usr/share/keyrings/debian-archive-keyring.gpg"),
     ]
 
@@ -100,11 +106,15 @@ def test_an_interpreter_it_did_not_build_gets_no_backport(
     assert ran == []
 
 
-def test_a_working_link_is_kept(tmp_path: Path) -> None:
+def test_a_working_link_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from .test_interpreters import free_threaded_python
+
+    def never(*args: object) -> list[str]:
+        raise AssertionError("searched, though the link works")
 
     real = Path(free_threaded_python()).resolve()
     linked = python_ft.link(str(real), tmp_path / ".python-ft")
+    for way in ("on_path", "cached", "with_uv", "from_source"):
+        monkeypatch.setattr(python_ft, way, never)
     found = python_ft.find(tmp_path / ".python-ft", tmp_path / "cache", 2, keep=False)
     assert found == str(linked)
-    assert not (tmp_path / "cache").exists()  # nothing searched, nothing built

@@ -39,6 +39,7 @@ def probe() -> Dict[str, Any]:
     import sysconfig
 
     facts = interpreter_facts()
+    facts["real_executable"] = os.path.realpath(sys.executable)  # through any symlink
     facts["py_gil_disabled"] = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
     facts["start_methods"] = multiprocessing.get_all_start_methods()
     facts["unsupported"] = {

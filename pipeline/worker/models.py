@@ -127,20 +127,46 @@ def _ready() -> None:
     """A no-op run on each worker to prove the pool is warm."""
 
 
-def _arrive(folder: str, index: int, workers: int, timeout_s: float) -> None:
-    """The start-up barrier of subinterpreters, where a threading.Barrier cannot reach:
-    each worker marks its arrival with a file in ``folder`` and waits until all have, so
-    each of the ``workers`` interpreters takes exactly one of these calls."""
-    with open(os.path.join(folder, str(index)), "w"):
-        pass
-    deadline_s = time.monotonic() + timeout_s
-    while len(os.listdir(folder)) < workers:
-        if time.monotonic() > deadline_s:
-            arrived = len(os.listdir(folder))
-            raise TimeoutError(
-                "only %d of %d workers started within %g s" % (arrived, workers, timeout_s)
-            )
-        time.sleep(0.0005)
+def _arrive(arrived_fd: int, go_fd: int) -> None:
+    """Start-up barrier of a subinterpreter worker (a threading.Barrier cannot reach one;
+    file descriptors are the process's, so every interpreter can use them): say it is
+    here, then block until told to go. A worker blocked here takes no other call, so each
+    of the pool's workers takes exactly one."""
+    os.write(arrived_fd, b"a")
+    if not os.read(go_fd, 1):
+        raise RuntimeError("start-up was abandoned: another worker did not start")
+
+
+def warm_subinterpreters(pool: cf.Executor, workers: int, timeout_s: float, fds: List[int]) -> None:
+    """Start ``workers`` workers of ``pool`` and hold each at :func:`_arrive` until all are
+    there. Raises the first worker's failure at once, or TimeoutError after ``timeout_s``;
+    either way the waiting workers are released. The pipes' other file descriptors are
+    added to ``fds``, for the caller to close once the pool is shut down."""
+    import select
+
+    arrived_r, arrived_w = os.pipe()
+    go_r, go_w = os.pipe()
+    fds.extend([arrived_r, arrived_w, go_r])
+    arrivals = [pool.submit(_arrive, arrived_w, go_r) for _ in range(workers)]
+    try:
+        deadline_s = time.monotonic() + timeout_s
+        count = 0
+        while count < workers:
+            failed = [f for f in arrivals if f.done() and f.exception() is not None]
+            if failed:
+                raise failed[0].exception()  # type: ignore[misc]
+            left_s = deadline_s - time.monotonic()
+            if left_s <= 0:
+                raise TimeoutError(
+                    "only %d of %d workers started within %g s" % (count, workers, timeout_s)
+                )
+            if select.select([arrived_r], [], [], min(left_s, 0.05))[0]:
+                count += len(os.read(arrived_r, workers - count))
+        os.write(go_w, b"g" * workers)
+        for arrival in arrivals:
+            arrival.result()
+    finally:
+        os.close(go_w)  # end of file for any worker still waiting: it gives up
 
 
 def run(
@@ -285,15 +311,12 @@ def _run_pool(
     """Start a warm pool, submit every item at once, collect results as they finish."""
     started_s = time.perf_counter()
     pool = factory()
+    pipes: List[int] = []
     try:
         if outcome.session.setting.model == "subinterpreters":
-            import tempfile
-
-            folder = tempfile.mkdtemp(prefix="arrivals-")  # in the trial's own TMPDIR
-            for ready in [
-                pool.submit(_arrive, folder, i, workers, timeout_s) for i in range(workers)
-            ]:
-                ready.result()  # a worker that never started fails the trial, saying so
+            # half the trial's timeout: a worker that cannot start fails the trial saying
+            # so, before the orchestrator kills it
+            warm_subinterpreters(pool, workers, timeout_s / 2, pipes)
         else:
             cf.wait([pool.submit(_ready) for _ in range(workers)])
         outcome.startup_s = time.perf_counter() - started_s
@@ -318,6 +341,8 @@ def _run_pool(
         shutdown_started_s = time.perf_counter()
         pool.shutdown(wait=True, cancel_futures=True)
         outcome.shutdown_s = time.perf_counter() - shutdown_started_s
+        for fd in pipes:
+            os.close(fd)
 
 
 def _run_asyncio(outcome: Outcome, workers: int, task: str, items: int, timeout_s: float) -> None:
