@@ -101,7 +101,8 @@ class RunOutcome:
 
 
 def plan(spec_path: str | Path) -> Plan:
-    """Load and validate the spec, expand the matrix and order the trials (no side effects)."""
+    """Load and validate the spec, probe its interpreters (each run once), expand the
+    matrix and order the trials. Writes nothing."""
     spec = load_spec(spec_path)
     cells = matrix.expand(spec)
     trials = matrix.schedule(cells, spec.min_repetitions, spec.warmup, spec.seed)
