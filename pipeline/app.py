@@ -242,7 +242,7 @@ def interpreter_row(probe: interpreters.Probe) -> store.RunInterpreter:
     return store.RunInterpreter(
         run_id=0,
         label=probe.interpreter.label,
-        executable=str(facts.get("executable") or probe.interpreter.executable),
+        executable=probe.executable,
         env_json=store.to_json(probe.interpreter.environment),
         implementation=str(facts.get("implementation", "")),
         version=str(facts.get("version", "")),
@@ -435,8 +435,7 @@ def _request(plan: Plan, cell: matrix.Cell) -> runner.TrialRequest:
     spec = plan.spec
     probe = plan.probes[cell.interpreter]
     return runner.TrialRequest(
-        # the probe's sys.executable: the interpreter itself, not a launcher such as a shim
-        interpreter=probe.facts.get("executable") or probe.interpreter.executable,
+        interpreter=probe.executable,
         env=probe.interpreter.environment,
         task=cell.task,
         model=cell.model,

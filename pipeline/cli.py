@@ -207,8 +207,7 @@ def _print_plan(planned: app.Plan) -> None:
         )
     out.print(table)
     for label, probe in planned.probes.items():
-        executable = probe.facts.get("executable") or probe.interpreter.executable
-        _say(f"interpreter {label}: {probe.description} ({executable})")
+        _say(f"interpreter {label}: {probe.description} ({probe.executable})")
         for model in dict.fromkeys(cell.model for cell in planned.cells):
             reason = probe.unsupported(model)
             if reason:

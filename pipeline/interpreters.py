@@ -25,16 +25,21 @@ from typing import Any
 
 MIN_VERSION = (3, 9)  # the worker package's syntax and standard library
 PROBE_TIMEOUT_S = 60.0
+# Source that imports the worker as trials and probes do: the project's root (argv[1]) is
+# appended at the END of sys.path, so the interpreter's own standard library always wins,
+# then the worker is checked to really come from this project.
+IMPORT_WORKER = (
+    "root = sys.argv[1]; sys.path.append(root)\n"
+    "import pipeline.worker.__main__ as worker\n"
+    "if not worker.__file__.startswith(root):\n"
+    "    sys.exit('pipeline worker imported from ' + worker.__file__ + ', not ' + root)\n"
+)
 # Python-2-safe up to the version line, so that an old interpreter is told apart from a
-# broken one; then the worker's own probe, imported from the project like a trial's worker.
+# broken one; then the worker's own probe.
 PROBE = (
     "import sys\n"
     "sys.stdout.write('%d.%d.%d\\n' % tuple(sys.version_info[:3]))\n"
-    "sys.stdout.flush()\n"
-    "root = sys.argv[1]; sys.path.append(root)\n"
-    "import json, pipeline.worker.__main__ as worker\n"
-    "if not worker.__file__.startswith(root):\n"
-    "    sys.exit('pipeline worker imported from ' + worker.__file__ + ', not ' + root)\n"
+    "sys.stdout.flush()\n" + IMPORT_WORKER + "import json\n"
     "sys.stdout.write(json.dumps(worker.probe()))\n"
 )
 
@@ -63,6 +68,11 @@ class Probe:
 
     interpreter: Interpreter
     facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def executable(self) -> str:
+        """The interpreter's own sys.executable (not a launcher such as a pyenv shim)."""
+        return str(self.facts.get("executable") or self.interpreter.executable)
 
     def unsupported(self, model: str) -> str | None:
         """Why this interpreter cannot run ``model``, or None."""

@@ -26,17 +26,16 @@ from typing import Any
 
 import psutil
 
+from .interpreters import IMPORT_WORKER
+
 WORKER_ROOT = str(Path(__file__).resolve().parent.parent)
-# Appends the project's root at the END of sys.path, so the interpreter's own standard
-# library always wins, then checks that the worker really came from this project. Once the
-# result file is written, os._exit skips interpreter teardown, which no trial measures
-# (the orchestrator kills whatever is left of the process group anyway).
+# Imports the worker from this project (IMPORT_WORKER). Once the result file is written,
+# os._exit skips interpreter teardown, which no trial measures (the orchestrator kills
+# whatever is left of the process group anyway).
 BOOTSTRAP = (
-    "import os, sys; root = sys.argv[1]; sys.path.append(root)\n"
-    "import pipeline.worker.__main__ as worker\n"
-    "if not worker.__file__.startswith(root):\n"
-    "    sys.exit('pipeline worker imported from ' + worker.__file__ + ', not ' + root)\n"
-    "code = worker.main(sys.argv[2:]); sys.stdout.flush(); sys.stderr.flush(); os._exit(code)\n"
+    "import os, sys\n"
+    + IMPORT_WORKER
+    + "code = worker.main(sys.argv[2:]); sys.stdout.flush(); sys.stderr.flush(); os._exit(code)\n"
 )
 SAMPLE_INTERVAL_S = 0.01
 TREE_REFRESH_S = 0.05
