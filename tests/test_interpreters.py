@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import sys
 import sysconfig
 import time
@@ -414,8 +413,10 @@ def free_threaded_spec(tmp_path: Path, models: str) -> Path:
 
 
 def cpu_pure_speedups(tmp_path: Path, attempt: int) -> dict[str, float]:
-    """Median sequential / median 2-thread wall time of cpu_pure per interpreter, from
-    one run of 5 trials per cell."""
+    """Fastest sequential / fastest 2-thread wall time of cpu_pure per interpreter, from
+    one run of 5 trials per cell. The fastest, not the median: on a shared 2-core VM noise
+    (other load, a dip in clock speed) only ever slows a trial down, and one slowed
+    sequential trial among five was enough to give a GIL build 1.4x with medians."""
     path = free_threaded_spec(tmp_path, "[sequential, threads]")
     text = path.read_text()
     text = text.replace("repetitions: 2", "repetitions: 5").replace("items: 2", "items: 6")
@@ -433,8 +434,8 @@ def cpu_pure_speedups(tmp_path: Path, attempt: int) -> dict[str, float]:
     assert gil.to_dict() == {"current": {1}, "ft-off": {0}, "ft-on": {1}}
     speedup = {}
     for interpreter, group in trials.groupby("interpreter"):
-        medians = group.groupby("model")["wall_s"].agg(statistics.median)
-        speedup[str(interpreter)] = float(medians["sequential"] / medians["threads"])
+        fastest = group.groupby("model")["wall_s"].min()
+        speedup[str(interpreter)] = float(fastest["sequential"] / fastest["threads"])
     return speedup
 
 
@@ -442,7 +443,7 @@ def cpu_pure_speedups(tmp_path: Path, attempt: int) -> dict[str, float]:
 def test_free_threaded_threads_run_cpu_pure_in_parallel(tmp_path: Path) -> None:
     """On 2 cores, 2 threads beat sequential on pure-Python work by more than 1.3x with
     the GIL off, and do not with it on (the running GIL build, and the free-threaded build
-    with PYTHON_GIL=1). Medians of 5 trials per cell, measured in one run. Parallel speedup
+    with PYTHON_GIL=1). Fastest of 5 trials per cell, measured in one run. Parallel speedup
     needs both cores: when something else held one (ft-off at or below 1.3x), the run is
     measured once more and that second run decides."""
     speedup = cpu_pure_speedups(tmp_path, 1)
