@@ -16,7 +16,9 @@ from pathlib import Path
 
 import yaml
 
-from pipeline import app, stats, store
+from pipeline import app
+from pipeline.analysis import stats
+from pipeline.storage import store
 
 TRIALS = (
     "SELECT cell_id, position, status, wall_s FROM trial_results JOIN cell ON cell.id = cell_id"

@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline import store
+from pipeline.storage import store
 
 from .report import synthetic_run
 

@@ -14,7 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline import app, store
+from pipeline import app
+from pipeline.storage import store
 
 
 def main(spec_path: str) -> None:

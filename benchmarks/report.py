@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import app, store
+from pipeline import app
+from pipeline.storage import store
 from pipeline.worker.builtin import TASKS
 
 MODELS = ("sequential", "threads", "asyncio", "processes")

@@ -22,8 +22,10 @@ from rich.progress import (
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
-from . import __version__, app, matrix, store
+from . import __version__, app
 from .errors import PipelineError
+from .planning import matrix
+from .storage import store
 
 cli = typer.Typer(
     help="Threads or processes? Run an experiment matrix, store every trial in SQL, "
@@ -278,7 +280,7 @@ def verdicts(
     if as_json:
         typer.echo(json.dumps([dataclasses.asdict(verdict) for verdict in found], indent=2))
         return
-    from .claims import iter_lines
+    from .analysis.claims import iter_lines
 
     for line in iter_lines(found):
         typer.echo(line)

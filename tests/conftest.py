@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.runner import Measurement, TrialRequest, execute_in_process
+from pipeline.execution.runner import Measurement, TrialRequest, execute_in_process
 
 TESTS_DIR = Path(__file__).resolve().parent
 

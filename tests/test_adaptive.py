@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pipeline import adaptive
-from pipeline.matrix import Cell
+from pipeline.execution import adaptive
+from pipeline.planning.matrix import Cell
 
 CELLS = [Cell(i, "t", "threads", 2, 1, "py") for i in range(3)]
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline import app, store
-from pipeline.runner import Measurement, TrialRequest
+from pipeline import app
+from pipeline.execution import records
+from pipeline.execution.runner import Measurement, TrialRequest
+from pipeline.storage import store
 
 SPEC = """\
 name: fake
@@ -80,19 +82,19 @@ def test_failed_trials_are_data(write_spec, db_url) -> None:
 
 def test_orchestrator_adds_the_facts_only_it_can_know() -> None:
     crashed = Measurement("crashed", {"items_done": 2, "partial": True}, 0.5, None)
-    assert app.trial_facts("fault", 2, crashed) == {
+    assert records.trial_facts("fault", 2, crashed) == {
         "others_finished": 2,
         "pool_broken": None,
         "trial_process_survived": 0.0,
     }
     held = Measurement("ok", {"facts": {}}, 0.5, 400, peak_uss_bytes=100, peak_pss_bytes=None)
-    assert app.trial_facts("memory", 4, held) == {
+    assert records.trial_facts("memory", 4, held) == {
         "rss_per_worker_bytes": 100.0,
         "uss_per_worker_bytes": 25.0,
         "pss_per_worker_bytes": None,
     }
     reported = Measurement("ok", {"facts": {"bytes_moved": 8.0}}, 0.5, 400)
-    assert app.trial_facts("transfer", 2, reported) == {"bytes_moved": 8.0}
+    assert records.trial_facts("transfer", 2, reported) == {"bytes_moved": 8.0}
 
 
 ADAPTIVE = SPEC.replace("repetitions: 3", "repetitions: {min: 3, max: 9, target_ci: 0.05}")

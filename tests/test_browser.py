@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import app, store
+from pipeline import app
+from pipeline.storage import store
 
 from .test_app import SPEC, fake_execute
 

@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from pipeline.charts import (
+from pipeline.publishing.charts import (
     IDEAL_LABEL,
     NothingToDraw,
     best_model_heatmap,

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import claims
-from pipeline.stats import SUMMARY_COLUMNS, numeric_summary, summarize_cells
+from pipeline.analysis import claims
+from pipeline.analysis.stats import SUMMARY_COLUMNS, numeric_summary, summarize_cells
 
 N = 10  # trials per cell: enough for Mann-Whitney to be significant after Holm
 

@@ -376,7 +376,7 @@ params:
 
 
 def _trial_keys(url: str) -> list[tuple]:
-    from pipeline import store
+    from pipeline.storage import store
 
     frame = store.query(
         url,
@@ -397,7 +397,7 @@ def _stored(url: str) -> int:
 
 
 def test_resume_after_the_orchestrator_is_killed(cli_runner, write_spec, tmp_path, db_url):
-    from pipeline import store
+    from pipeline.storage import store
 
     spec = write_spec(RESUMABLE)
     db = db_url
@@ -462,7 +462,7 @@ def test_two_runs_write_to_one_database_at_once(write_spec, tmp_path, db_url) ->
         assert process.returncode == 0, stderr.decode()
         assert b"database is locked" not in stderr
         assert stdout.decode().endswith(" finished: 10 ok\n")
-    from pipeline import store
+    from pipeline.storage import store
 
     per_run = store.query(
         db,
@@ -521,6 +521,6 @@ def test_query_reads_binds_and_refuses_writes_on_every_backend(cli_runner, write
 
 
 def store_count(url: str) -> int:
-    from pipeline import store
+    from pipeline.storage import store
 
     return int(store.query(url, "SELECT count(*) AS n FROM trial")["n"][0])

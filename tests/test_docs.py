@@ -8,7 +8,8 @@ from pathlib import Path
 
 from sqlmodel import SQLModel
 
-from pipeline import app, store
+from pipeline import app
+from pipeline.storage import store
 
 from .test_app import SPEC, fake_execute
 

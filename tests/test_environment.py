@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
-from pipeline import environment, store
+from pipeline.analysis import machine
+from pipeline.execution import environment, records
+from pipeline.storage import store
 
 
 def write(root: Path, relative: str, text: str) -> Path:
@@ -38,7 +40,7 @@ def empty_roots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, 
 # -- capture() -----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def captured() -> store.Environment:
-    return environment.capture()
+    return records.environment_row(environment.capture())
 
 
 def test_capture_kernel(captured: store.Environment) -> None:
@@ -78,7 +80,7 @@ def test_capture_cpu_percent_in_range(captured: store.Environment) -> None:
 
 
 def test_capture_on_a_bare_tree(empty_roots: tuple[Path, Path]) -> None:
-    env = environment.capture()
+    env = records.environment_row(environment.capture())
     assert env.cpu_governor is None
     assert env.cpu_turbo is None
     assert env.isolated_cpus is None
@@ -231,15 +233,15 @@ def quiet(**changes: Any) -> store.Environment:
 
 
 def test_quiet_machine_has_no_warnings() -> None:
-    assert environment.busy_warnings(quiet()) == []
+    assert machine.busy_warnings(quiet()) == []
 
 
 def test_unknown_everything_has_no_warnings() -> None:
-    assert environment.busy_warnings(store.Environment(run_id=1)) == []
+    assert machine.busy_warnings(store.Environment(run_id=1)) == []
 
 
 def test_high_load_at_start() -> None:
-    warnings = environment.busy_warnings(quiet(load_avg_start=3.1, load_avg_end=None))
+    warnings = machine.busy_warnings(quiet(load_avg_start=3.1, load_avg_end=None))
     assert len(warnings) == 1
     assert "load 3.1" in warnings[0]
     assert "start" in warnings[0]
@@ -248,45 +250,45 @@ def test_high_load_at_start() -> None:
 
 def test_end_of_run_load_is_not_judged() -> None:
     # it still carries the run's own workers, so a high figure says nothing about others
-    assert environment.busy_warnings(quiet(load_avg_start=0.1, load_avg_end=2.5)) == []
+    assert machine.busy_warnings(quiet(load_avg_start=0.1, load_avg_end=2.5)) == []
 
 
 def test_load_without_cpu_count_is_not_judged() -> None:
-    assert environment.busy_warnings(quiet(cpu_logical=None, load_avg_start=9.0)) == []
+    assert machine.busy_warnings(quiet(cpu_logical=None, load_avg_start=9.0)) == []
 
 
 def test_cpu_percent_before_run() -> None:
-    warnings = environment.busy_warnings(quiet(cpu_percent_start=60.0, cpu_percent_end=None))
+    warnings = machine.busy_warnings(quiet(cpu_percent_start=60.0, cpu_percent_end=None))
     assert warnings == ["the machine was busy: CPU use 60% just before the run"]
 
 
 def test_powersave_governor() -> None:
-    warnings = environment.busy_warnings(quiet(cpu_governor="powersave"))
+    warnings = machine.busy_warnings(quiet(cpu_governor="powersave"))
     assert len(warnings) == 1
     assert "powersave" in warnings[0]
 
 
 def test_mixed_governors_warn() -> None:
-    warnings = environment.busy_warnings(quiet(cpu_governor="performance, powersave"))
+    warnings = machine.busy_warnings(quiet(cpu_governor="performance, powersave"))
     assert len(warnings) == 1
     assert "powersave" in warnings[0]
 
 
 def test_turbo_enabled() -> None:
-    warnings = environment.busy_warnings(quiet(cpu_turbo="enabled"))
+    warnings = machine.busy_warnings(quiet(cpu_turbo="enabled"))
     assert len(warnings) == 1
     assert "turbo" in warnings[0]
 
 
 def test_aslr_and_isolation_never_warn() -> None:
     env = quiet(aslr="0 (disabled)", isolated_cpus=None)
-    assert environment.busy_warnings(env) == []
+    assert machine.busy_warnings(env) == []
     env = quiet(aslr="2 (full)", isolated_cpus="1")
-    assert environment.busy_warnings(env) == []
+    assert machine.busy_warnings(env) == []
 
 
 def test_a_change_of_load_during_the_run_is_warned_about() -> None:
-    warnings = environment.busy_warnings(quiet(cpu_percent_start=1.0, cpu_percent_end=24.0))
+    warnings = machine.busy_warnings(quiet(cpu_percent_start=1.0, cpu_percent_end=24.0))
     assert warnings == [
         "the machine's load changed during the run: CPU use 1% just before, 24% just after"
     ]

@@ -17,11 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import app, interpreters, runner, store
+from pipeline import app
 from pipeline.cli import cli
 from pipeline.errors import ResumeError, SpecError
-from pipeline.spec import load_spec
-from pipeline.worker import models
+from pipeline.execution import interpreters, runner
+from pipeline.planning.spec import load_spec
+from pipeline.storage import store
+from pipeline.worker import concurrency
 
 from .conftest import TESTS_DIR
 from .test_app import fake_execute
@@ -71,7 +73,7 @@ def test_probe_of_the_running_interpreter() -> None:
     assert facts["py_gil_disabled"] == bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
     assert facts["gil_enabled"] is getattr(sys, "_is_gil_enabled", lambda: True)()
     assert "fork" in facts["start_methods"]
-    no_pool = models.interpreter_pool_class() is None
+    no_pool = concurrency.interpreter_pool_class() is None
     assert ("subinterpreters" in facts["unsupported"]) == no_pool
     assert (probe.unsupported("subinterpreters") is not None) == no_pool
     assert probe.unsupported("threads") is None
@@ -83,11 +85,11 @@ def test_a_missing_start_method_is_a_reason_to_skip(monkeypatch: pytest.MonkeyPa
     import multiprocessing
 
     monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
-    assert models.unsupported("processes-fork") == (
+    assert concurrency.unsupported("processes-fork") == (
         "start method 'fork' is not available on this platform"
     )
-    assert models.unsupported("processes-spawn") is None
-    assert models.unsupported("processes") is None
+    assert concurrency.unsupported("processes-spawn") is None
+    assert concurrency.unsupported("processes") is None
 
 
 def test_a_too_old_interpreter_is_refused(tmp_path: Path) -> None:
@@ -114,7 +116,7 @@ def test_the_start_up_barrier_starts_every_worker() -> None:
 
     fds: list[int] = []
     with cf.ThreadPoolExecutor(3) as pool:
-        models.warm_subinterpreters(pool, 3, 10.0, fds)
+        concurrency.warm_subinterpreters(pool, 3, 10.0, fds)
         assert len(pool._threads) == 3
     for fd in fds:
         os.close(fd)
@@ -132,7 +134,7 @@ def test_a_worker_that_cannot_start_fails_the_barrier_at_once() -> None:
         pytest.raises(cf.BrokenExecutor),
         cf.ThreadPoolExecutor(2, initializer=broken) as pool,
     ):
-        models.warm_subinterpreters(pool, 2, 30.0, fds)
+        concurrency.warm_subinterpreters(pool, 2, 30.0, fds)
     assert time.monotonic() - started_s < 5  # not the 30 s timeout
     for fd in fds:
         os.close(fd)
@@ -146,7 +148,7 @@ def test_too_few_workers_time_the_barrier_out_and_are_released() -> None:
         pytest.raises(TimeoutError, match=r"only 1 of 2 workers started within 0\.2 s"),
         cf.ThreadPoolExecutor(1) as pool,
     ):
-        models.warm_subinterpreters(pool, 2, 0.2, fds)
+        concurrency.warm_subinterpreters(pool, 2, 0.2, fds)
     # leaving the with block joined the pool's thread: the waiting worker was let go
     for fd in fds:
         os.close(fd)
@@ -228,7 +230,7 @@ def test_bad_interpreter_entries_are_one_line_errors(
     assert len(result.output.strip().splitlines()) == 1
     assert not database.exists()
     with pytest.raises(SpecError):
-        load_spec(path)
+        load_spec(path, interpreters.check)
 
 
 def test_the_dry_run_shows_each_interpreter_and_the_cells_it_will_skip(
@@ -238,7 +240,7 @@ def test_the_dry_run_shows_each_interpreter_and_the_cells_it_will_skip(
     assert result.exit_code == 0, result.output
     version = ".".join(map(str, sys.version_info[:3]))
     assert f"interpreter current: CPython {version}, GIL on ({sys.executable})" in result.output
-    if models.interpreter_pool_class() is None:
+    if concurrency.interpreter_pool_class() is None:
         header = next(line for line in result.output.splitlines() if "model" in line)
         assert "skipped" in header
         assert "  skips subinterpreters: subinterpreters need" in result.output

@@ -8,8 +8,8 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.matrix import cell_params, expand, schedule
-from pipeline.spec import parse_spec
+from pipeline.planning.matrix import cell_params, expand, schedule
+from pipeline.planning.spec import parse_spec
 
 MODELS = ["sequential", "threads", "asyncio", "processes"]
 

@@ -9,7 +9,8 @@ from html.parser import HTMLParser
 import pandas as pd
 import pytest
 
-from pipeline.report import (
+from pipeline.analysis.stats import summarize_cells
+from pipeline.publishing.report import (
     format_seconds,
     format_size,
     run_headline,
@@ -18,7 +19,6 @@ from pipeline.report import (
     write_index,
     write_run_report,
 )
-from pipeline.stats import summarize_cells
 
 SCRIPT = "<script>alert(1)</script>"
 ESCAPED_SCRIPT = "&lt;script&gt;alert(1)&lt;/script&gt;"

@@ -9,7 +9,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pipeline.runner import TrialRequest, execute_in_process
+from pipeline.execution.runner import TrialRequest, execute_in_process
 
 from .conftest import TESTS_DIR
 

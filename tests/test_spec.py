@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.cli import cli
 from pipeline.errors import SpecError
-from pipeline.spec import load_spec, parse_size
+from pipeline.planning.spec import load_spec, parse_size
 
 GOOD = """\
 name: ok

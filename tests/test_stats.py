@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as scipy_stats
 
-from pipeline.stats import (
+from pipeline.analysis.stats import (
     SUMMARY_COLUMNS,
     amdahl,
     compare,

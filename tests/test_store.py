@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline import store
 from pipeline.errors import QueryError, UnknownRun
+from pipeline.storage import store
 
 
 def make_run(results: store.Store) -> tuple[int, list[int]]:

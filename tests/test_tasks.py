@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import app, matrix
-from pipeline.worker.models import MODELS
+from pipeline.execution import records
+from pipeline.planning import matrix
+from pipeline.worker.concurrency import MODELS
 
 from .conftest import measure, payload_bytes
 
@@ -25,7 +26,7 @@ IN_PROCESS_MODELS = [m for m in RUNNABLE if m not in PROCESS_MODELS]
 
 def facts(task: str, model: str, measured) -> dict:
     """The facts as the run loop stores them (worker facts plus orchestrator facts)."""
-    return app.trial_facts(task, 2, measured)
+    return records.trial_facts(task, 2, measured)
 
 
 def ok(measured) -> dict:
@@ -167,7 +168,7 @@ def test_every_trial_records_tree_measurements(model: str) -> None:
     result = ok(measured)
     assert result["ctx_switches_voluntary"] >= 0
     assert result["ctx_switches_involuntary"] >= 0
-    row = app.to_trial_row(1, 1, matrix.TrialPlan(0, matrix_cell(model), 0, False), measured)
+    row = records.trial_row(1, 1, matrix.TrialPlan(0, matrix_cell(model), 0, False), measured)
     assert row.throughput_items_s == pytest.approx(4 / result["work_s"])
     assert 0 < row.cpu_utilisation <= (os.cpu_count() or 1) * 1.2
     assert row.peak_uss_bytes is not None

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.runner import BOOTSTRAP, WORKER_ROOT
-from pipeline.worker.models import MODELS
+from pipeline.execution.launch import BOOTSTRAP, WORKER_ROOT
+from pipeline.worker.concurrency import MODELS
 from pipeline.worker.tasks import TASKS, resolve_params
 
 from .conftest import measure

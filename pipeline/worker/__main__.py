@@ -7,7 +7,7 @@ import os
 import sys
 import time
 
-from . import models, tasks
+from . import concurrency, tasks
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ def probe() -> Dict[str, Any]:
     facts["start_methods"] = multiprocessing.get_all_start_methods()
     facts["unsupported"] = {
         model: reason
-        for model, reason in ((m, models.unsupported(m)) for m in models.MODELS)
+        for model, reason in ((m, concurrency.unsupported(m)) for m in concurrency.MODELS)
         if reason
     }
     return facts
@@ -64,7 +64,7 @@ def run_trial(request: Dict[str, Any]) -> Dict[str, Any]:
     task = request["task"]
     params = tasks.resolve_params(task, request.get("params", {}))
     payload = _payload(request["payload_bytes"], request.get("seed", 0))
-    outcome = models.run(
+    outcome = concurrency.run(
         request["model"],
         request["workers"],
         task,
@@ -97,7 +97,7 @@ def main(argv: List[str]) -> int:
         request = json.load(handle)
     try:
         result = run_trial(request)
-    except models.Unsupported as error:
+    except concurrency.Unsupported as error:
         result = {"status": "skipped", "errors": [str(error)]}
     except Exception as error:  # the trial failed as a whole; the worker still reports
         import traceback

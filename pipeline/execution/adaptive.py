@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .matrix import Cell
+from ..planning.matrix import Cell
 
 FIXED = "fixed count"
 TARGET_MET = "target met"
@@ -47,7 +47,7 @@ class Sampler:
 
     def precision(self, cell: Cell) -> float:
         """The cell's current relative half-width (NaN with fewer than two ok trials)."""
-        from . import stats  # scipy: imported when an adaptive run first needs it
+        from ..analysis import stats  # scipy: imported when an adaptive run first needs it
 
         return stats.relative_half_width(
             self.walls.get(cell.position, []), seed=self.seed + cell.position

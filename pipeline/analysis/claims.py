@@ -18,8 +18,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from ..units import format_bytes
 from .stats import Comparison, compare, holm
-from .units import format_bytes
 
 ALPHA = 0.05  # family-wise error rate over all comparisons of a run (Holm)
 # A speedup is a gain when it is significant, its interval lies above 1 and its median

@@ -26,17 +26,8 @@ from typing import Any
 
 import psutil
 
-from .interpreters import IMPORT_WORKER
+from .launch import trial_command
 
-WORKER_ROOT = str(Path(__file__).resolve().parent.parent)
-# Imports the worker from this project (IMPORT_WORKER). Once the result file is written,
-# os._exit skips interpreter teardown, which no trial measures (the orchestrator kills
-# whatever is left of the process group anyway).
-BOOTSTRAP = (
-    "import os, sys\n"
-    + IMPORT_WORKER
-    + "code = worker.main(sys.argv[2:]); sys.stdout.flush(); sys.stderr.flush(); os._exit(code)\n"
-)
 SAMPLE_INTERVAL_S = 0.01
 TREE_REFRESH_S = 0.05
 USS_INTERVAL_S = 0.05
@@ -184,14 +175,7 @@ def execute_in_process(request: TrialRequest) -> Measurement:
             executable = str(
                 Path(shutil.which(request.interpreter) or request.interpreter).absolute()
             )
-            command = [
-                executable,
-                "-c",
-                BOOTSTRAP,
-                WORKER_ROOT,
-                str(request_path),
-                str(result_path),
-            ]
+            command = trial_command(executable, str(request_path), str(result_path))
             started_s = time.perf_counter()
             try:
                 process = subprocess.Popen(

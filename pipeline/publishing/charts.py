@@ -22,8 +22,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, NullLocator
 
-from .stats import numeric_summary
-from .units import BYTE_UNITS, format_bytes
+from ..analysis.stats import numeric_summary
+from ..units import BYTE_UNITS, format_bytes
 
 __all__ = [
     "BYTE_UNITS",

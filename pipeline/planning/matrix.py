@@ -19,8 +19,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from ..worker.tasks import is_user_task, resolve_params
 from .spec import Spec
-from .worker.tasks import is_user_task, resolve_params
 
 ORDER_DESCRIPTION = (
     "warm-ups first, cell by cell; then measured trials in rounds, each round holding one "

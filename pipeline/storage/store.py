@@ -22,7 +22,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
-from .errors import DatabaseError, QueryError, UnknownRun
+from ..errors import DatabaseError, QueryError, UnknownRun
 
 DEFAULT_DB_PATH = Path("data") / "results.db"
 SCHEMA_VERSION = 3  # 3: run_interpreter

@@ -19,12 +19,12 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import psutil
 
-from . import store
+from .launch import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SYS_CPU_ROOT = Path("/sys/devices/system/cpu")
 PROC_ROOT = Path("/proc")
 CPU_PERCENT_INTERVAL_S = 0.2  # how long cpu_percent() samples machine-wide CPU use
@@ -300,8 +300,9 @@ def details(
     return {key: value for key, value in found.items() if value is not None}
 
 
-def capture() -> store.Environment:
-    """The environment row for a run starting now.
+def capture() -> dict[str, Any]:
+    """The facts of the machine and interpreter for a run starting now, named as the
+    ``environment`` table's columns (``packages`` and ``details`` as dicts).
 
     Blocks for ``CPU_PERCENT_INTERVAL_S`` to sample CPU use; that and the load average are
     taken first, before anything here starts a subprocess.
@@ -312,101 +313,37 @@ def capture() -> store.Environment:
     affinity = cpu_affinity()
     freq_mhz, freq_max_mhz = cpu_frequencies(proc)
     commit, dirty = git_state()
-    return store.Environment(
-        run_id=0,
-        hostname=platform.node(),
-        os=platform.platform(),
-        machine=platform.machine(),
-        cpu_model=cpu_model(),
-        cpu_physical=psutil.cpu_count(logical=False),
-        cpu_logical=psutil.cpu_count(logical=True),
-        memory_total_bytes=psutil.virtual_memory().total,
-        python_version=platform.python_version(),
-        python_implementation=platform.python_implementation(),
-        python_build=" ".join(platform.python_build()) + f" {platform.python_compiler()}",
-        python_executable=sys.executable,
-        packages_json=store.to_json(package_versions()),
-        git_commit=commit,
-        git_dirty=dirty,
-        load_avg_start=load,
-        boot_time=datetime.fromtimestamp(psutil.boot_time(), UTC),
-        kernel=kernel(),
-        cpu_freq_mhz=freq_mhz,
-        cpu_freq_max_mhz=freq_max_mhz,
-        cpu_governor=cpu_governor(root),
-        cpu_turbo=cpu_turbo(root),
-        cpu_affinity=format_cpu_list(affinity) if affinity else None,
-        isolated_cpus=isolated_cpus(root),
-        aslr=aslr(proc),
-        memory_available_bytes=memory_available(),
-        cpu_percent_start=busy,
-        details_json=store.to_json(details(affinity, root, proc)),
-    )
+    return {
+        "hostname": platform.node(),
+        "os": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_model": cpu_model(),
+        "cpu_physical": psutil.cpu_count(logical=False),
+        "cpu_logical": psutil.cpu_count(logical=True),
+        "memory_total_bytes": psutil.virtual_memory().total,
+        "python_version": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "python_build": " ".join(platform.python_build()) + f" {platform.python_compiler()}",
+        "python_executable": sys.executable,
+        "packages": package_versions(),
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "load_avg_start": load,
+        "boot_time": datetime.fromtimestamp(psutil.boot_time(), UTC),
+        "kernel": kernel(),
+        "cpu_freq_mhz": freq_mhz,
+        "cpu_freq_max_mhz": freq_max_mhz,
+        "cpu_governor": cpu_governor(root),
+        "cpu_turbo": cpu_turbo(root),
+        "cpu_affinity": format_cpu_list(affinity) if affinity else None,
+        "isolated_cpus": isolated_cpus(root),
+        "aslr": aslr(proc),
+        "memory_available_bytes": memory_available(),
+        "cpu_percent_start": busy,
+        "details": details(affinity, root, proc),
+    }
 
 
 def closing_figures() -> dict[str, float | None]:
     """The figures taken when a run ends: 1-minute load and CPU use (blocks briefly)."""
     return {"load_avg_end": load_average(), "cpu_percent_end": cpu_percent()}
-
-
-# Warning thresholds. The 1-minute load counts runnable tasks, so a load above half the
-# logical CPUs before the run means another program wanted a good share of the machine.
-# The end-of-run load is stored but not warned about: it decays over about a minute, so it
-# still carries the run's own workers. CPU use sampled just before and just after the run,
-# while the run itself is idle, above a quarter of the machine means another program worked.
-BUSY_LOAD_PER_CPU = 0.5
-BUSY_CPU_PERCENT = 25.0
-LOAD_CHANGE_PERCENT = 20.0  # points of machine-wide CPU use between before and after
-RECOMMENDED_GOVERNOR = "performance"  # what pyperf's system tune sets
-
-
-def _load_warnings(env: store.Environment) -> list[str]:
-    """A warning when the 1-minute load was high as the run started."""
-    cpus, load = env.cpu_logical, env.load_avg_start
-    if not cpus or load is None or load <= BUSY_LOAD_PER_CPU * cpus:
-        return []
-    return [f"the machine was busy: 1-minute load {load:.1f} at the start on {cpus} CPUs"]
-
-
-def _cpu_percent_warnings(env: store.Environment) -> list[str]:
-    """Warnings about machine-wide CPU use just before and just after the run, and about
-    a change between the two (the background load changed while the run went on)."""
-    start, end = env.cpu_percent_start, env.cpu_percent_end
-    warnings = [
-        f"the machine was busy: CPU use {percent:.0f}% just {when} the run"
-        for when, percent in (("before", start), ("after", end))
-        if percent is not None and percent > BUSY_CPU_PERCENT
-    ]
-    if start is not None and end is not None and abs(end - start) > LOAD_CHANGE_PERCENT:
-        warnings.append(
-            f"the machine's load changed during the run: CPU use {start:.0f}% just before, "
-            f"{end:.0f}% just after"
-        )
-    return warnings
-
-
-def _config_warnings(env: store.Environment) -> list[str]:
-    """Mild notes about CPU settings pyperf advises changing for stable timings."""
-    warnings = []
-    if env.cpu_governor:
-        others = [g for g in env.cpu_governor.split(", ") if g != RECOMMENDED_GOVERNOR]
-        if others:
-            warnings.append(
-                f"CPU frequency governor is {env.cpu_governor!r}; pyperf suggests "
-                f"{RECOMMENDED_GOVERNOR!r} for steadier timings"
-            )
-    if env.cpu_turbo == "enabled":
-        warnings.append(
-            "CPU turbo boost is enabled; timings may drift with temperature "
-            "(pyperf suggests disabling it)"
-        )
-    return warnings
-
-
-def busy_warnings(env: store.Environment) -> list[str]:
-    """Short plain-English warnings that the machine was busy or tuned against benchmarking.
-
-    Empty when nothing is known or all is fine. ASLR and the absence of isolated CPUs are
-    normal and never warned about.
-    """
-    return [*_load_warnings(env), *_cpu_percent_warnings(env), *_config_warnings(env)]

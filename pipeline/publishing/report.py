@@ -18,9 +18,9 @@ from typing import Any
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from .claims import label
-from .stats import numeric_summary, scaling_fits
-from .units import MISSING, format_bytes, format_size
+from ..analysis.claims import label
+from ..analysis.stats import numeric_summary, scaling_fits
+from ..units import MISSING, format_bytes, format_size
 
 __all__ = ["format_bytes", "format_seconds", "format_size", "write_index", "write_run_report"]
 
@@ -471,7 +471,7 @@ def _relative_href(href: str) -> str:
 def _environment() -> Environment:
     """The Jinja environment of the report templates, autoescaping everything."""
     return Environment(
-        loader=PackageLoader("pipeline", "templates"),
+        loader=PackageLoader("pipeline.publishing", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,

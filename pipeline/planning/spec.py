@@ -12,7 +12,7 @@ import hashlib
 import math
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,12 +32,14 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from .errors import SpecError
-from .interpreters import Interpreter, ProbeError, probe, resolve
-from .worker.api import Param
-from .worker.models import MODELS
-from .worker.tasks import TASKS, is_user_task
+from ..errors import SpecError
+from ..worker.api import Param
+from ..worker.concurrency import MODELS
+from ..worker.tasks import TASKS, is_user_task
+from .axes import Interpreter, resolve
 
+# Says why an interpreter entry cannot run the worker, or None (the orchestrator's probe).
+CheckInterpreter = Callable[[Interpreter], "str | None"]
 AXES = ("task", "model", "workers", "payload", "interpreter")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB)?\s*$")
 _UNITS = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
@@ -190,9 +192,11 @@ class Matrix(_Strict):
     def _probe(
         cls, values: list[str | InterpreterEntry] | None, info: ValidationInfo
     ) -> list[str | InterpreterEntry] | None:
-        """Resolve each interpreter (relative paths against the spec's folder) and probe it:
-        missing, too old or broken is an error at the entry's line."""
+        """Resolve each interpreter (relative paths against the spec's folder) and check it
+        with the caller's checker (the orchestrator probes it): missing, too old or broken is
+        an error at the entry's line."""
         base = (info.context or {}).get("base")
+        check: CheckInterpreter | None = (info.context or {}).get("check_interpreter")
         resolved: list[str | InterpreterEntry] = []
         for index, value in enumerate(values or []):
             entry = (
@@ -212,10 +216,9 @@ class Matrix(_Strict):
                     f"executable path{hint})",
                     at,
                 )
-            try:
-                probe(_resolved(entry, executable))
-            except ProbeError as error:
-                raise _fail("interpreter", str(error), at) from None
+            problem = check(_resolved(entry, executable)) if check else None
+            if problem:
+                raise _fail("interpreter", problem, at)
             resolved.append(entry.model_copy(update={"path": executable}))
         return resolved if values is not None else None
 
@@ -419,8 +422,9 @@ class Spec(_Strict):
         return self
 
 
-def load_spec(path: str | Path) -> Spec:
-    """Read, parse and validate a spec file; raise SpecError with one line on any problem."""
+def load_spec(path: str | Path, check_interpreter: CheckInterpreter | None = None) -> Spec:
+    """Read, parse and validate a spec file; raise SpecError with one line on any problem.
+    ``check_interpreter`` says why an interpreter entry cannot be used (None: it can)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -428,10 +432,12 @@ def load_spec(path: str | Path) -> Spec:
         raise SpecError(f"{path}: spec file not found") from None
     except (OSError, UnicodeDecodeError) as error:
         raise SpecError(f"{path}: cannot read spec file: {error}") from None
-    return parse_spec(text, str(path))
+    return parse_spec(text, str(path), check_interpreter)
 
 
-def parse_spec(text: str, source: str = "<spec>") -> Spec:
+def parse_spec(
+    text: str, source: str = "<spec>", check_interpreter: CheckInterpreter | None = None
+) -> Spec:
     """Validate spec text; ``source`` names the file in error messages."""
     try:
         data = yaml.safe_load(text)
@@ -452,7 +458,10 @@ def parse_spec(text: str, source: str = "<spec>") -> Spec:
     if isinstance(python_path, list):
         data["python_path"] = [str((base / str(entry)).resolve()) for entry in python_path]
     try:
-        return Spec.model_validate({**data, "path": source, "text": text}, context={"base": base})
+        return Spec.model_validate(
+            {**data, "path": source, "text": text},
+            context={"base": base, "check_interpreter": check_interpreter},
+        )
     except ValidationError as error:
         raise SpecError(_describe(error, source, lines)) from None
 

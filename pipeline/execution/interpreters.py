@@ -15,51 +15,20 @@ from __future__ import annotations
 import functools
 import json
 import os
-import shutil
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
+
+from ..planning.axes import Interpreter, describe_interpreter
+from .launch import probe_command
 
 MIN_VERSION = (3, 9)  # the worker package's syntax and standard library
 PROBE_TIMEOUT_S = 60.0
-# Source that imports the worker as trials and probes do: the project's root (argv[1]) is
-# appended at the END of sys.path, so the interpreter's own standard library always wins,
-# then the worker is checked to really come from this project.
-IMPORT_WORKER = (
-    "root = sys.argv[1]; sys.path.append(root)\n"
-    "import pipeline.worker.__main__ as worker\n"
-    "if not worker.__file__.startswith(root):\n"
-    "    sys.exit('pipeline worker imported from ' + worker.__file__ + ', not ' + root)\n"
-)
-# Python-2-safe up to the version line, so that an old interpreter is told apart from a
-# broken one; then the worker's own probe.
-PROBE = (
-    "import sys\n"
-    "sys.stdout.write('%d.%d.%d\\n' % tuple(sys.version_info[:3]))\n"
-    "sys.stdout.flush()\n" + IMPORT_WORKER + "import json\n"
-    "sys.stdout.write(json.dumps(worker.probe()))\n"
-)
 
 
 class ProbeError(Exception):
     """The interpreter cannot run the pipeline's worker (missing, too old, broken)."""
-
-
-@dataclass(frozen=True)
-class Interpreter:
-    """One entry of the interpreter axis, resolved: its label (what cells are stored
-    under), the absolute executable, and the variables added to the worker's environment."""
-
-    label: str
-    executable: str
-    env: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def environment(self) -> dict[str, str]:
-        return dict(self.env)
 
 
 @dataclass(frozen=True)
@@ -81,35 +50,16 @@ class Probe:
 
     @property
     def description(self) -> str:
-        return describe(self.facts)
+        return describe_interpreter(self.facts)
 
 
-def describe(facts: dict[str, Any]) -> str:
-    """A probe's facts in words: 'CPython 3.13.5, free-threaded build, GIL off'."""
-    implementation = str(facts.get("implementation", "?"))
-    name = {"cpython": "CPython", "pypy": "PyPy"}.get(implementation, implementation)
-    build = ", free-threaded build" if facts.get("py_gil_disabled") else ""
-    gil = "GIL on" if facts.get("gil_enabled", True) else "GIL off"
-    return f"{name} {facts.get('version', '?')}{build}, {gil}"
-
-
-CURRENT = "current"  # the interpreter running the pipeline
-
-
-def resolve(executable: str, base: Path | None = None) -> str | None:
-    """The absolute path of an interpreter named on PATH or by a path, or ``current``;
-    None when there is no such executable. A relative path is looked for in ``base`` (the
-    spec's folder, so that a spec runs the same from anywhere), then in the working
-    directory (the only place looked before)."""
-    if executable == CURRENT:
-        return sys.executable
-    places = [executable]
-    if "/" in executable and base is not None and not Path(executable).is_absolute():
-        places.insert(0, str(base / executable))
-    for place in places:
-        found = shutil.which(place)
-        if found:
-            return str(Path(found).absolute())
+def check(interpreter: Interpreter) -> str | None:
+    """Why the interpreter cannot run the worker (missing, too old, broken), or None; what
+    spec validation calls for each entry of the interpreter axis."""
+    try:
+        probe(interpreter)
+    except ProbeError as error:
+        return str(error)
     return None
 
 
@@ -120,13 +70,11 @@ def probe(interpreter: Interpreter) -> Probe:
 
 @functools.cache
 def _probe(executable: str, env: tuple[tuple[str, str], ...]) -> dict[str, Any]:
-    from .runner import WORKER_ROOT
-
     environment = {**os.environ, **dict(env)}
     try:
         with tempfile.TemporaryDirectory(prefix="pipeline-probe-") as folder:
             done = subprocess.run(  # in an empty folder, as trials run: nothing there shadows
-                [executable, "-c", PROBE, WORKER_ROOT],
+                probe_command(executable),
                 capture_output=True,
                 text=True,
                 env=environment,

@@ -1,0 +1,53 @@
+"""How a child interpreter reaches this project's worker: the project root and every piece
+of bootstrap source that trials and probes run with ``python -c``.
+
+The worker package is imported by path (the root is appended at the END of ``sys.path``,
+so the child interpreter's own standard library always wins), which is why it lives in
+the source tree rather than in any interpreter's site-packages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# The folder that holds the ``pipeline`` package: the worker's import root, and the git
+# work tree whose commit each run records.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+WORKER_ROOT = str(PROJECT_ROOT)
+
+# Imports the worker as trials and probes do (the root is argv[1]), then checks that it
+# really comes from this project.
+IMPORT_WORKER = (
+    "root = sys.argv[1]; sys.path.append(root)\n"
+    "import pipeline.worker.__main__ as worker\n"
+    "if not worker.__file__.startswith(root):\n"
+    "    sys.exit('pipeline worker imported from ' + worker.__file__ + ', not ' + root)\n"
+)
+
+# One trial: ``python -c BOOTSTRAP ROOT REQUEST RESULT``. Once the result file is written,
+# os._exit skips interpreter teardown, which no trial measures (the orchestrator kills
+# whatever is left of the process group anyway).
+BOOTSTRAP = (
+    "import os, sys\n"
+    + IMPORT_WORKER
+    + "code = worker.main(sys.argv[2:]); sys.stdout.flush(); sys.stderr.flush(); os._exit(code)\n"
+)
+
+# One probe: ``python -c PROBE ROOT``. Python-2-safe up to the version line, so that an old
+# interpreter is told apart from a broken one; then the worker's own probe as JSON.
+PROBE = (
+    "import sys\n"
+    "sys.stdout.write('%d.%d.%d\\n' % tuple(sys.version_info[:3]))\n"
+    "sys.stdout.flush()\n" + IMPORT_WORKER + "import json\n"
+    "sys.stdout.write(json.dumps(worker.probe()))\n"
+)
+
+
+def trial_command(executable: str, request_path: str, result_path: str) -> list[str]:
+    """The command line of one trial's worker process."""
+    return [executable, "-c", BOOTSTRAP, WORKER_ROOT, request_path, result_path]
+
+
+def probe_command(executable: str) -> list[str]:
+    """The command line that probes an interpreter."""
+    return [executable, "-c", PROBE, WORKER_ROOT]

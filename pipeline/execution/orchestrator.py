@@ -1,0 +1,295 @@
+"""Running a plan: trials one at a time in fresh processes, each stored as it finishes;
+adaptive rounds; SIGTERM and Ctrl-C end a run as interrupted with its trials kept."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+
+from ..errors import SpecError
+from ..planning import matrix
+from ..planning.spec import Spec, load_spec
+from ..results import summarise
+from ..storage import store
+from . import adaptive, environment, interpreters, records, runner
+from .resume import reopen
+
+
+class Interrupted(Exception):
+    """The run was stopped by Ctrl-C or SIGTERM; its finished trials are stored."""
+
+    def __init__(self, run_id: int) -> None:
+        super().__init__(f"run {run_id} interrupted")
+        self.run_id = run_id
+
+
+class Progress(Protocol):
+    """What the runner tells its caller while a run goes on."""
+
+    def begin(self, total: int) -> None: ...
+
+    def trial_started(self, plan: matrix.TrialPlan) -> None: ...
+
+    def trial_finished(self, plan: matrix.TrialPlan, status: str) -> None: ...
+
+    def extend(self, extra: int) -> None: ...
+
+    def end(self) -> None: ...
+
+
+class QuietProgress:
+    """A Progress that shows nothing (tests, scripts)."""
+
+    def begin(self, total: int) -> None:
+        """Nothing to show."""
+
+    def trial_started(self, plan: matrix.TrialPlan) -> None:
+        """Nothing to show."""
+
+    def trial_finished(self, plan: matrix.TrialPlan, status: str) -> None:
+        """Nothing to show."""
+
+    def extend(self, extra: int) -> None:
+        """Nothing to show."""
+
+    def end(self) -> None:
+        """Nothing to show."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated spec with its cells and ordered trials."""
+
+    spec: Spec
+    cells: list[matrix.Cell]
+    trials: list[matrix.TrialPlan]
+    probes: dict[str, interpreters.Probe]  # by interpreter label
+
+    def skip_reason(self, cell: matrix.Cell) -> str | None:
+        """Why the cell's interpreter cannot run its model (its trials are then recorded as
+        skipped without running), or None."""
+        return self.probes[cell.interpreter].unsupported(cell.model)
+
+    @property
+    def warmup_count(self) -> int:
+        """How many of the trials are warm-ups."""
+        return sum(trial.warmup for trial in self.trials)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What a finished run produced."""
+
+    run_id: int
+    status: str
+    counts: dict[str, int]
+    report_path: Path | None = None  # filled in by whoever writes the report
+
+
+def plan(spec_path: str | Path) -> Plan:
+    """Load and validate the spec, probe its interpreters (each run once), expand the
+    matrix and order the trials. Writes nothing."""
+    spec = load_spec(spec_path, interpreters.check)
+    cells = matrix.expand(spec)
+    trials = matrix.schedule(cells, spec.min_repetitions, spec.warmup, spec.seed)
+    return Plan(spec, cells, trials, probe_interpreters(spec))
+
+
+def probe_interpreters(spec: Spec) -> dict[str, interpreters.Probe]:
+    """Each interpreter of the spec, probed (once per process: validation probed the ones
+    the spec names already)."""
+    probes = {}
+    for entry in spec.interpreter_entries:
+        try:
+            probes[entry.label] = interpreters.probe(entry)
+        except interpreters.ProbeError as error:  # only the running one is not yet probed
+            raise SpecError(f"{spec.path}: interpreter {entry.label}: {error}") from None
+    return probes
+
+
+def run(
+    plan: Plan,
+    url: str,
+    *,
+    progress: Progress | None = None,
+    execute: runner.Execute = runner.execute_in_process,
+    resume: str | None = None,
+) -> RunOutcome:
+    """Run every trial of ``plan``, committing each as it finishes; then summarise the run's
+    cells. With ``resume`` (a run id, or
+    "latest" for the newest resumable run of this spec), run only the trials that run
+    lacks."""
+    progress = progress or QuietProgress()
+    results = store.Store(url)
+    if resume is None:
+        run_id, cell_ids = _start(results, plan)
+        done = pd.DataFrame(
+            columns=["position", "repetition", "warmup", "sequence", "status", "wall_s", "error"]
+        )
+    else:
+        run_id, cell_ids, done = reopen(results, plan, resume)
+    finished = {
+        (int(p), int(r), bool(w))
+        for p, r, w in zip(done["position"], done["repetition"], done["warmup"], strict=True)
+    }
+    todo = [t for t in plan.trials if (t.cell.position, t.repetition, t.warmup) not in finished]
+    status = "failed"
+    sampler = _sampler(plan)
+    by_position = {cell.position: cell for cell in plan.cells}
+    measured = done[~done["warmup"].astype(bool)]
+    for position, status_text, wall in zip(
+        measured["position"], measured["status"], measured["wall_s"], strict=True
+    ):
+        sampler.record(by_position[int(position)], str(status_text), _float_or_none(wall))
+    progress.begin(len(todo))
+    next_sequence = max([len(plan.trials), *(int(s) + 1 for s in done["sequence"])])
+
+    # why, by cell position: no (further) trial of these cells runs
+    skipped = {
+        int(position): str(error or "skipped")
+        for position, status_text, error in zip(
+            done["position"], done["status"], done["error"], strict=True
+        )
+        if status_text == "skipped"
+    }
+
+    def one(trial: matrix.TrialPlan) -> None:
+        progress.trial_started(trial)
+        reason = skipped.get(trial.cell.position) or plan.skip_reason(trial.cell)
+        if reason:
+            measurement = _skipped(plan.probes[trial.cell.interpreter], reason)
+        else:
+            measurement = execute(_request(plan, trial.cell))
+        if measurement.status == "skipped":
+            skipped[trial.cell.position] = measurement.error or "skipped"
+        results.add_trial(
+            records.trial_row(run_id, cell_ids[trial.cell.position], trial, measurement),
+            records.trial_facts(trial.cell.task, trial.cell.workers, measurement),
+        )
+        if not trial.warmup:
+            sampler.record(trial.cell, measurement.status, measurement.result.get("work_s"))
+        progress.trial_finished(trial, measurement.status)
+
+    try:
+        with _sigterm_as_interrupt():
+            for trial in todo:
+                one(trial)
+            _adaptive_rounds(plan, sampler, one, progress, next_sequence)
+        status = "finished"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise Interrupted(run_id) from None
+    finally:
+        progress.end()
+        sampler.stop_all(adaptive.INTERRUPTED if status != "finished" else adaptive.FIXED)
+        results.set_stop_reasons(
+            {cell_ids[position]: reason for position, reason in sampler.reasons.items()}
+        )
+        results.finish_run(run_id, status, environment.closing_figures())
+        summarise(results, run_id)
+    return RunOutcome(run_id, status, results.trial_counts(run_id))
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def _start(results: store.Store, plan: Plan) -> tuple[int, dict[int, int]]:
+    """Store a new run with its environment and cells; its id and cell ids by position."""
+    cell_rows = [
+        store.Cell(
+            run_id=0,
+            position=cell.position,
+            task=cell.task,
+            model=cell.model,
+            workers=cell.workers,
+            payload_bytes=cell.payload_bytes,
+            interpreter=cell.interpreter,
+            variant=cell.variant_label,
+            params_json=store.to_json(matrix.cell_params(plan.spec, cell)),
+        )
+        for cell in plan.cells
+    ]
+    run_row = results.create_run(
+        records.run_row(plan),
+        records.environment_row(environment.capture()),
+        cell_rows,
+        [records.interpreter_row(probe) for probe in plan.probes.values()],
+    )
+    assert run_row.id is not None
+    return run_row.id, {row.position: row.id or 0 for row in cell_rows}
+
+
+def _sampler(plan: Plan) -> adaptive.Sampler:
+    settings = plan.spec.adaptive
+    return adaptive.Sampler(
+        plan.cells,
+        target_ci=settings.target_ci if settings else 0.0,
+        maximum=settings.max if settings else plan.spec.min_repetitions,
+        budget_s=plan.spec.budget,
+        seed=plan.spec.seed,
+    )
+
+
+def _adaptive_rounds(
+    plan: Plan,
+    sampler: adaptive.Sampler,
+    one: Callable[[matrix.TrialPlan], None],
+    progress: Progress,
+    sequence: int,
+) -> None:
+    """Extra rounds of trials for the cells not yet known precisely enough."""
+    if plan.spec.adaptive is None:
+        return
+    while cells := sampler.next_round():
+        progress.extend(len(cells))
+        for cell in cells:
+            one(matrix.TrialPlan(sequence, cell, sampler.counts.get(cell.position, 0), False))
+            sequence += 1
+
+
+def _skipped(probe: interpreters.Probe, reason: str) -> runner.Measurement:
+    """A trial of a cell its interpreter cannot run: recorded, with the reason, not run."""
+    return runner.Measurement("skipped", {"interpreter": probe.facts}, 0.0, None, reason)
+
+
+def _request(plan: Plan, cell: matrix.Cell) -> runner.TrialRequest:
+    spec = plan.spec
+    probe = plan.probes[cell.interpreter]
+    return runner.TrialRequest(
+        interpreter=probe.executable,
+        env=probe.interpreter.environment,
+        task=cell.task,
+        model=cell.model,
+        workers=cell.workers,
+        payload_bytes=cell.payload_bytes,
+        items=spec.items,
+        timeout_s=spec.timeout,
+        seed=spec.seed,
+        params=matrix.cell_params(spec, cell),
+        python_path=tuple(spec.python_path),
+    )
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C while a run goes on, so it ends as 'interrupted'."""
+
+    def handler(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,174 @@
+"""Publishing a stored run: its report folder (page, charts, data files) and the index
+of every run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .. import results as stored
+from ..analysis import machine
+from ..storage import store
+
+DEFAULT_REPORTS_DIR = Path("reports")
+
+
+def report_dir_name(run_id: int) -> str:
+    """The folder of a run's report under the reports directory."""
+    return f"run-{run_id}"
+
+
+def build_report(
+    results: store.Store, run: str | int | None, reports_dir: Path, *, index: bool = True
+) -> Path:
+    """(Re)build a run's report folder (page, trials.csv, summary.csv, summary.md) and,
+    unless ``index`` is false, the index of all runs; return the run's page."""
+    from ..analysis import stats
+    from . import report
+
+    run_row = results.resolve_run(run)
+    assert run_row.id is not None
+    trials = results.trials_frame(run_row.id)  # read once: 100,000 rows take a second
+    if results.summary_frame(run_row.id).empty and not trials.empty:
+        stored.summarise(results, run_row.id, trials)
+    summary = report.variant_sections(results.summary_frame(run_row.id))
+    cores = stored.cores(results, run_row.id)
+    rendered = _render_charts(
+        summary, [str(task) for task in dict.fromkeys(summary["task"])], cores
+    )
+    out_dir = reports_dir / report_dir_name(run_row.id)
+    found = stored.verdicts(results, run_row.id, trials)
+    run_values = stored.run_dict(results, run_row)
+    environment_values = stored.environment_dict(results, run_row.id)
+    page = report.write_run_report(
+        run_values,
+        environment_values,
+        summary,
+        rendered,
+        out_dir,
+        facts=stats.summarize_facts(results.facts_frame(run_row.id)),
+        warnings=_warnings(results, run_row.id),
+        verdicts=found,
+        overview=rendered.pop(OVERVIEW, []),
+        interpreters=results.interpreters_frame(run_row.id),
+        trials=trials,
+    )
+    report.write_data_files(
+        out_dir,
+        trials,
+        results.summary_frame(run_row.id),
+        report.markdown_digest(run_values, environment_values, summary, found),
+        found,
+    )
+    if index:
+        write_index(results, reports_dir)
+    return page
+
+
+OVERVIEW = "\0overview"  # the key of the run-wide charts (no task can be named so)
+
+
+def _render_charts(summary: pd.DataFrame, tasks: list[str], cores: int) -> dict[str, list[str]]:
+    """Every chart of a report: each task's and the overview. Rendering SVG is the slow
+    part of a report (about 0.5 s a figure), so with many figures it is spread over a
+    process per core."""
+    import concurrent.futures as cf
+    import multiprocessing
+
+    jobs = [*tasks, OVERVIEW]
+    workers = min(os.cpu_count() or 1, len(jobs))
+    if workers < 2 or len(jobs) < 4:
+        return {job: _charts_of(summary, job, cores) for job in jobs}
+    # fork: the children inherit the imported matplotlib and seaborn (seconds to import)
+    with cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        drawn = pool.map(_charts_of, [summary] * len(jobs), jobs, [cores] * len(jobs))
+        return dict(zip(jobs, drawn, strict=True))
+
+
+def _charts_of(summary: pd.DataFrame, job: str, cores: int) -> list[str]:
+    return _overview_charts(summary) if job == OVERVIEW else _task_charts(summary, job, cores)
+
+
+def _task_charts(summary: pd.DataFrame, task: str, cores: int) -> list[str]:
+    """Speedup; wall time, efficiency and CPU use; memory per worker (where measured)."""
+    from . import charts
+
+    drawn = [
+        charts.speedup_chart(summary, task, cores=cores),
+        charts.metrics_chart(summary, task, cores=cores),
+    ]
+    cells = summary[summary["task"] == task]
+    if "median_peak_uss_bytes" in cells and cells["median_peak_uss_bytes"].notna().any():
+        drawn.append(charts.memory_chart(summary, task, cores=cores))
+    return drawn
+
+
+def _overview_charts(summary: pd.DataFrame) -> list[str]:
+    """The run-wide figures that have data: fastest model per task and worker count,
+    start-up and shutdown, transfer cost, and interpreters side by side."""
+    from . import charts
+
+    drawn = []
+    for chart in (
+        charts.best_model_heatmap,
+        charts.startup_chart,
+        charts.transfer_chart,
+        charts.interpreter_chart,
+    ):
+        try:
+            drawn.append(chart(summary))
+        except charts.NothingToDraw:  # no data for it in this run
+            continue
+    return drawn
+
+
+def publish(results: store.Store, reports_dir: Path) -> list[Path]:
+    """Rebuild the report of every run in the database and the index of them all."""
+    pages = [
+        build_report(results, row.id, reports_dir, index=False) for row in reversed(results.runs())
+    ]
+    write_index(results, reports_dir)
+    return pages
+
+
+def write_index(results: store.Store, reports_dir: Path) -> Path:
+    """reports_dir/index.html: every run with a published report, newest first."""
+    from . import report
+
+    published = [
+        row
+        for row in results.runs()
+        if (reports_dir / report_dir_name(row.id or 0) / "index.html").exists()
+    ]
+    return report.write_index(
+        [_index_entry(results, row, reports_dir) for row in published], reports_dir
+    )
+
+
+def _warnings(results: store.Store, run_id: int) -> list[str]:
+    found = results.environment(run_id)
+    return machine.busy_warnings(found) if found is not None else []
+
+
+def _index_entry(results: store.Store, run_row: store.Run, reports_dir: Path) -> dict[str, Any]:
+    from . import report
+
+    run_id = run_row.id or 0
+    found = results.environment(run_id)
+    counts = results.trial_counts(run_id)
+    return {
+        "id": run_id,
+        "name": run_row.name,
+        "status": run_row.status,
+        "started_at": run_row.started_at,
+        "host": found.hostname if found else "",
+        "interpreters": ", ".join(results.interpreters(run_id)),
+        "trial_count": sum(counts.values()),
+        "report_href": f"{report_dir_name(run_id)}/index.html",
+        "headline": report.run_headline(report.variant_sections(results.summary_frame(run_id))),
+        # written beside the run's page when it was built: no statistics redone here
+        "verdicts": report.read_verdict_counts(reports_dir / report_dir_name(run_id)),
+    }

@@ -1,0 +1,165 @@
+"""Stored runs read back through the analysis: the cell summary, verdicts, listings,
+exports and comparisons. The one module that joins storage and analysis (analysis stays
+pure functions on frames; SQL stays in storage)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+
+from .planning.axes import describe_interpreter
+from .storage import store
+
+
+def summarise(results: store.Store, run_id: int, trials: pd.DataFrame | None = None) -> None:
+    """Compute the run's cell statistics and store them behind ``cell_summary``
+    (``trials``: the run's trial_results rows, when the caller has them already)."""
+    from .analysis import stats
+
+    trials = results.trials_frame(run_id) if trials is None else trials
+    if trials.empty:
+        return
+    run_row = results.resolve_run(run_id)
+    summary = stats.summarize_cells(
+        trials,
+        cores=cores(results, run_id),
+        seed=run_row.seed,  # the bootstrap's seed is the run's, recorded with it
+        target_ci=run_row.target_ci,
+    )
+    results.save_cell_stats(run_id, summary)
+
+
+def cores(results: store.Store, run_id: int) -> int:
+    found = results.environment(run_id)
+    return (found.cpu_physical or found.cpu_logical or 1) if found else 1
+
+
+def verdicts(
+    results: store.Store, run: str | int | None, trials: pd.DataFrame | None = None
+) -> list[Any]:
+    """The verdicts on the explainer's claims for one run (see pipeline.claims)."""
+    from .analysis import claims, stats
+
+    run_row = results.resolve_run(run)
+    run_id = run_row.id or 0
+    trials = results.trials_frame(run_id) if trials is None else trials
+    if results.summary_frame(run_id).empty and not trials.empty:
+        summarise(results, run_id, trials)
+    return claims.verdicts(
+        stats.numeric_summary(results.summary_frame(run_id)),
+        trials,
+        results.facts_frame(run_id),
+        cores(results, run_id),
+    )
+
+
+def run_dict(results: store.Store, run_row: store.Run) -> dict[str, Any]:
+    """A run's row as a dict, with its trial order and count."""
+    values = run_row.model_dump()
+    values["order"] = run_row.trial_order
+    values["trial_count"] = sum(results.trial_counts(run_row.id or 0).values())
+    return values
+
+
+def environment_dict(results: store.Store, run_id: int) -> dict[str, Any]:
+    """A run's environment as a dict, packages and probed interpreters in words."""
+    found = results.environment(run_id)
+    if found is None:
+        return {}
+    values = found.model_dump(exclude={"run_id", "packages_json"})
+    packages = json.loads(found.packages_json or "{}")
+    values["packages"] = ", ".join(f"{name} {version}" for name, version in packages.items())
+    probed = results.interpreters_frame(run_id)
+    if not probed.empty:
+        values["interpreters"] = "; ".join(
+            f"{label}: {describe_interpreter(json.loads(facts))}"
+            for label, facts in zip(probed["label"], probed["facts_json"], strict=True)
+        )
+    return values
+
+
+# -- the database as a product: runs, one run, exports ----------------------------------------
+def runs_frame(results: store.Store) -> pd.DataFrame:
+    """Every run, newest first: id, name, status, start, duration, host, interpreters and
+    measured trials by status."""
+    rows = []
+    for row in results.runs():
+        run_id = row.id or 0
+        found = results.environment(run_id)
+        counts = results.trial_counts(run_id)
+        finished = row.finished_at
+        rows.append(
+            {
+                "id": run_id,
+                "name": row.name,
+                "status": row.status,
+                "started": row.started_at.isoformat(sep=" ", timespec="seconds"),
+                "duration_s": round((finished - row.started_at).total_seconds(), 1)
+                if finished is not None
+                else None,
+                "host": found.hostname if found else "",
+                "interpreters": ", ".join(results.interpreters(run_id)),
+                "trials": ", ".join(f"{n} {status}" for status, n in sorted(counts.items())),
+            }
+        )
+    columns = ["id", "name", "status", "started", "duration_s", "host", "interpreters", "trials"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def show(
+    results: store.Store, run: str | int | None
+) -> tuple[store.Run, dict[str, Any], pd.DataFrame]:
+    """A run, its environment (as a dict) and the main columns of its cell summary."""
+    from .analysis.stats import CELL_COLUMNS  # scipy: imported only by the commands that need it
+
+    shown = [
+        "cell_id",
+        *(column for column in CELL_COLUMNS if column != "interpreter"),
+        "n_ok",
+        "median_wall_s",
+        "ci_low_wall_s",
+        "ci_high_wall_s",
+        "speedup",
+        "speedup_ci_low",
+        "speedup_ci_high",
+        "stop_reason",
+    ]
+    run_row = results.resolve_run(run)
+    summary = results.summary_frame(run_row.id or 0)
+    return (
+        run_row,
+        environment_dict(results, run_row.id or 0),
+        summary[[column for column in shown if column in summary.columns]],
+    )
+
+
+EXPORTS = {"trials": "trials_frame", "summary": "summary_frame", "facts": "facts_frame"}
+
+
+def export_frame(
+    results: store.Store, run: str | int | None, table: str
+) -> tuple[int, pd.DataFrame]:
+    """One of a run's views (trials, summary or facts) as a DataFrame, with the run's id."""
+    run_row = results.resolve_run(run)
+    frame: pd.DataFrame = getattr(results, EXPORTS[table])(run_row.id or 0)
+    return run_row.id or 0, frame
+
+
+def load_trials(db: str | None = None, run: str | int | None = "latest") -> pd.DataFrame:
+    """A run's measured trials (the ``trial_results`` view) for a notebook."""
+    return export_frame(store.Store(db or store.default_url()), run, "trials")[1]
+
+
+def load_summary(db: str | None = None, run: str | int | None = "latest") -> pd.DataFrame:
+    """A run's cell statistics (the ``cell_summary`` view) for a notebook."""
+    return export_frame(store.Store(db or store.default_url()), run, "summary")[1]
+
+
+def compare_runs(results: store.Store, first: str | int, second: str | int) -> pd.DataFrame:
+    """The cells two runs share, side by side (see :func:`pipeline.analysis.compare.trials`)."""
+    from .analysis import compare
+
+    runs = [results.resolve_run(run) for run in (first, second)]
+    return compare.trials(*(results.trials_frame(run.id or 0) for run in runs))
