@@ -36,10 +36,11 @@ test: $(STAMP)  ## Run the whole test suite (what CI runs)
 test-fast: $(STAMP)  ## Tests without the slow real-process ones
 	$(BIN)/python -m pytest -m "not slow"
 
-lint: $(STAMP)  ## ruff (lint + format check) and mypy
+lint: $(STAMP)  ## ruff (lint + format check), mypy, and the layer rules (import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy pipeline benchmarks scripts
+	$(BIN)/lint-imports
 
 format: $(STAMP)  ## Apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .

@@ -18,7 +18,7 @@ import yaml
 
 from pipeline import app
 from pipeline.analysis import stats
-from pipeline.storage import store
+from pipeline.storage import readonly
 
 TRIALS = (
     "SELECT cell_id, position, status, wall_s FROM trial_results JOIN cell ON cell.id = cell_id"
@@ -33,7 +33,7 @@ def measure(spec_path: Path, folder: str, name: str, target: float) -> tuple[flo
     planned = app.plan(spec_path)
     app.run(planned, url, reports_dir=None)
     wall_s = time.perf_counter() - started_s
-    trials = store.query(url, TRIALS)
+    trials = readonly.query(url, TRIALS)
     met = 0
     for position, cell in trials.groupby("position"):
         ok = cell.loc[cell["status"].eq("ok"), "wall_s"]
@@ -50,7 +50,9 @@ def main(spec_path: str) -> None:
     cells = 0
     with tempfile.TemporaryDirectory() as folder:
         wall_s, trials, most, met = measure(Path(spec_path), folder, "adaptive", target)
-        cells = len(store.query(f"sqlite:///{Path(folder, 'adaptive.db')}", "SELECT id FROM cell"))
+        cells = len(
+            readonly.query(f"sqlite:///{Path(folder, 'adaptive.db')}", "SELECT id FROM cell")
+        )
         fixed_spec = {**spec, "repetitions": most, "name": "bench-fixed"}
         fixed_path = Path(folder, "fixed.yaml")
         fixed_path.write_text(yaml.safe_dump(fixed_spec))

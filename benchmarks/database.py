@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline.storage import store
+from pipeline.storage import readonly, schema, store
 
 from .report import synthetic_run
 
@@ -24,10 +24,10 @@ def writes_per_second(url: str) -> tuple[float, float]:
     store alone (rows built beforehand) and with building each SQLModel row included."""
     results = store.Store(url)
     run = results.create_run(
-        store.Run(name="bench-writes"),
-        store.Environment(run_id=0),
+        schema.Run(name="bench-writes"),
+        schema.Environment(run_id=0),
         [
-            store.Cell(
+            schema.Cell(
                 run_id=0,
                 position=0,
                 task="t",
@@ -40,8 +40,8 @@ def writes_per_second(url: str) -> tuple[float, float]:
     )
     cell_id = results.cell_ids(run.id or 0)[0]
 
-    def row(sequence: int) -> store.Trial:
-        return store.Trial(
+    def row(sequence: int) -> schema.Trial:
+        return schema.Trial(
             run_id=run.id or 0,
             cell_id=cell_id,
             sequence=sequence,
@@ -65,7 +65,7 @@ def writes_per_second(url: str) -> tuple[float, float]:
 def timed_query(url: str, sql: str) -> tuple[float, int]:
     """Seconds for one read-only query through pipeline's query path, and its rows."""
     started_s = time.perf_counter()
-    rows = len(store.query(url, sql))
+    rows = len(readonly.query(url, sql))
     return time.perf_counter() - started_s, rows
 
 

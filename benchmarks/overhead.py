@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from pipeline import app
-from pipeline.storage import store
+from pipeline.storage import readonly
 
 
 def main(spec_path: str) -> None:
@@ -26,7 +26,7 @@ def main(spec_path: str) -> None:
         started_s = time.perf_counter()
         outcome = app.run(planned, url, reports_dir=None)
         run_wall_s = time.perf_counter() - started_s
-        totals = store.query(
+        totals = readonly.query(
             url,
             "SELECT sum(startup_s + wall_s) AS measured_s, "
             "sum(process_s) AS process_s, sum(shutdown_s) AS shutdown_s, "

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import app
-from pipeline.storage import store
+from pipeline.storage import schema, store
 from pipeline.worker.builtin import TASKS
 
 MODELS = ("sequential", "threads", "asyncio", "processes")
@@ -36,7 +36,7 @@ def synthetic_run(url: str, path: Path, trials: int) -> int:
         }
     )
     cells = [
-        store.Cell(
+        schema.Cell(
             run_id=0,
             position=i,
             task=task,
@@ -49,8 +49,8 @@ def synthetic_run(url: str, path: Path, trials: int) -> int:
     ]
     results = store.Store(url)
     run = results.create_run(
-        store.Run(name="bench-report", status="finished", repetitions=trials // len(cells)),
-        store.Environment(run_id=0, hostname="bench", cpu_physical=2, cpu_logical=2),
+        schema.Run(name="bench-report", status="finished", repetitions=trials // len(cells)),
+        schema.Environment(run_id=0, hostname="bench", cpu_physical=2, cpu_logical=2),
         cells,
     )
     run_id = run.id or 0

@@ -21,13 +21,13 @@ def load_trials(db: str | None = None, run: str | int | None = "latest") -> pd.D
     ``db`` is a database URL (default: ``$PIPELINE_DB`` or ``data/results.db``); ``run``
     is a run id or ``"latest"``.
     """
-    from . import app
+    from . import results
 
-    return app.load_trials(db, run)
+    return results.load_trials(db, run)
 
 
 def load_summary(db: str | None = None, run: str | int | None = "latest") -> pd.DataFrame:
     """A run's cell statistics (the ``cell_summary`` view) as a DataFrame."""
-    from . import app
+    from . import results
 
-    return app.load_summary(db, run)
+    return results.load_summary(db, run)

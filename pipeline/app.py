@@ -35,7 +35,7 @@ from .results import (
     summarise,
     verdicts,
 )
-from .storage import store
+from .storage import engine, store
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,6 +50,7 @@ __all__ = [
     "RunOutcome",
     "build_report",
     "compare_runs",
+    "database_url",
     "export_frame",
     "load_summary",
     "load_trials",
@@ -66,9 +67,14 @@ __all__ = [
 ]
 
 
+def database_url(db: str | None = None) -> str:
+    """``db``, else ``$PIPELINE_DB``, else data/results.db under the working directory."""
+    return db or engine.default_url()
+
+
 def open_store(db: str | None = None) -> store.Store:
-    """The results database at ``db``, else ``$PIPELINE_DB``, else data/results.db."""
-    return store.Store(db or store.default_url())
+    """The results database at :func:`database_url` ``(db)``."""
+    return store.Store(database_url(db))
 
 
 def run(

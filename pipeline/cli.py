@@ -3,29 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.util
 import json
 import sys
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, ParamSpec, TypeVar
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.progress import Progress as RichProgress
 from rich.table import Table
 
-from . import __version__, app
+from . import __version__, app, terminal
 from .errors import PipelineError
-from .planning import matrix
-from .storage import store
+from .storage import readonly
 
 cli = typer.Typer(
     help="Threads or processes? Run an experiment matrix, store every trial in SQL, "
@@ -34,8 +26,9 @@ cli = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+P = ParamSpec("P")
+R = TypeVar("R")
+out, err = terminal.out, terminal.err
 
 DbOption = Annotated[
     str | None,
@@ -45,21 +38,27 @@ DbOption = Annotated[
         show_default=False,
     ),
 ]
+FormatOption = Annotated[terminal.Format, typer.Option("--format", "-f", help="Output format.")]
 RunArgument = Annotated[str, typer.Argument(metavar="[RUN]", help="Run id, or 'latest'.")]
-
-
-class Format(str, Enum):
-    """Output formats of ``pipeline query``."""
-
-    table = "table"
-    csv = "csv"
-    json = "json"
-    markdown = "markdown"
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
     err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+def _errors_exit_2(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn the library's known errors (bad spec, SQL, run id, URL...) into one line on
+    stderr and exit code 2: the one place a command's PipelineError becomes a message."""
+
+    @functools.wraps(command)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except PipelineError as error:
+            raise _fail(str(error)) from None
+
+    return guarded
 
 
 def _version(value: bool) -> None:
@@ -80,48 +79,8 @@ def main_options(
     """Threads or processes? Measure it."""
 
 
-class _BarProgress:
-    """A rich progress bar with ETA; the description names the cell running now."""
-
-    def __init__(self, console: Console) -> None:
-        self._bar = RichProgress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[failed]} not ok"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-        )
-        self._task = self._bar.add_task("starting", total=None, failed=0)
-        self._failed = 0
-        self._total = 0
-
-    def begin(self, total: int) -> None:
-        self._total = total
-        self._bar.update(self._task, total=total)
-
-    def extend(self, extra: int) -> None:
-        self._total += extra
-        self._bar.update(self._task, total=self._total)
-        self._bar.start()
-
-    def trial_started(self, plan: matrix.TrialPlan) -> None:
-        kind = "warm-up" if plan.warmup else f"rep {plan.repetition + 1}"
-        self._bar.update(self._task, description=f"{plan.cell.label()} ({kind})")
-
-    def trial_finished(self, plan: matrix.TrialPlan, status: str) -> None:
-        self._failed += status != "ok"
-        self._bar.update(self._task, advance=1, failed=self._failed)
-
-    def end(self) -> None:
-        self._bar.update(self._task, description="done")
-        self._bar.stop()
-
-
 @cli.command()
+@_errors_exit_2
 def run(
     spec: Annotated[
         Path,
@@ -161,12 +120,12 @@ def run(
     try:
         planned = app.plan(spec)
         if dry_run:
-            _print_plan(planned)
+            terminal.print_plan(planned)
             return
-        progress = None if quiet or not err.is_terminal else _BarProgress(err)
+        progress = None if quiet or not err.is_terminal else terminal.BarProgress(err)
         outcome = app.run(
             planned,
-            db or store.default_url(),
+            app.database_url(db),
             progress=progress,
             reports_dir=None if no_report else reports_dir,
             resume=resume,
@@ -178,58 +137,14 @@ def run(
             f"{stopped.run_id} builds a report of them)"
         )
         raise typer.Exit(130) from None
-    except PipelineError as error:
-        raise _fail(str(error)) from None
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts.items()))
-    _say(f"run {outcome.run_id} {outcome.status}: {counts}")
+    terminal.say(f"run {outcome.run_id} {outcome.status}: {counts}")
     if outcome.report_path is not None:
-        _say(f"report: {outcome.report_path}")
-
-
-def _print_plan(planned: app.Plan) -> None:
-    table = Table(title=f"{planned.spec.name}: cells in run order")
-    swept = any(cell.variant for cell in planned.cells)
-    columns = ["#", "task", *(["variant"] if swept else []), "model", "workers"]
-    skips = {cell.position: planned.skip_reason(cell) for cell in planned.cells}
-    notes = ["skipped"] if any(skips.values()) else []
-    for column in (*columns, "payload_bytes", "interpreter", *notes):
-        table.add_column(
-            column, justify="right" if column in ("#", "workers", "payload_bytes") else "left"
-        )
-    for cell in planned.cells:
-        table.add_row(
-            str(cell.position),
-            cell.task,
-            *([cell.variant_label] if swept else []),
-            cell.model,
-            str(cell.workers),
-            str(cell.payload_bytes),
-            cell.interpreter,
-            *(["yes" if skips[cell.position] else ""] if notes else []),
-        )
-    out.print(table)
-    for label, probe in planned.probes.items():
-        _say(f"interpreter {label}: {probe.description} ({probe.executable})")
-        for model in dict.fromkeys(cell.model for cell in planned.cells):
-            reason = probe.unsupported(model)
-            if reason:
-                _say(f"  skips {model}: {reason}")
-    measured = len(planned.trials) - planned.warmup_count
-    settings = planned.spec.adaptive
-    more = (
-        f"; adaptive: up to {len(planned.cells) * (settings.max - settings.min)} more, until "
-        f"each median is known to ±{settings.target_ci:.1%}"
-        if settings
-        else ""
-    )
-    _say(
-        f"{len(planned.cells)} cells, {len(planned.trials)} trials "
-        f"({planned.warmup_count} warm-up + {measured} measured{more}); dry run: nothing "
-        "was run or written"
-    )
+        terminal.say(f"report: {outcome.report_path}")
 
 
 @cli.command()
+@_errors_exit_2
 def report(
     run_id: RunArgument = "latest",
     db: DbOption = None,
@@ -244,14 +159,12 @@ def report(
     ] = (app.DEFAULT_REPORTS_DIR),
 ) -> None:
     """(Re)build the HTML report of a run and the index of all runs."""
-    try:
-        page = app.build_report(store.Store(db or store.default_url()), run_id, reports_dir)
-    except PipelineError as error:
-        raise _fail(str(error)) from None
-    _say(f"report: {page}")
+    page = app.build_report(app.open_store(db), run_id, reports_dir)
+    terminal.say(f"report: {page}")
 
 
 @cli.command()
+@_errors_exit_2
 def publish(
     db: DbOption = None,
     reports_dir: Annotated[
@@ -259,24 +172,19 @@ def publish(
     ] = app.DEFAULT_REPORTS_DIR,
 ) -> None:
     """Rebuild the report of every run in the database and the index of them all."""
-    try:
-        pages = app.publish(store.Store(db or store.default_url()), reports_dir)
-    except PipelineError as error:
-        raise _fail(str(error)) from None
-    _say(f"published {len(pages)} run(s): {reports_dir / 'index.html'}")
+    pages = app.publish(app.open_store(db), reports_dir)
+    terminal.say(f"published {len(pages)} run(s): {reports_dir / 'index.html'}")
 
 
 @cli.command()
+@_errors_exit_2
 def verdicts(
     run_id: RunArgument = "latest",
     db: DbOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """Verdicts of a run on each claim of the threads-vs-processes explainer."""
-    try:
-        found = app.verdicts(store.Store(db or store.default_url()), run_id)
-    except PipelineError as error:
-        raise _fail(str(error)) from None
+    found = app.verdicts(app.open_store(db), run_id)
     if as_json:
         typer.echo(json.dumps([dataclasses.asdict(verdict) for verdict in found], indent=2))
         return
@@ -287,6 +195,7 @@ def verdicts(
 
 
 @cli.command()
+@_errors_exit_2
 def query(
     sql: Annotated[
         str,
@@ -295,9 +204,7 @@ def query(
         ),
     ],
     db: DbOption = None,
-    output_format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = (
-        Format.table
-    ),
+    output_format: FormatOption = terminal.Format.table,
     param: Annotated[
         list[str] | None,
         typer.Option(
@@ -311,81 +218,50 @@ def query(
 
     The database is opened read-only; a statement that would write is refused (exit 2).
     """
-    try:
-        frame = store.query(db or store.default_url(), sql, _params(param or []))
-    except PipelineError as error:
-        raise _fail(str(error)) from None
-    _print_frame(frame, output_format)
-
-
-def _say(text: str) -> None:
-    """One plain line on stdout: no rich markup highlighting, long paths wrapped whole."""
-    out.print(text, highlight=False, soft_wrap=True)
-
-
-def _print_frame(frame: Any, output_format: Format, title: str | None = None) -> None:
-    """A DataFrame on stdout as a table (long values fold, never cut), CSV, JSON or
-    Markdown."""
-    if output_format is Format.csv:
-        sys.stdout.write(frame.to_csv(index=False))
-    elif output_format is Format.json:
-        sys.stdout.write(frame.to_json(orient="records", date_format="iso", indent=2) + "\n")
-    elif output_format is Format.markdown:
-        sys.stdout.write(_markdown(frame.columns, frame.itertuples(index=False)))
-    else:
-        table = Table(title=title)
-        for column in frame.columns:
-            table.add_column(str(column), overflow="fold")
-        for row in frame.itertuples(index=False):
-            table.add_row(*["" if value is None else str(value) for value in row])
-        out.print(table)
+    frame = readonly.query(app.database_url(db), sql, _params(param or []))
+    terminal.print_frame(frame, output_format)
 
 
 @cli.command()
+@_errors_exit_2
 def runs(
     db: DbOption = None,
-    output_format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = (
-        Format.table
-    ),
+    output_format: FormatOption = terminal.Format.table,
 ) -> None:
     """The runs in the database, newest first: status, start, duration, host, trials."""
-    try:
-        frame = app.runs_frame(store.Store(db or store.default_url()))
-    except PipelineError as error:
-        raise _fail(str(error)) from None
-    _print_frame(frame, output_format)
+    frame = app.runs_frame(app.open_store(db))
+    terminal.print_frame(frame, output_format)
 
 
 @cli.command()
+@_errors_exit_2
 def show(
     run_id: RunArgument = "latest",
     db: DbOption = None,
 ) -> None:
     """A run's environment, spec and cell summary."""
-    try:
-        run_row, environment, summary = app.show(store.Store(db or store.default_url()), run_id)
-    except PipelineError as error:
-        raise _fail(str(error)) from None
-    _say(f"run {run_row.id} {run_row.name} ({run_row.status}), started {run_row.started_at}")
+    run_row, environment, summary = app.show(app.open_store(db), run_id)
+    terminal.say(
+        f"run {run_row.id} {run_row.name} ({run_row.status}), started {run_row.started_at}"
+    )
     facts = Table(title="environment", show_header=False)
     facts.add_column("key")
     facts.add_column("value", overflow="fold")
     for key, value in environment.items():
         facts.add_row(key, "" if value is None else str(value))
     out.print(facts)
-    _say(f"spec ({run_row.spec_path}):")
+    terminal.say(f"spec ({run_row.spec_path}):")
     out.print(run_row.spec_text, markup=False, highlight=False)
-    _print_frame(summary, Format.table, title="cell summary")
+    terminal.print_frame(summary, terminal.Format.table, title="cell summary")
 
 
 @cli.command()
+@_errors_exit_2
 def compare(
     first: Annotated[str, typer.Argument(metavar="RUN_A", help="The baseline run.")],
     second: Annotated[str, typer.Argument(metavar="RUN_B", help="The run to compare with it.")],
     db: DbOption = None,
-    output_format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = (
-        Format.table
-    ),
+    output_format: FormatOption = terminal.Format.table,
     fail_above: Annotated[
         float | None,
         typer.Option(
@@ -397,10 +273,7 @@ def compare(
 ) -> None:
     """The cells two runs share, side by side: change in median wall time, its interval
     and Holm-corrected Mann-Whitney significance."""
-    try:
-        compared = app.compare_runs(store.Store(db or store.default_url()), first, second)
-    except PipelineError as error:
-        raise _fail(str(error)) from None
+    compared = app.compare_runs(app.open_store(db), first, second)
     if compared.empty:
         raise _fail(f"runs {first} and {second} share no cell with ok trials")
     shown = compared.assign(
@@ -410,7 +283,7 @@ def compare(
     ).rename(
         columns={"change": "change_%", "change_ci_low": "ci_low_%", "change_ci_high": "ci_high_%"}
     )
-    _print_frame(shown, output_format)
+    terminal.print_frame(shown, output_format)
     if fail_above is not None:
         slower = app.regressions(compared, fail_above)
         if not slower.empty:
@@ -430,6 +303,7 @@ class Export(str, Enum):
 
 
 @cli.command()
+@_errors_exit_2
 def export(
     run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id, or 'latest'.")],
     db: DbOption = None,
@@ -449,10 +323,7 @@ def export(
         raise _fail(f"--table: {table!r} is not one of {', '.join(app.EXPORTS)}")
     if file_format is Export.parquet and importlib.util.find_spec("pyarrow") is None:
         raise _fail("--format parquet needs pyarrow: .venv/bin/pip install pyarrow")
-    try:
-        found_id, frame = app.export_frame(store.Store(db or store.default_url()), run_id, table)
-    except PipelineError as error:
-        raise _fail(str(error)) from None
+    found_id, frame = app.export_frame(app.open_store(db), run_id, table)
     path = output or Path(f"run-{found_id}-{table}.{file_format.value}")
     if file_format is Export.csv:
         frame.to_csv(path, index=False)
@@ -460,7 +331,7 @@ def export(
         frame.to_json(path, orient="records", date_format="iso", indent=1)
     else:
         frame.to_parquet(path, index=False)
-    _say(f"{len(frame)} rows written to {path}")
+    terminal.say(f"{len(frame)} rows written to {path}")
 
 
 def _params(pairs: list[str]) -> dict[str, str]:
@@ -471,15 +342,6 @@ def _params(pairs: list[str]) -> dict[str, str]:
             raise _fail(f"--param {pair!r}: expected NAME=VALUE")
         values[name] = value
     return values
-
-
-def _markdown(columns: object, rows: object) -> str:
-    header = [str(column) for column in columns]  # type: ignore[attr-defined]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in rows:  # type: ignore[attr-defined]
-        cells = ["" if value is None else str(value).replace("|", "\\|") for value in row]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def normalise_args(args: list[str]) -> list[str]:

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from .planning.axes import describe_interpreter
-from .storage import store
+from .storage import engine, schema, store
 
 
 def summarise(results: store.Store, run_id: int, trials: pd.DataFrame | None = None) -> None:
@@ -55,7 +55,7 @@ def verdicts(
     )
 
 
-def run_dict(results: store.Store, run_row: store.Run) -> dict[str, Any]:
+def run_dict(results: store.Store, run_row: schema.Run) -> dict[str, Any]:
     """A run's row as a dict, with its trial order and count."""
     values = run_row.model_dump()
     values["order"] = run_row.trial_order
@@ -110,7 +110,7 @@ def runs_frame(results: store.Store) -> pd.DataFrame:
 
 def show(
     results: store.Store, run: str | int | None
-) -> tuple[store.Run, dict[str, Any], pd.DataFrame]:
+) -> tuple[schema.Run, dict[str, Any], pd.DataFrame]:
     """A run, its environment (as a dict) and the main columns of its cell summary."""
     from .analysis.stats import CELL_COLUMNS  # scipy: imported only by the commands that need it
 
@@ -149,12 +149,12 @@ def export_frame(
 
 def load_trials(db: str | None = None, run: str | int | None = "latest") -> pd.DataFrame:
     """A run's measured trials (the ``trial_results`` view) for a notebook."""
-    return export_frame(store.Store(db or store.default_url()), run, "trials")[1]
+    return export_frame(store.Store(db or engine.default_url()), run, "trials")[1]
 
 
 def load_summary(db: str | None = None, run: str | int | None = "latest") -> pd.DataFrame:
     """A run's cell statistics (the ``cell_summary`` view) for a notebook."""
-    return export_frame(store.Store(db or store.default_url()), run, "summary")[1]
+    return export_frame(store.Store(db or engine.default_url()), run, "summary")[1]
 
 
 def compare_runs(results: store.Store, first: str | int, second: str | int) -> pd.DataFrame:

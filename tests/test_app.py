@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from sqlmodel import select
 
 from pipeline import app
 from pipeline.execution import records
 from pipeline.execution.runner import Measurement, TrialRequest
-from pipeline.storage import store
+from pipeline.storage import readonly, schema, store
 
 SPEC = """\
 name: fake
@@ -65,7 +66,7 @@ def test_interrupt_keeps_finished_trials_and_marks_the_run(write_spec, db_url) -
     results = store.Store(db_url)
     assert results.resolve_run(1).status == "interrupted"
     with results.session() as session:
-        assert len(list(session.exec(store.select(store.Trial)))) == 3
+        assert len(list(session.exec(select(schema.Trial)))) == 3
 
 
 def test_failed_trials_are_data(write_spec, db_url) -> None:
@@ -112,7 +113,7 @@ def test_adaptive_repetitions_go_where_the_noise_is(write_spec, db_url) -> None:
     plan = app.plan(write_spec(ADAPTIVE))
     assert len(plan.trials) == 2 + 2 * 3  # warm-ups and the minimum are planned up front
     app.run(plan, db_url, execute=noisy_threads, reports_dir=None)
-    cells = store.query(
+    cells = readonly.query(
         db_url,
         "SELECT model, stop_reason, (SELECT count(*) FROM trial_results t "
         "WHERE t.cell_id = c.cell_id) AS n FROM cell_summary c ORDER BY model",
@@ -121,7 +122,7 @@ def test_adaptive_repetitions_go_where_the_noise_is(write_spec, db_url) -> None:
         ["sequential", "target met", 3],  # constant: known exactly after the minimum
         ["threads", "max reached", 9],  # ±30% noise never gets to ±5%
     ]
-    sequences = store.query(db_url, "SELECT sequence FROM trial ORDER BY id")["sequence"]
+    sequences = readonly.query(db_url, "SELECT sequence FROM trial ORDER BY id")["sequence"]
     assert sequences.tolist() == list(range(2 + 3 * 2 + 6))
     run = store.Store(db_url).resolve_run(1)
     assert (run.repetitions, run.repetitions_max, run.target_ci) == (3, 9, 0.05)
@@ -129,5 +130,5 @@ def test_adaptive_repetitions_go_where_the_noise_is(write_spec, db_url) -> None:
 
 def test_a_fixed_count_records_its_stop_reason(write_spec, db_url) -> None:
     app.run(app.plan(write_spec(SPEC)), db_url, execute=fake_execute, reports_dir=None)
-    reasons = store.query(db_url, "SELECT DISTINCT stop_reason FROM cell")["stop_reason"]
+    reasons = readonly.query(db_url, "SELECT DISTINCT stop_reason FROM cell")["stop_reason"]
     assert reasons.tolist() == ["fixed count"]

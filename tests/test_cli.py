@@ -376,9 +376,9 @@ params:
 
 
 def _trial_keys(url: str) -> list[tuple]:
-    from pipeline.storage import store
+    from pipeline.storage import readonly
 
-    frame = store.query(
+    frame = readonly.query(
         url,
         "SELECT t.id, c.position, t.repetition, t.warmup, t.started_at "
         "FROM trial t JOIN cell c ON c.id = t.cell_id ORDER BY t.id",
@@ -397,7 +397,7 @@ def _stored(url: str) -> int:
 
 
 def test_resume_after_the_orchestrator_is_killed(cli_runner, write_spec, tmp_path, db_url):
-    from pipeline.storage import store
+    from pipeline.storage import readonly
 
     spec = write_spec(RESUMABLE)
     db = db_url
@@ -416,7 +416,7 @@ def test_resume_after_the_orchestrator_is_killed(cli_runner, write_spec, tmp_pat
     time.sleep(0.5)  # the trial in flight, in its own session, finishes or is lost
     before = _trial_keys(db)
     assert 4 <= len(before) < 12
-    assert store.query(db, "SELECT status FROM run")["status"].tolist() == ["running"]
+    assert readonly.query(db, "SELECT status FROM run")["status"].tolist() == ["running"]
 
     changed = write_spec(RESUMABLE.replace("workers: [2]", "workers: [2, 4]"), "changed.yaml")
     refused = cli_runner.invoke(cli, ["run", str(changed), "--db", db, "--resume", "1"])
@@ -462,9 +462,9 @@ def test_two_runs_write_to_one_database_at_once(write_spec, tmp_path, db_url) ->
         assert process.returncode == 0, stderr.decode()
         assert b"database is locked" not in stderr
         assert stdout.decode().endswith(" finished: 10 ok\n")
-    from pipeline.storage import store
+    from pipeline.storage import readonly
 
-    per_run = store.query(
+    per_run = readonly.query(
         db,
         "SELECT run_id, count(*) AS n, sum(CASE WHEN warmup THEN 1 ELSE 0 END) AS warmups "
         "FROM trial GROUP BY run_id ORDER BY run_id",
@@ -521,6 +521,6 @@ def test_query_reads_binds_and_refuses_writes_on_every_backend(cli_runner, write
 
 
 def store_count(url: str) -> int:
-    from pipeline.storage import store
+    from pipeline.storage import readonly
 
-    return int(store.query(url, "SELECT count(*) AS n FROM trial")["n"][0])
+    return int(readonly.query(url, "SELECT count(*) AS n FROM trial")["n"][0])

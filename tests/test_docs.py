@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlmodel import SQLModel
 
 from pipeline import app
-from pipeline.storage import store
+from pipeline.storage import readonly, schema
 
 from .test_app import SPEC, fake_execute
 
@@ -22,7 +22,7 @@ def test_every_table_and_column_is_documented() -> None:
         assert f"### `{table.name}`" in text, table.name
         for column in table.columns:
             assert f"`{column.name}`" in text, f"{table.name}.{column.name}"
-    for view in store.VIEWS:
+    for view in schema.VIEWS:
         assert f"`{view}`" in text, view
 
 
@@ -32,7 +32,7 @@ def test_every_sql_example_runs(write_spec, db_url) -> None:
     assert len(examples) >= 3
     for sql in examples:
         params = {"host": platform.node()} if ":host" in sql else None
-        frame = store.query(db_url, sql.strip().rstrip(";"), params)
+        frame = readonly.query(db_url, sql.strip().rstrip(";"), params)
         assert list(frame.columns), sql
-    fastest = store.query(db_url, examples[0].strip().rstrip(";"))
+    fastest = readonly.query(db_url, examples[0].strip().rstrip(";"))
     assert fastest[["task", "model"]].values.tolist() == [["io_sleep", "threads"]]

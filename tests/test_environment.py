@@ -15,7 +15,7 @@ import pytest
 
 from pipeline.analysis import machine
 from pipeline.execution import environment, records
-from pipeline.storage import store
+from pipeline.storage import schema
 
 
 def write(root: Path, relative: str, text: str) -> Path:
@@ -39,43 +39,43 @@ def empty_roots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, 
 
 # -- capture() -----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def captured() -> store.Environment:
+def captured() -> schema.Environment:
     return records.environment_row(environment.capture())
 
 
-def test_capture_kernel(captured: store.Environment) -> None:
+def test_capture_kernel(captured: schema.Environment) -> None:
     assert captured.kernel
 
 
-def test_capture_affinity_parses_back(captured: store.Environment) -> None:
+def test_capture_affinity_parses_back(captured: schema.Environment) -> None:
     assert captured.cpu_affinity is not None
     cpus = environment.parse_cpu_list(captured.cpu_affinity)
     assert cpus
     assert all(0 <= cpu < (os.cpu_count() or 1) for cpu in cpus)
 
 
-def test_capture_aslr(captured: store.Environment) -> None:
+def test_capture_aslr(captured: schema.Environment) -> None:
     assert captured.aslr is None or captured.aslr[0] in "012"
 
 
-def test_capture_memory(captured: store.Environment) -> None:
+def test_capture_memory(captured: schema.Environment) -> None:
     assert captured.memory_total_bytes is not None
     assert captured.memory_available_bytes is not None
     assert 0 < captured.memory_available_bytes <= captured.memory_total_bytes
 
 
-def test_capture_details_json(captured: store.Environment) -> None:
+def test_capture_details_json(captured: schema.Environment) -> None:
     assert isinstance(json.loads(captured.details_json), dict)
 
 
-def test_capture_keeps_older_fields(captured: store.Environment) -> None:
+def test_capture_keeps_older_fields(captured: schema.Environment) -> None:
     assert captured.hostname is not None
     assert captured.python_version
     assert captured.cpu_logical
     assert isinstance(json.loads(captured.packages_json), dict)
 
 
-def test_capture_cpu_percent_in_range(captured: store.Environment) -> None:
+def test_capture_cpu_percent_in_range(captured: schema.Environment) -> None:
     assert captured.cpu_percent_start is None or 0.0 <= captured.cpu_percent_start <= 100.0
 
 
@@ -213,9 +213,9 @@ def test_details_from_fake_tree(tmp_path: Path) -> None:
 
 
 # -- busy_warnings() ------------------------------------------------------------------------
-def quiet(**changes: Any) -> store.Environment:
+def quiet(**changes: Any) -> schema.Environment:
     """A quiet, well-tuned two-CPU machine, with ``changes`` applied."""
-    env = store.Environment(
+    env = schema.Environment(
         run_id=1,
         cpu_logical=2,
         load_avg_start=0.1,
@@ -237,7 +237,7 @@ def test_quiet_machine_has_no_warnings() -> None:
 
 
 def test_unknown_everything_has_no_warnings() -> None:
-    assert machine.busy_warnings(store.Environment(run_id=1)) == []
+    assert machine.busy_warnings(schema.Environment(run_id=1)) == []
 
 
 def test_high_load_at_start() -> None:

@@ -22,7 +22,7 @@ from pipeline.cli import cli
 from pipeline.errors import ResumeError, SpecError
 from pipeline.execution import interpreters, runner
 from pipeline.planning.spec import load_spec
-from pipeline.storage import store
+from pipeline.storage import readonly
 from pipeline.worker import concurrency
 
 from .conftest import TESTS_DIR
@@ -262,7 +262,7 @@ def test_cells_an_interpreter_cannot_run_are_skipped_with_the_reason(tmp_path: P
     assert outcome.status == "finished"
     assert "subinterpreters" not in executed
     assert len(executed) == 4
-    trials = store.query(url, "SELECT model, status, error FROM trial_results")
+    trials = readonly.query(url, "SELECT model, status, error FROM trial_results")
     skipped = trials[trials["model"] == "subinterpreters"]
     assert skipped["status"].tolist() == ["skipped", "skipped"]
     assert skipped["error"].tolist() == ["not in this test"] * 2
@@ -285,7 +285,7 @@ def test_a_cell_the_worker_skips_runs_no_more_trials(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'results.db'}"
     app.run(plan, url, execute=execute, reports_dir=None)
     assert executed.count("threads") == 1
-    statuses = store.query(url, "SELECT status, error FROM trial_results WHERE model='threads'")
+    statuses = readonly.query(url, "SELECT status, error FROM trial_results WHERE model='threads'")
     assert statuses.values.tolist() == [["skipped", "threads said no"]] * 2
 
 
@@ -356,7 +356,7 @@ def test_the_probed_interpreters_are_stored_with_the_run(tmp_path: Path) -> None
     path = spec_with(tmp_path, entries)
     url = f"sqlite:///{tmp_path / 'results.db'}"
     outcome = app.run(app.plan(path), url, execute=fake_execute, reports_dir=tmp_path / "site")
-    rows = store.query(url, "SELECT * FROM run_interpreter ORDER BY label")
+    rows = readonly.query(url, "SELECT * FROM run_interpreter ORDER BY label")
     assert rows["label"].tolist() == ["current", "seeded"]
     assert json.loads(rows["env_json"][1]) == {"A_B": "x"}
     assert set(rows["version"]) == {".".join(map(str, sys.version_info[:3]))}
@@ -428,7 +428,7 @@ def cpu_pure_speedups(tmp_path: Path, attempt: int) -> dict[str, float]:
     path.write_text(text)
     url = f"sqlite:///{tmp_path / f'results-{attempt}.db'}"
     app.run(app.plan(path), url, reports_dir=None)
-    trials = store.query(
+    trials = readonly.query(
         url, "SELECT interpreter, model, status, wall_s, gil_enabled FROM trial_results"
     )
     assert set(trials["status"]) == {"ok"}
@@ -468,7 +468,7 @@ def test_subinterpreters_run_under_the_free_threaded_build(tmp_path: Path) -> No
         pytest.skip("this free-threaded interpreter has no InterpreterPoolExecutor")
     url = f"sqlite:///{tmp_path / 'results.db'}"
     app.run(plan, url, reports_dir=None)
-    trials = store.query(
+    trials = readonly.query(
         url,
         "SELECT interpreter, model, status, items_done, startup_s FROM trial_results "
         "WHERE model = 'subinterpreters'",

@@ -6,17 +6,18 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from sqlmodel import select
 
-from pipeline.errors import QueryError, UnknownRun
-from pipeline.storage import store
+from pipeline.errors import DatabaseError, QueryError, UnknownRun
+from pipeline.storage import engine, readonly, schema, store
 
 
 def make_run(results: store.Store) -> tuple[int, list[int]]:
     run = results.create_run(
-        store.Run(name="r", spec_text="name: r", spec_hash="h"),
-        store.Environment(run_id=0, hostname="host", cpu_physical=2),
+        schema.Run(name="r", spec_text="name: r", spec_hash="h"),
+        schema.Environment(run_id=0, hostname="host", cpu_physical=2),
         [
-            store.Cell(
+            schema.Cell(
                 run_id=0,
                 position=i,
                 task="io_sleep",
@@ -32,14 +33,14 @@ def make_run(results: store.Store) -> tuple[int, list[int]]:
     with results.session() as session:
         ids = [
             cell.id
-            for cell in session.exec(store.select(store.Cell).where(store.Cell.run_id == run.id))
+            for cell in session.exec(select(schema.Cell).where(schema.Cell.run_id == run.id))
         ]
     return run.id, ids
 
 
 def add(results, run_id, cell_id, sequence, wall_s, *, warmup=False, status="ok"):
     results.add_trial(
-        store.Trial(
+        schema.Trial(
             run_id=run_id,
             cell_id=cell_id,
             sequence=sequence,
@@ -150,7 +151,7 @@ def file_url(tmp_path: Path) -> str:
 
 
 def test_query_reads(file_url: str) -> None:
-    frame = store.query(
+    frame = readonly.query(
         file_url, "SELECT model, wall_s FROM trial_results WHERE wall_s > :w", {"w": "0.1"}
     )
     assert frame.to_dict("records") == [{"model": "sequential", "wall_s": 0.4}]
@@ -170,23 +171,23 @@ def test_query_reads(file_url: str) -> None:
 )
 def test_query_refuses_writes(file_url: str, sql: str) -> None:
     with pytest.raises(QueryError, match=r"^refused: the statement would write"):
-        store.query(file_url, sql)
-    assert len(store.query(file_url, "SELECT * FROM trial")) == 1
+        readonly.query(file_url, sql)
+    assert len(readonly.query(file_url, "SELECT * FROM trial")) == 1
 
 
 def test_query_bad_sql_and_missing_file(file_url: str, tmp_path: Path) -> None:
     with pytest.raises(QueryError, match=r"^bad SQL: no such table: nope"):
-        store.query(file_url, "SELECT * FROM nope")
-    with pytest.raises(store.DatabaseError, match="database file not found"):
-        store.query(f"sqlite:///{tmp_path / 'missing.db'}", "SELECT 1")
+        readonly.query(file_url, "SELECT * FROM nope")
+    with pytest.raises(DatabaseError, match="database file not found"):
+        readonly.query(f"sqlite:///{tmp_path / 'missing.db'}", "SELECT 1")
 
 
 def test_task_facts_are_stored_with_the_trial_and_shown_by_their_view(results) -> None:
     run_id, (cell_id, _) = make_run(results)
-    trial = store.Trial(run_id=run_id, cell_id=cell_id, sequence=0, repetition=0, status="ok")
+    trial = schema.Trial(run_id=run_id, cell_id=cell_id, sequence=0, repetition=0, status="ok")
     results.add_trial(trial, {"lost_updates": 3.0, "pool_broken": None})
     results.add_trial(
-        store.Trial(
+        schema.Trial(
             run_id=run_id, cell_id=cell_id, sequence=1, repetition=0, status="ok", warmup=True
         ),
         {"lost_updates": 9.0},
@@ -206,7 +207,7 @@ def test_a_version_1_database_is_migrated_when_opened(tmp_path: Path) -> None:
     url = f"sqlite:///{path}"
     run_id, _ = make_run(store.Store(url))
     with sqlite3.connect(path) as connection:  # make it look like a version-1 database
-        for view in store.VIEWS:
+        for view in schema.VIEWS:
             connection.execute(f"DROP VIEW {view}")
         connection.execute("ALTER TABLE trial DROP COLUMN peak_uss_bytes")
         connection.execute("DROP INDEX ix_cell_variant")  # version 1 had neither
@@ -220,7 +221,7 @@ def test_a_version_1_database_is_migrated_when_opened(tmp_path: Path) -> None:
     with sqlite3.connect(path) as connection:
         indexes = {row[1] for row in connection.execute("PRAGMA index_list(cell)")}
     assert {"ix_cell_variant", "ix_cell_workers", "ix_cell_payload_bytes"} <= indexes
-    assert version == [(str(store.SCHEMA_VERSION),)]
+    assert version == [(str(schema.SCHEMA_VERSION),)]
     assert reopened.resolve_run(run_id).name == "r"
-    assert store.query(url, "SELECT variant FROM cell")["variant"].tolist() == ["", ""]
-    assert store.add_missing_columns(reopened.engine) == []
+    assert readonly.query(url, "SELECT variant FROM cell")["variant"].tolist() == ["", ""]
+    assert engine.add_missing_columns(reopened.engine) == []

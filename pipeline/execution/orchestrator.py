@@ -16,7 +16,7 @@ from ..errors import SpecError
 from ..planning import matrix
 from ..planning.spec import Spec, load_spec
 from ..results import summarise
-from ..storage import store
+from ..storage import schema, store
 from . import adaptive, environment, interpreters, records, runner
 from .resume import reopen
 
@@ -203,7 +203,7 @@ def _float_or_none(value: Any) -> float | None:
 def _start(results: store.Store, plan: Plan) -> tuple[int, dict[int, int]]:
     """Store a new run with its environment and cells; its id and cell ids by position."""
     cell_rows = [
-        store.Cell(
+        schema.Cell(
             run_id=0,
             position=cell.position,
             task=cell.task,
@@ -212,7 +212,7 @@ def _start(results: store.Store, plan: Plan) -> tuple[int, dict[int, int]]:
             payload_bytes=cell.payload_bytes,
             interpreter=cell.interpreter,
             variant=cell.variant_label,
-            params_json=store.to_json(matrix.cell_params(plan.spec, cell)),
+            params_json=schema.to_json(matrix.cell_params(plan.spec, cell)),
         )
         for cell in plan.cells
     ]

@@ -12,7 +12,7 @@ from typing import Any
 
 from .. import __version__
 from ..planning import matrix
-from ..storage import store
+from ..storage import schema
 from . import interpreters, runner
 
 TYPE_CHECKING = False
@@ -20,27 +20,27 @@ if TYPE_CHECKING:
     from .orchestrator import Plan
 
 
-def interpreter_row(probe: interpreters.Probe) -> store.RunInterpreter:
+def interpreter_row(probe: interpreters.Probe) -> schema.RunInterpreter:
     """The stored form of a probed interpreter."""
     facts = probe.facts
-    return store.RunInterpreter(
+    return schema.RunInterpreter(
         run_id=0,
         label=probe.interpreter.label,
         executable=probe.executable,
-        env_json=store.to_json(probe.interpreter.environment),
+        env_json=schema.to_json(probe.interpreter.environment),
         implementation=str(facts.get("implementation", "")),
         version=str(facts.get("version", "")),
         free_threaded_build=facts.get("py_gil_disabled"),
         gil_enabled=facts.get("gil_enabled"),
         start_methods=",".join(facts.get("start_methods", [])),
-        unsupported_json=store.to_json(facts.get("unsupported", {})),
-        facts_json=store.to_json(facts),
+        unsupported_json=schema.to_json(facts.get("unsupported", {})),
+        facts_json=schema.to_json(facts),
     )
 
 
-def run_row(plan: Plan) -> store.Run:
+def run_row(plan: Plan) -> schema.Run:
     spec = plan.spec
-    return store.Run(
+    return schema.Run(
         name=spec.name,
         description=spec.description,
         spec_path=spec.path,
@@ -65,14 +65,14 @@ def run_row(plan: Plan) -> store.Run:
 
 def trial_row(
     run_id: int, cell_id: int, trial: matrix.TrialPlan, measurement: runner.Measurement
-) -> store.Trial:
+) -> schema.Trial:
     """The stored form of one measured trial."""
     result = measurement.result
     interpreter = result.get("interpreter", {})
     latencies = sorted(item["latency_s"] for item in result.get("items", []) if "latency_s" in item)
     work_s = result.get("work_s")
     items_done = result.get("items_done", 0)
-    return store.Trial(
+    return schema.Trial(
         run_id=run_id,
         cell_id=cell_id,
         sequence=trial.sequence,
@@ -147,9 +147,9 @@ def _percentile(values: list[float], percent: int) -> float | None:
     return statistics.quantiles(values, n=100, method="inclusive")[percent - 1]
 
 
-def environment_row(facts: dict[str, Any]) -> store.Environment:
+def environment_row(facts: dict[str, Any]) -> schema.Environment:
     """The stored form of the environment captured as a run starts."""
     values = dict(facts)
-    values["packages_json"] = store.to_json(values.pop("packages", {}))
-    values["details_json"] = store.to_json(values.pop("details", {}))
-    return store.Environment(run_id=0, **values)
+    values["packages_json"] = schema.to_json(values.pop("packages", {}))
+    values["details_json"] = schema.to_json(values.pop("details", {}))
+    return schema.Environment(run_id=0, **values)

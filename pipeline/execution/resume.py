@@ -15,7 +15,7 @@ import psutil
 import yaml
 
 from ..errors import ResumeError
-from ..storage import store
+from ..storage import schema, store
 from . import interpreters, records
 
 TYPE_CHECKING = False
@@ -79,7 +79,7 @@ def _comparable(value: Any) -> Any:
     return bool(value) if isinstance(value, bool | int) else str(value)
 
 
-def _resumable_run(results: store.Store, plan: Plan, resume: str) -> store.Run:
+def _resumable_run(results: store.Store, plan: Plan, resume: str) -> schema.Run:
     if resume != "latest":
         run_row = results.resolve_run(resume)
         problem = _why_not_resumable(run_row, plan.spec.timeout)
@@ -97,7 +97,7 @@ def _resumable_run(results: store.Store, plan: Plan, resume: str) -> store.Run:
 HEARTBEAT_GRACE_S = 60.0
 
 
-def _why_not_resumable(run_row: store.Run, timeout_s: float) -> str | None:
+def _why_not_resumable(run_row: schema.Run, timeout_s: float) -> str | None:
     """None when the run may be resumed; else why not."""
     if run_row.status == "finished":
         return "it finished"
@@ -110,7 +110,7 @@ def _why_not_resumable(run_row: store.Run, timeout_s: float) -> str | None:
     beat = run_row.heartbeat_at or run_row.started_at
     if beat.tzinfo is None:
         beat = beat.replace(tzinfo=UTC)
-    silent_s = (store.now() - beat).total_seconds()
+    silent_s = (schema.now() - beat).total_seconds()
     if silent_s <= timeout_s + HEARTBEAT_GRACE_S:
         return (
             f"it may still be running on {run_row.orchestrator_host or 'another host'} "

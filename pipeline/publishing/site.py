@@ -11,7 +11,7 @@ import pandas as pd
 
 from .. import results as stored
 from ..analysis import machine
-from ..storage import store
+from ..storage import schema, store
 
 DEFAULT_REPORTS_DIR = Path("reports")
 
@@ -153,7 +153,7 @@ def _warnings(results: store.Store, run_id: int) -> list[str]:
     return machine.busy_warnings(found) if found is not None else []
 
 
-def _index_entry(results: store.Store, run_row: store.Run, reports_dir: Path) -> dict[str, Any]:
+def _index_entry(results: store.Store, run_row: schema.Run, reports_dir: Path) -> dict[str, Any]:
     from . import report
 
     run_id = run_row.id or 0

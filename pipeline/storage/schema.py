@@ -1,0 +1,252 @@
+"""The results database's schema: SQLModel tables, with units in column names, and the
+public SQL views (stable names for people and tools; docs/schema.md documents both)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Table
+from sqlmodel import Field, SQLModel
+
+SCHEMA_VERSION = 3  # 3: run_interpreter
+
+
+def now() -> datetime:
+    """The current time, in UTC."""
+    return datetime.now(UTC)
+
+
+class Run(SQLModel, table=True):
+    """One execution of a spec."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True)
+    description: str = ""
+    status: str = "running"  # running | finished | interrupted | failed
+    spec_path: str = ""
+    spec_text: str = ""
+    spec_hash: str = ""
+    seed: int = 0
+    repetitions: int = 0  # measured trials per cell (the minimum when adaptive)
+    repetitions_max: int | None = None  # adaptive: the most trials a cell may get
+    target_ci: float | None = None  # adaptive: relative half-width of the median's 95% CI
+    budget_s: float | None = None  # adaptive: seconds the extra trials may take
+    warmup: int = 0
+    items: int = 0
+    timeout_s: float = 0.0
+    trial_order: str = ""
+    trial_count: int = 0
+    sample_interval_s: float = 0.0
+    pipeline_version: str = ""
+    started_at: datetime = Field(default_factory=now)
+    finished_at: datetime | None = None
+    # who runs it, and when it last finished a trial: a "running" run whose orchestrator
+    # is gone (dead pid on this host, or no heartbeat for longer than a trial can take) is
+    # resumable
+    orchestrator_host: str = ""
+    orchestrator_pid: int | None = None
+    heartbeat_at: datetime | None = None
+
+
+class Environment(SQLModel, table=True):
+    """The machine and software a run was measured on (one row per run)."""
+
+    run_id: int = Field(primary_key=True, foreign_key="run.id")
+    hostname: str = ""
+    os: str = ""
+    machine: str = ""
+    cpu_model: str = ""
+    cpu_physical: int | None = None
+    cpu_logical: int | None = None
+    memory_total_bytes: int | None = Field(default=None, sa_type=BigInteger)
+    python_version: str = ""
+    python_implementation: str = ""
+    python_build: str = ""
+    python_executable: str = ""
+    packages_json: str = "{}"
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+    load_avg_start: float | None = None
+    load_avg_end: float | None = None
+    boot_time: datetime | None = None
+    kernel: str = ""
+    cpu_freq_mhz: float | None = None  # current frequency at the start, where readable
+    cpu_freq_max_mhz: float | None = None
+    cpu_governor: str | None = None  # cpufreq scaling governor(s), e.g. "performance"
+    cpu_turbo: str | None = None  # "enabled" / "disabled" where the driver says
+    cpu_affinity: str | None = None  # CPUs the orchestrator may run on, e.g. "0-1"
+    isolated_cpus: str | None = None  # kernel isolcpus, where set
+    aslr: str | None = None  # /proc/sys/kernel/randomize_va_space, e.g. "2 (full)"
+    memory_available_bytes: int | None = Field(default=None, sa_type=BigInteger)
+    cpu_percent_start: float | None = None  # machine-wide CPU use just before the run
+    cpu_percent_end: float | None = None
+    details_json: str = "{}"  # anything else captured (see environment.py)
+
+
+class Cell(SQLModel, table=True):
+    """One point of a run's matrix."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="run.id", index=True)
+    position: int
+    task: str = Field(index=True)
+    model: str = Field(index=True)
+    workers: int = Field(index=True)
+    payload_bytes: int = Field(index=True, sa_type=BigInteger)
+    interpreter: str = Field(index=True)
+    variant: str = Field(default="", index=True)  # swept task parameters ("" when none)
+    params_json: str = "{}"
+    # why the cell got no more trials: fixed count, target met, max reached, budget spent,
+    # no ok trials (adaptive runs), or interrupted
+    stop_reason: str = ""
+
+
+class Trial(SQLModel, table=True):
+    """One execution of a cell in a fresh worker process (warm-ups included, flagged)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="run.id", index=True)
+    cell_id: int = Field(foreign_key="cell.id", index=True)
+    sequence: int
+    repetition: int
+    warmup: bool = False
+    status: str  # ok | error | timeout | crashed | skipped
+    wall_s: float | None = None
+    startup_s: float | None = None
+    shutdown_s: float | None = None
+    process_s: float | None = None
+    cpu_user_s: float | None = None
+    cpu_sys_s: float | None = None
+    peak_rss_bytes: int | None = Field(default=None, sa_type=BigInteger)
+    items_done: int = 0
+    items_failed: int = 0
+    latency_p50_s: float | None = None
+    latency_p95_s: float | None = None
+    latency_p99_s: float | None = None
+    throughput_items_s: float | None = None  # items done / work_s
+    cpu_utilisation: float | None = None  # CPU s / (start-up + work + shutdown) s
+    # summed over the process tree (USS and PSS sampled less often)
+    peak_uss_bytes: int | None = Field(default=None, sa_type=BigInteger)
+    peak_pss_bytes: int | None = Field(default=None, sa_type=BigInteger)
+    ctx_switches_voluntary: int | None = None  # the tree's, from getrusage
+    ctx_switches_involuntary: int | None = None
+    start_method: str | None = None
+    python_version: str | None = None
+    python_implementation: str | None = None
+    gil_enabled: bool | None = None
+    free_threaded_build: bool | None = None
+    switch_interval_s: float | None = None
+    error: str | None = None
+    started_at: datetime = Field(default_factory=now)
+    detail_json: str = "{}"
+
+
+class TrialFact(SQLModel, table=True):
+    """A task-specific number one trial recorded (bytes moved, lost updates, pool broken...)."""
+
+    __tablename__ = "trial_fact"
+
+    trial_id: int = Field(primary_key=True, foreign_key="trial.id")
+    name: str = Field(primary_key=True, index=True)
+    value: float | None = None
+
+
+class CellStats(SQLModel, table=True):
+    """Per-cell statistics computed when a run ends (behind the ``cell_summary`` view)."""
+
+    __tablename__ = "cell_stats"
+
+    cell_id: int = Field(primary_key=True, foreign_key="cell.id")
+    run_id: int = Field(foreign_key="run.id", index=True)
+    n: int
+    n_ok: int
+    median_wall_s: float | None = None
+    ci_low_wall_s: float | None = None
+    ci_high_wall_s: float | None = None
+    mean_wall_s: float | None = None
+    std_wall_s: float | None = None
+    cv_wall: float | None = None
+    min_wall_s: float | None = None
+    max_wall_s: float | None = None
+    iqr_wall_s: float | None = None
+    outliers: int | None = None  # trials outside Tukey's fences (1.5 IQR), counted not dropped
+    median_startup_s: float | None = None
+    median_shutdown_s: float | None = None
+    median_cpu_s: float | None = None
+    cpu_utilisation: float | None = None
+    median_peak_rss_bytes: float | None = None
+    median_peak_uss_bytes: float | None = None
+    median_peak_pss_bytes: float | None = None
+    speedup: float | None = None
+    speedup_ci_low: float | None = None
+    speedup_ci_high: float | None = None
+    efficiency: float | None = None
+    ideal_speedup: float | None = None
+    karp_flatt: float | None = None  # serial fraction (1/S - 1/n) / (1 - 1/n), n > 1
+    warnings: str = ""  # instability warnings, "; "-separated
+
+
+class RunInterpreter(SQLModel, table=True):
+    """An interpreter of a run's interpreter axis, as probed before the run started."""
+
+    __tablename__ = "run_interpreter"
+
+    run_id: int = Field(primary_key=True, foreign_key="run.id")
+    label: str = Field(primary_key=True)  # what cell.interpreter says
+    executable: str = ""
+    env_json: str = "{}"  # variables the entry adds to its workers' environment
+    implementation: str = ""
+    version: str = ""
+    free_threaded_build: bool | None = None  # sysconfig Py_GIL_DISABLED
+    gil_enabled: bool | None = None  # at run time, under env
+    start_methods: str = ""  # multiprocessing's, comma-separated
+    unsupported_json: str = "{}"  # model -> why this interpreter cannot run it
+    facts_json: str = "{}"  # everything the probe reported
+
+
+class Meta(SQLModel, table=True):
+    """Key/value facts about the database itself, such as the schema version."""
+
+    key: str = Field(primary_key=True)
+    value: str
+
+
+TRIAL_TABLE: Table = Trial.__table__  # type: ignore[attr-defined]
+FACT_TABLE: Table = TrialFact.__table__  # type: ignore[attr-defined]
+RUN_TABLE: Table = Run.__table__  # type: ignore[attr-defined]
+
+_CELL_COLUMNS = "c.task, c.variant, c.model, c.workers, c.payload_bytes, c.interpreter"
+VIEWS = {
+    "trial_results": f"""
+        SELECT t.run_id, t.cell_id, t.id AS trial_id, {_CELL_COLUMNS}, t.repetition,
+               t.sequence, t.status, t.wall_s, t.startup_s, t.shutdown_s, t.process_s,
+               t.cpu_user_s, t.cpu_sys_s, t.peak_rss_bytes, t.items_done, t.items_failed,
+               t.latency_p50_s, t.latency_p95_s, t.latency_p99_s, t.throughput_items_s,
+               t.cpu_utilisation, t.peak_uss_bytes, t.peak_pss_bytes,
+               t.ctx_switches_voluntary, t.ctx_switches_involuntary, t.start_method,
+               t.python_version, t.python_implementation, t.gil_enabled,
+               t.free_threaded_build, t.switch_interval_s, t.error, t.started_at
+        FROM trial t JOIN cell c ON c.id = t.cell_id
+        WHERE NOT t.warmup""",
+    "trial_facts": f"""
+        SELECT t.run_id, t.cell_id, t.id AS trial_id, {_CELL_COLUMNS}, t.repetition,
+               t.status, f.name, f.value
+        FROM trial_fact f JOIN trial t ON t.id = f.trial_id JOIN cell c ON c.id = t.cell_id
+        WHERE NOT t.warmup""",
+    "cell_summary": f"""
+        SELECT c.run_id, c.id AS cell_id, {_CELL_COLUMNS}, c.stop_reason, s.n, s.n_ok,
+               s.median_wall_s, s.ci_low_wall_s, s.ci_high_wall_s, s.mean_wall_s,
+               s.std_wall_s, s.cv_wall, s.min_wall_s, s.max_wall_s, s.iqr_wall_s,
+               s.outliers, s.median_startup_s, s.median_shutdown_s, s.median_cpu_s,
+               s.cpu_utilisation, s.median_peak_rss_bytes, s.median_peak_uss_bytes,
+               s.median_peak_pss_bytes, s.speedup, s.speedup_ci_low, s.speedup_ci_high,
+               s.efficiency, s.ideal_speedup, s.karp_flatt, s.warnings
+        FROM cell c JOIN cell_stats s ON s.cell_id = c.id""",
+}
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON for the ``*_json`` columns."""
+    return json.dumps(value, sort_keys=True, default=repr)
