@@ -8,12 +8,11 @@ import importlib.util
 import json
 import sys
 from collections.abc import Callable
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
-from rich.table import Table
 
 from . import __version__, app, terminal
 from .errors import PipelineError
@@ -244,12 +243,7 @@ def show(
     terminal.say(
         f"run {run_row.id} {run_row.name} ({run_row.status}), started {run_row.started_at}"
     )
-    facts = Table(title="environment", show_header=False)
-    facts.add_column("key")
-    facts.add_column("value", overflow="fold")
-    for key, value in environment.items():
-        facts.add_row(key, "" if value is None else str(value))
-    out.print(facts)
+    terminal.print_environment(environment)
     terminal.say(f"spec ({run_row.spec_path}):")
     out.print(run_row.spec_text, markup=False, highlight=False)
     terminal.print_frame(summary, terminal.Format.table, title="cell summary")
@@ -270,12 +264,19 @@ def compare(
             help="Exit 1 when a cell got significantly slower by more than PCT percent.",
         ),
     ] = None,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Every column in the table, not only the main ones.")
+    ] = False,
 ) -> None:
     """The cells two runs share, side by side: change in median wall time, its interval
     and Holm-corrected Mann-Whitney significance."""
     compared = app.compare_runs(app.open_store(db), first, second)
     if compared.empty:
         raise _fail(f"runs {first} and {second} share no cell with ok trials")
+    if output_format is terminal.Format.table and not wide:
+        terminal.print_frame(terminal.compare_view(compared), output_format)
+        _gate(compared, fail_above)
+        return
     shown = compared.assign(
         change=(compared["change"] * 100).round(1),
         change_ci_low=(compared["change_ci_low"] * 100).round(1),
@@ -284,6 +285,11 @@ def compare(
         columns={"change": "change_%", "change_ci_low": "ci_low_%", "change_ci_high": "ci_high_%"}
     )
     terminal.print_frame(shown, output_format)
+    _gate(compared, fail_above)
+
+
+def _gate(compared: Any, fail_above: float | None) -> None:
+    """``--fail-above PCT``: exit 1 when a cell got significantly slower by more."""
     if fail_above is not None:
         slower = app.regressions(compared, fail_above)
         if not slower.empty:
@@ -294,7 +300,7 @@ def compare(
             raise typer.Exit(1)
 
 
-class Export(str, Enum):
+class Export(StrEnum):
     """File formats of ``pipeline export``."""
 
     csv = "csv"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from rich.console import Console
@@ -18,15 +18,18 @@ from rich.progress import (
 )
 from rich.progress import Progress as RichProgress
 from rich.table import Table
+from rich.text import Text
 
-from . import app
+from . import app, cells, results
+from .metrics import METRICS, format_column, format_with_interval
 from .planning import matrix
+from .status import TrialStatus
 
 out = Console()
 err = Console(stderr=True)
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     """Output formats of ``pipeline query``."""
 
     table = "table"
@@ -40,31 +43,76 @@ def say(text: str) -> None:
     out.print(text, highlight=False, soft_wrap=True)
 
 
+def for_people(frame: Any) -> dict[str, list[str]]:
+    """Each column of a DataFrame as text for people: the metrics registry formats the
+    columns it knows (times, bytes, ratios, shares...), the others print as they are."""
+    return {str(column): format_column(str(column), frame[column]) for column in frame.columns}
+
+
 def _table(frame: Any, title: str | None = None) -> None:
-    """A DataFrame as a rich table on stdout (long values fold, never cut)."""
+    """A DataFrame as a rich table on stdout (long values fold, never cut); numbers are
+    right-aligned."""
     table = Table(title=title)
-    for column in frame.columns:
-        table.add_column(str(column), overflow="fold")
-    for row in frame.itertuples(index=False):
-        table.add_row(*["" if value is None else str(value) for value in row])
+    columns = for_people(frame)
+    for column in columns:
+        numeric = str(frame[column].dtype) not in ("object", "string", "bool")
+        table.add_column(column, overflow="fold", justify="right" if numeric else "left")
+    for row in zip(*columns.values(), strict=True):
+        table.add_row(*row)
     out.print(table)
 
 
 def _markdown(frame: Any) -> str:
-    header = [str(column) for column in frame.columns]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in frame.itertuples(index=False):
-        cells = ["" if value is None else str(value).replace("|", "\\|") for value in row]
-        lines.append("| " + " | ".join(cells) + " |")
+    columns = for_people(frame)
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in zip(*columns.values(), strict=True):
+        lines.append("| " + " | ".join(value.replace("|", "\\|") for value in row) + " |")
     return "\n".join(lines) + "\n"
 
 
-# The text formats: a DataFrame as the text written to stdout.
+# The text formats: a DataFrame as the text written to stdout (CSV and JSON stay raw).
 TEXT_WRITERS: dict[Format, Callable[[Any], str]] = {
     Format.csv: lambda frame: str(frame.to_csv(index=False)),
     Format.json: lambda frame: frame.to_json(orient="records", date_format="iso", indent=2) + "\n",
     Format.markdown: _markdown,
 }
+
+
+def compare_view(compared: Any) -> Any:
+    """The columns of ``pipeline compare`` a person needs, as text: the cell, both medians,
+    the change with its interval, the Holm-corrected p and the verdict (``--wide`` and
+    ``--format csv|json`` give every column)."""
+    import pandas as pd
+
+    seconds, change = METRICS["median_first_s"], METRICS["change"]
+    rows = [
+        {
+            "cell": cells.row_label(row)
+            + (f" [{row['interpreter']}]" if "interpreter" in row else ""),
+            "A": seconds.format(row["median_first_s"]),
+            "B": seconds.format(row["median_second_s"]),
+            "change": format_with_interval(
+                row["change"], row["change_ci_low"], row["change_ci_high"], change.unit
+            ),
+            "p (Holm)": METRICS["p_holm"].format(row["p_holm"]),
+            "verdict": row["verdict"],
+        }
+        for row in compared.to_dict("records")
+    ]
+    return pd.DataFrame(rows, columns=["cell", "A", "B", "change", "p (Holm)", "verdict"])
+
+
+def print_environment(environment: dict[str, Any]) -> None:
+    """A run's environment, grouped (CPU, memory, OS, Python, noise sources)."""
+    table = Table(title="environment", show_header=False)
+    table.add_column("fact", style="bold")
+    table.add_column("value", overflow="fold")
+    for group, facts in results.environment_groups(environment):
+        table.add_section()
+        table.add_row(f"[underline]{group}[/underline]", "")
+        for label, value in facts:
+            table.add_row(label, Text(value))
+    out.print(table)
 
 
 def print_frame(frame: Any, output_format: Format, title: str | None = None) -> None:
@@ -108,7 +156,7 @@ class BarProgress:
         self._bar.update(self._task, description=f"{plan.cell.label()} ({kind})")
 
     def trial_finished(self, plan: matrix.TrialPlan, status: str) -> None:
-        self._failed += status != "ok"
+        self._failed += status != TrialStatus.OK
         self._bar.update(self._task, advance=1, failed=self._failed)
 
     def end(self) -> None:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from pipeline.execution import adaptive
 from pipeline.planning.matrix import Cell
+from pipeline.status import StopReason
 
 CELLS = [Cell(i, "t", "threads", 2, 1, "py") for i in range(3)]
 
 
-def sampler(**options) -> adaptive.Sampler:
+def sampler(**options) -> adaptive.Repetitions:
     options = {"target_ci": 0.05, "maximum": 8, **options}
-    return adaptive.Sampler(CELLS, **options)
+    return adaptive.Repetitions(CELLS, **options)
 
 
-def fill(s: adaptive.Sampler, cell: Cell, walls: list[float], status: str = "ok") -> None:
+def fill(s: adaptive.Repetitions, cell: Cell, walls: list[float], status: str = "ok") -> None:
     for wall in walls:
         s.record(cell, status, wall if status == "ok" else None)
 
@@ -24,7 +25,7 @@ def test_most_uncertain_first_and_the_rest_stop_with_a_reason() -> None:
     fill(s, CELLS[1], [1.0, 1.1, 0.9])  # about ±10%
     fill(s, CELLS[2], [1.0, 2.0, 0.5])  # far wider
     assert s.next_round() == [CELLS[2], CELLS[1]]
-    assert s.reasons == {0: adaptive.TARGET_MET}
+    assert s.reasons == {0: StopReason.TARGET_MET}
 
 
 def test_maximum_and_no_ok_trials() -> None:
@@ -33,7 +34,7 @@ def test_maximum_and_no_ok_trials() -> None:
     fill(s, CELLS[1], [0.0, 0.0, 0.0], status="crashed")
     fill(s, CELLS[2], [1.0, 2.0])
     assert s.next_round() == [CELLS[2]]
-    assert s.reasons == {0: adaptive.MAX_REACHED, 1: adaptive.NO_OK_TRIALS}
+    assert s.reasons == {0: StopReason.MAX_REACHED, 1: StopReason.NO_OK_TRIALS}
 
 
 def test_budget_stops_what_is_left() -> None:
@@ -44,16 +45,16 @@ def test_budget_stops_what_is_left() -> None:
     assert len(s.next_round()) == 3
     now[0] = 10.5
     assert s.next_round() == []
-    assert set(s.reasons.values()) == {adaptive.BUDGET_SPENT}
+    assert set(s.reasons.values()) == {StopReason.BUDGET_SPENT}
 
 
 def test_interrupted_cells_keep_earlier_reasons() -> None:
     s = sampler()
     fill(s, CELLS[0], [1.0, 1.0])
     s.next_round()
-    s.stop_all(adaptive.INTERRUPTED)
+    s.stop_all(StopReason.INTERRUPTED)
     assert s.reasons == {
-        0: adaptive.TARGET_MET,
-        1: adaptive.NO_OK_TRIALS,
-        2: adaptive.NO_OK_TRIALS,
+        0: StopReason.TARGET_MET,
+        1: StopReason.NO_OK_TRIALS,
+        2: StopReason.NO_OK_TRIALS,
     }

@@ -35,7 +35,9 @@ def fake_execute(request: TrialRequest) -> Measurement:
         "items_failed": 0,
         "items": [{"index": i, "latency_s": wall_s} for i in range(request.items)],
     }
-    return Measurement("ok", result, wall_s + 0.05, 10_000_000)
+    return Measurement(
+        status="ok", result=result, process_s=wall_s + 0.05, peak_rss_bytes=10_000_000
+    )
 
 
 def test_run_with_fake_executor_stores_exact_numbers(write_spec, db_url) -> None:
@@ -72,7 +74,7 @@ def test_interrupt_keeps_finished_trials_and_marks_the_run(write_spec, db_url) -
 def test_failed_trials_are_data(write_spec, db_url) -> None:
     def crash_threads(request: TrialRequest) -> Measurement:
         if request.model == "threads":
-            return Measurement("crashed", {}, 0.2, None, "worker died (exit code 7)")
+            return Measurement(status="crashed", process_s=0.2, error="worker died (exit code 7)")
         return fake_execute(request)
 
     outcome = app.run(app.plan(write_spec(SPEC)), db_url, execute=crash_threads, reports_dir=None)
@@ -82,19 +84,25 @@ def test_failed_trials_are_data(write_spec, db_url) -> None:
 
 
 def test_orchestrator_adds_the_facts_only_it_can_know() -> None:
-    crashed = Measurement("crashed", {"items_done": 2, "partial": True}, 0.5, None)
+    crashed = Measurement(
+        status="crashed", result={"items_done": 2, "partial": True}, process_s=0.5
+    )
     assert records.trial_facts("fault", 2, crashed) == {
         "others_finished": 2,
         "pool_broken": None,
         "trial_process_survived": 0.0,
     }
-    held = Measurement("ok", {"facts": {}}, 0.5, 400, peak_uss_bytes=100, peak_pss_bytes=None)
+    held = Measurement(
+        status="ok", result={"facts": {}}, process_s=0.5, peak_rss_bytes=400, peak_uss_bytes=100
+    )
     assert records.trial_facts("memory", 4, held) == {
         "rss_per_worker_bytes": 100.0,
         "uss_per_worker_bytes": 25.0,
         "pss_per_worker_bytes": None,
     }
-    reported = Measurement("ok", {"facts": {"bytes_moved": 8.0}}, 0.5, 400)
+    reported = Measurement(
+        status="ok", result={"facts": {"bytes_moved": 8.0}}, process_s=0.5, peak_rss_bytes=400
+    )
     assert records.trial_facts("transfer", 2, reported) == {"bytes_moved": 8.0}
 
 

@@ -13,13 +13,15 @@ import pytest
 from pipeline.publishing.charts import (
     IDEAL_LABEL,
     NothingToDraw,
-    best_model_heatmap,
-    best_models,
     format_bytes,
-    interpreter_chart,
     memory_chart,
     metrics_chart,
     speedup_chart,
+)
+from pipeline.publishing.overview import (
+    best_model_heatmap,
+    best_models,
+    interpreter_chart,
     startup_chart,
     transfer_chart,
 )

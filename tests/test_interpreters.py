@@ -278,7 +278,7 @@ def test_a_cell_the_worker_skips_runs_no_more_trials(tmp_path: Path) -> None:
     def execute(request: runner.TrialRequest) -> runner.Measurement:
         executed.append(request.model)
         if request.model == "threads":
-            return runner.Measurement("skipped", {}, 0.1, None, "threads said no")
+            return runner.Measurement(status="skipped", process_s=0.1, error="threads said no")
         return fake_execute(request)
 
     plan = app.plan(spec_with(tmp_path, "[current]"))
@@ -310,7 +310,7 @@ def test_a_resume_skips_the_cells_the_worker_skipped_without_running_them(
     def threads_say_no(request: runner.TrialRequest) -> runner.Measurement:
         executed.append(request.model)
         if request.model == "threads":
-            return runner.Measurement("skipped", {}, 0.1, None, "threads said no")
+            return runner.Measurement(status="skipped", process_s=0.1, error="threads said no")
         return fake_execute(request)
 
     class StopAfterTheSkip(app.QuietProgress):

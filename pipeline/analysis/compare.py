@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..cells import CELL_KEYS
+from ..status import TrialStatus
 from . import stats
-
-COMPARE_KEYS = ["task", "variant", "model", "workers", "payload_bytes", "interpreter"]
 
 
 def trials(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
@@ -16,13 +16,10 @@ def trials(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
     the shared cells. Runs with one interpreter each are matched whatever it is (to
     compare interpreters or machines); otherwise the interpreter is part of the match."""
     trials = [first, second]
-    keys = list(COMPARE_KEYS)
+    keys = list(CELL_KEYS)
     if all(frame["interpreter"].nunique() <= 1 for frame in trials):
         keys.remove("interpreter")
-    ok = [
-        frame[frame["status"].eq("ok")].assign(variant=frame["variant"].fillna(""))
-        for frame in trials
-    ]
+    ok = [frame[frame["status"].eq(TrialStatus.OK)] for frame in trials]
     walls = [dict(iter(frame.groupby(keys)["wall_s"])) for frame in ok]
     rows = []
     for key in [key for key in walls[0] if key in walls[1]]:

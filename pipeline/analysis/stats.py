@@ -16,10 +16,14 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import stats
 
-BASELINE_MODEL = "sequential"
-CELL_COLUMNS = ["task", "variant", "model", "workers", "payload_bytes", "interpreter"]
+from ..cells import BASELINE_KEYS as BASELINE_CELL_KEYS
+from ..cells import BASELINE_MODEL, CELL_KEYS, SERIES_KEYS
+from ..metrics import SUMMARY_METRICS
+from ..status import TrialStatus
+
+CELL_COLUMNS = list(CELL_KEYS)
 TEXT_COLUMNS = ["task", "variant", "model", "interpreter", "warnings"]
-BASELINE_KEYS = ["task", "variant", "payload_bytes", "interpreter"]
+BASELINE_KEYS = list(BASELINE_CELL_KEYS)
 TIMING_COLUMNS = ["wall_s", "startup_s", "shutdown_s", "cpu_user_s", "cpu_sys_s"]
 TRIAL_COLUMNS = ["cell_id", *CELL_COLUMNS, "status", *TIMING_COLUMNS, "peak_rss_bytes"]
 # columns a trials frame may lack (older databases, hand-made frames): taken as missing
@@ -28,36 +32,7 @@ OPTIONAL_TRIAL_COLUMNS: dict[str, str | float] = {
     "peak_uss_bytes": np.nan,
     "peak_pss_bytes": np.nan,
 }
-SUMMARY_COLUMNS = [
-    "cell_id",
-    *CELL_COLUMNS,
-    "n",
-    "n_ok",
-    "median_wall_s",
-    "ci_low_wall_s",
-    "ci_high_wall_s",
-    "mean_wall_s",
-    "std_wall_s",
-    "cv_wall",
-    "min_wall_s",
-    "max_wall_s",
-    "iqr_wall_s",
-    "outliers",
-    "median_startup_s",
-    "median_shutdown_s",
-    "median_cpu_s",
-    "cpu_utilisation",
-    "median_peak_rss_bytes",
-    "median_peak_uss_bytes",
-    "median_peak_pss_bytes",
-    "speedup",
-    "speedup_ci_low",
-    "speedup_ci_high",
-    "efficiency",
-    "ideal_speedup",
-    "karp_flatt",
-    "warnings",
-]
+SUMMARY_COLUMNS = ["cell_id", *CELL_COLUMNS, *SUMMARY_METRICS, "warnings"]
 
 # Instability thresholds, as pyperf checks them: a standard deviation over 10% of the mean,
 # or a minimum or maximum more than 50% away from the mean.
@@ -178,7 +153,7 @@ def summarize_cells(
     _check_columns(trials)
     if trials.empty:
         return pd.DataFrame({column: [] for column in SUMMARY_COLUMNS})
-    ok = trials[trials["status"].eq("ok") & trials["wall_s"].notna()]
+    ok = trials[trials["status"].eq(TrialStatus.OK) & trials["wall_s"].notna()]
     summary = _describe_cells(trials, ok)
     medians = _bootstrap_medians(ok, seed, resamples, confidence)
     summary["ci_low_wall_s"] = [_bootstrap_of(medians, cell).low for cell in summary.index]
@@ -351,7 +326,7 @@ def summarize_facts(facts: pd.DataFrame) -> pd.DataFrame:
 
 
 # -- scaling models ---------------------------------------------------------------------------
-SCALING_KEYS = ["task", "variant", "model", "payload_bytes", "interpreter"]
+SCALING_KEYS = list(SERIES_KEYS)
 SCALING_COLUMNS = [
     *SCALING_KEYS,
     "points",

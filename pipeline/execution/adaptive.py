@@ -15,18 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..planning.matrix import Cell
-
-FIXED = "fixed count"
-TARGET_MET = "target met"
-MAX_REACHED = "max reached"
-BUDGET_SPENT = "budget spent"
-NO_OK_TRIALS = "no ok trials"
-INTERRUPTED = "interrupted"
+from ..status import StopReason, TrialStatus
 
 
 @dataclass
-class Sampler:
-    """The measured wall times of each cell so far, and the decisions they lead to."""
+class Repetitions:
+    """The measured wall times of each cell so far, and how many more trials each gets."""
 
     cells: list[Cell]
     target_ci: float
@@ -36,13 +30,13 @@ class Sampler:
     clock: Callable[[], float] = time.monotonic
     walls: dict[int, list[float]] = field(default_factory=dict)
     counts: dict[int, int] = field(default_factory=dict)
-    reasons: dict[int, str] = field(default_factory=dict)
+    reasons: dict[int, StopReason] = field(default_factory=dict)
     _started_s: float | None = None
 
     def record(self, cell: Cell, status: str, wall_s: float | None) -> None:
         """Count one measured trial of ``cell`` (its wall time if it ended ok)."""
         self.counts[cell.position] = self.counts.get(cell.position, 0) + 1
-        if status == "ok" and wall_s is not None:
+        if status == TrialStatus.OK and wall_s is not None:
             self.walls.setdefault(cell.position, []).append(wall_s)
 
     def precision(self, cell: Cell) -> float:
@@ -64,19 +58,19 @@ class Sampler:
                 continue
             width = self.precision(cell)
             if math.isnan(width):
-                self.reasons[cell.position] = NO_OK_TRIALS
+                self.reasons[cell.position] = StopReason.NO_OK_TRIALS
             elif width <= self.target_ci:
-                self.reasons[cell.position] = TARGET_MET
+                self.reasons[cell.position] = StopReason.TARGET_MET
             elif self.counts.get(cell.position, 0) >= self.maximum:
-                self.reasons[cell.position] = MAX_REACHED
+                self.reasons[cell.position] = StopReason.MAX_REACHED
             elif not budget_left:
-                self.reasons[cell.position] = BUDGET_SPENT
+                self.reasons[cell.position] = StopReason.BUDGET_SPENT
             else:
                 wanting.append((width, cell))
         wanting.sort(key=lambda pair: (-pair[0], pair[1].position))
         return [cell for _, cell in wanting]
 
-    def stop_all(self, reason: str) -> None:
+    def stop_all(self, reason: StopReason) -> None:
         """Give every cell still open ``reason`` (an interrupted run)."""
         for cell in self.cells:
             self.reasons.setdefault(cell.position, reason)

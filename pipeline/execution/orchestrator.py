@@ -16,6 +16,7 @@ from ..errors import SpecError
 from ..planning import matrix
 from ..planning.spec import Spec, load_spec
 from ..results import summarise
+from ..status import RunStatus, StopReason, TrialStatus
 from ..storage import schema, store
 from . import adaptive, environment, interpreters, records, runner
 from .resume import reopen
@@ -139,14 +140,14 @@ def run(
         for p, r, w in zip(done["position"], done["repetition"], done["warmup"], strict=True)
     }
     todo = [t for t in plan.trials if (t.cell.position, t.repetition, t.warmup) not in finished]
-    status = "failed"
-    sampler = _sampler(plan)
+    status = RunStatus.FAILED
+    repetitions = _repetitions(plan)
     by_position = {cell.position: cell for cell in plan.cells}
     measured = done[~done["warmup"].astype(bool)]
     for position, status_text, wall in zip(
         measured["position"], measured["status"], measured["wall_s"], strict=True
     ):
-        sampler.record(by_position[int(position)], str(status_text), _float_or_none(wall))
+        repetitions.record(by_position[int(position)], str(status_text), _float_or_none(wall))
     progress.begin(len(todo))
     next_sequence = max([len(plan.trials), *(int(s) + 1 for s in done["sequence"])])
 
@@ -156,7 +157,7 @@ def run(
         for position, status_text, error in zip(
             done["position"], done["status"], done["error"], strict=True
         )
-        if status_text == "skipped"
+        if status_text == TrialStatus.SKIPPED
     }
 
     def one(trial: matrix.TrialPlan) -> None:
@@ -166,30 +167,32 @@ def run(
             measurement = _skipped(plan.probes[trial.cell.interpreter], reason)
         else:
             measurement = execute(_request(plan, trial.cell))
-        if measurement.status == "skipped":
+        if measurement.status == TrialStatus.SKIPPED:
             skipped[trial.cell.position] = measurement.error or "skipped"
         results.add_trial(
             records.trial_row(run_id, cell_ids[trial.cell.position], trial, measurement),
             records.trial_facts(trial.cell.task, trial.cell.workers, measurement),
         )
         if not trial.warmup:
-            sampler.record(trial.cell, measurement.status, measurement.result.get("work_s"))
+            repetitions.record(trial.cell, measurement.status, measurement.result.get("work_s"))
         progress.trial_finished(trial, measurement.status)
 
     try:
         with _sigterm_as_interrupt():
             for trial in todo:
                 one(trial)
-            _adaptive_rounds(plan, sampler, one, progress, next_sequence)
-        status = "finished"
+            _adaptive_rounds(plan, repetitions, one, progress, next_sequence)
+        status = RunStatus.FINISHED
     except KeyboardInterrupt:
-        status = "interrupted"
+        status = RunStatus.INTERRUPTED
         raise Interrupted(run_id) from None
     finally:
         progress.end()
-        sampler.stop_all(adaptive.INTERRUPTED if status != "finished" else adaptive.FIXED)
+        repetitions.stop_all(
+            StopReason.FIXED_COUNT if status == RunStatus.FINISHED else StopReason.INTERRUPTED
+        )
         results.set_stop_reasons(
-            {cell_ids[position]: reason for position, reason in sampler.reasons.items()}
+            {cell_ids[position]: reason for position, reason in repetitions.reasons.items()}
         )
         results.finish_run(run_id, status, environment.closing_figures())
         summarise(results, run_id)
@@ -226,9 +229,9 @@ def _start(results: store.Store, plan: Plan) -> tuple[int, dict[int, int]]:
     return run_row.id, {row.position: row.id or 0 for row in cell_rows}
 
 
-def _sampler(plan: Plan) -> adaptive.Sampler:
+def _repetitions(plan: Plan) -> adaptive.Repetitions:
     settings = plan.spec.adaptive
-    return adaptive.Sampler(
+    return adaptive.Repetitions(
         plan.cells,
         target_ci=settings.target_ci if settings else 0.0,
         maximum=settings.max if settings else plan.spec.min_repetitions,
@@ -239,7 +242,7 @@ def _sampler(plan: Plan) -> adaptive.Sampler:
 
 def _adaptive_rounds(
     plan: Plan,
-    sampler: adaptive.Sampler,
+    repetitions: adaptive.Repetitions,
     one: Callable[[matrix.TrialPlan], None],
     progress: Progress,
     sequence: int,
@@ -247,16 +250,18 @@ def _adaptive_rounds(
     """Extra rounds of trials for the cells not yet known precisely enough."""
     if plan.spec.adaptive is None:
         return
-    while cells := sampler.next_round():
+    while cells := repetitions.next_round():
         progress.extend(len(cells))
         for cell in cells:
-            one(matrix.TrialPlan(sequence, cell, sampler.counts.get(cell.position, 0), False))
+            one(matrix.TrialPlan(sequence, cell, repetitions.counts.get(cell.position, 0), False))
             sequence += 1
 
 
 def _skipped(probe: interpreters.Probe, reason: str) -> runner.Measurement:
     """A trial of a cell its interpreter cannot run: recorded, with the reason, not run."""
-    return runner.Measurement("skipped", {"interpreter": probe.facts}, 0.0, None, reason)
+    return runner.Measurement(
+        status=TrialStatus.SKIPPED, result={"interpreter": probe.facts}, error=reason
+    )
 
 
 def _request(plan: Plan, cell: matrix.Cell) -> runner.TrialRequest:

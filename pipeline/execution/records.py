@@ -12,6 +12,7 @@ from typing import Any
 
 from .. import __version__
 from ..planning import matrix
+from ..status import TrialStatus
 from ..storage import schema
 from . import interpreters, runner
 
@@ -114,7 +115,7 @@ def trial_facts(
     """The task's facts about a trial: those the worker reported, plus those only the
     orchestrator can know (a fault that killed the whole trial process; memory per worker)."""
     facts: dict[str, float | None] = dict(measurement.result.get("facts") or {})
-    if task == "fault" and measurement.status == "crashed":
+    if task == "fault" and measurement.status == TrialStatus.CRASHED:
         facts.update(
             others_finished=measurement.result.get("items_done"),
             pool_broken=None,

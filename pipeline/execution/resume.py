@@ -15,6 +15,7 @@ import psutil
 import yaml
 
 from ..errors import ResumeError
+from ..status import RunStatus
 from ..storage import schema, store
 from . import interpreters, records
 
@@ -99,9 +100,9 @@ HEARTBEAT_GRACE_S = 60.0
 
 def _why_not_resumable(run_row: schema.Run, timeout_s: float) -> str | None:
     """None when the run may be resumed; else why not."""
-    if run_row.status == "finished":
+    if run_row.status == RunStatus.FINISHED:
         return "it finished"
-    if run_row.status != "running":
+    if run_row.status != RunStatus.RUNNING:
         return None  # interrupted or failed
     if run_row.orchestrator_host == platform.node() and run_row.orchestrator_pid:
         if run_row.orchestrator_pid != os.getpid() and psutil.pid_exists(run_row.orchestrator_pid):

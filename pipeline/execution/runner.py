@@ -26,6 +26,8 @@ from typing import Any
 
 import psutil
 
+from ..status import TrialStatus
+from ..worker import PROTOCOL
 from .launch import trial_command
 
 SAMPLE_INTERVAL_S = 0.01
@@ -54,17 +56,21 @@ class TrialRequest:
     env: dict[str, str] = field(default_factory=dict)  # added to the worker's environment
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Measurement:
-    """What the orchestrator saw of one trial: status, the worker's report, and the tree."""
+    """What the orchestrator saw of one trial: how it ended, the worker's report (its result
+    file, checked), the worker process's lifetime and the tree's memory peaks."""
 
-    status: str  # ok | error | timeout | crashed | skipped
-    result: dict[str, Any]
-    process_s: float
-    peak_rss_bytes: int | None
-    error: str | None = None
+    status: TrialStatus
+    result: dict[str, Any] = field(default_factory=dict)
+    process_s: float = 0.0  # from starting the worker until it was reaped
+    peak_rss_bytes: int | None = None
     peak_uss_bytes: int | None = None
     peak_pss_bytes: int | None = None
+    error: str | None = None  # the first error, for people
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", TrialStatus(self.status))  # refuses unknown ones
 
 
 Execute = Callable[[TrialRequest], Measurement]
@@ -188,7 +194,9 @@ def execute_in_process(request: TrialRequest) -> Measurement:
                     env=worker_environment(folder, request.env),
                 )
             except OSError as error:
-                return Measurement("crashed", {}, 0.0, None, f"cannot start worker: {error}")
+                return Measurement(
+                    status=TrialStatus.CRASHED, error=f"cannot start worker: {error}"
+                )
             timed_out, peaks = _watch(process, started_s + request.timeout_s)
             process_s = time.perf_counter() - started_s
             output.seek(0)
@@ -196,7 +204,7 @@ def execute_in_process(request: TrialRequest) -> Measurement:
         progress = _read_progress(progress_path)
         if timed_out:
             return _measurement(
-                "timeout",
+                TrialStatus.TIMEOUT,
                 progress,
                 process_s,
                 peaks,
@@ -206,10 +214,20 @@ def execute_in_process(request: TrialRequest) -> Measurement:
 
 
 def _measurement(
-    status: str, result: dict[str, Any], process_s: float, peaks: Peaks, error: str | None
+    status: TrialStatus,
+    result: dict[str, Any],
+    process_s: float,
+    peaks: Peaks,
+    error: str | None,
 ) -> Measurement:
     return Measurement(
-        status, result, process_s, peaks.rss_bytes, error, peaks.uss_bytes, peaks.pss_bytes
+        status=status,
+        result=result,
+        process_s=process_s,
+        peak_rss_bytes=peaks.rss_bytes,
+        peak_uss_bytes=peaks.uss_bytes,
+        peak_pss_bytes=peaks.pss_bytes,
+        error=error,
     )
 
 
@@ -301,16 +319,36 @@ def _read_result(
         how = _describe_exit(returncode)
         detail = f": {tail.splitlines()[-1]}" if tail else ""
         return _measurement(
-            "crashed",
+            TrialStatus.CRASHED,
             {"output": tail, **progress},
             process_s,
             peaks,
             f"worker died ({how}) without a result{detail}",
         )
+    problem = _protocol_problem(result)
+    if problem:
+        return _measurement(TrialStatus.ERROR, result, process_s, peaks, problem)
     errors = result.get("errors") or []
-    return _measurement(
-        result.get("status", "error"), result, process_s, peaks, errors[0] if errors else None
-    )
+    status = TrialStatus(result["status"])
+    return _measurement(status, result, process_s, peaks, errors[0] if errors else None)
+
+
+WORKER_STATUSES = {TrialStatus.OK, TrialStatus.ERROR, TrialStatus.SKIPPED}
+
+
+def _protocol_problem(result: Any) -> str | None:
+    """Why a worker's result file cannot be read as this orchestrator's protocol, or None:
+    a worker from another version of the project, or a file that is not a result."""
+    if not isinstance(result, dict):
+        return f"worker result is not a JSON object: {type(result).__name__}"
+    if result.get("protocol") != PROTOCOL:
+        return (
+            f"worker result has protocol {result.get('protocol')!r}, this orchestrator "
+            f"reads {PROTOCOL}"
+        )
+    if result.get("status") not in WORKER_STATUSES:
+        return f"worker result has status {result.get('status')!r}"
+    return None
 
 
 def _describe_exit(returncode: int) -> str:

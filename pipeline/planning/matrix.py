@@ -19,6 +19,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from .. import cells
 from ..worker.tasks import is_user_task, resolve_params
 from .spec import Spec
 
@@ -60,8 +61,9 @@ class Cell:
 
     def label(self) -> str:
         """A short human-readable name, for progress lines."""
-        variant = f" {self.variant_label}" if self.variant else ""
-        return f"{self.task}{variant} {self.model}x{self.workers} {self.payload_bytes}B"
+        return cells.label(
+            self.task, self.variant_label, self.model, self.workers, self.payload_bytes
+        )
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,10 @@ import hashlib
 import math
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -37,6 +36,7 @@ from ..worker.api import Param
 from ..worker.concurrency import MODELS
 from ..worker.tasks import TASKS, is_user_task
 from .axes import Interpreter, resolve
+from .yaml_source import describe_error, read_yaml
 
 # Says why an interpreter entry cannot run the worker, or None (the orchestrator's probe).
 CheckInterpreter = Callable[[Interpreter], "str | None"]
@@ -439,15 +439,7 @@ def parse_spec(
     text: str, source: str = "<spec>", check_interpreter: CheckInterpreter | None = None
 ) -> Spec:
     """Validate spec text; ``source`` names the file in error messages."""
-    try:
-        data = yaml.safe_load(text)
-        lines = _line_map(yaml.compose(text, Loader=yaml.SafeLoader))
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark
-        where = f"{source}:{mark.line + 1}" if mark is not None else source
-        raise SpecError(f"{where}: YAML syntax error: {error.problem}") from None
-    except yaml.YAMLError as error:
-        raise SpecError(f"{source}: YAML error: {error}") from None
+    data, lines = read_yaml(text, source)
     if not isinstance(data, dict):
         raise SpecError(f"{source}:1: the spec must be a mapping of keys such as name, matrix")
     for key in ("path", "text"):
@@ -463,52 +455,6 @@ def parse_spec(
             context={"base": base, "check_interpreter": check_interpreter},
         )
     except ValidationError as error:
-        raise SpecError(_describe(error, source, lines)) from None
-
-
-def _describe(error: ValidationError, source: str, lines: dict[tuple[Any, ...], int]) -> str:
-    """One line for the first validation error: file, line, field path, message."""
-    first = error.errors()[0]
-    location = tuple(
-        part
-        for part in (first.get("ctx") or {}).get("at") or first["loc"]
-        if part not in (FIXED, ADAPTIVE, NAME, ENTRY)  # union tags are not keys of the spec
-    )
-    field = _field_path(location)
-    message = first["msg"]
-    if first["type"] == "extra_forbidden":
-        message = "unknown key"
-    elif first["type"] == "missing":
-        message = "required key is missing"
-    line = next(
-        (lines[location[:n]] for n in range(len(location), -1, -1) if location[:n] in lines), None
-    )
-    more = error.error_count() - 1
-    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    where = f"{source}:{line}" if line else source
-    return f"{where}: {field or 'spec'}: {message}{suffix}"
-
-
-def _field_path(location: tuple[Any, ...]) -> str:
-    """``('matrix', 'workers', 1)`` -> ``matrix.workers[1]``."""
-    text = ""
-    for part in location:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-def _line_map(node: yaml.Node | None) -> dict[tuple[Any, ...], int]:
-    """Map each key path in the YAML document to its 1-based line."""
-    return dict(_walk(node, ())) if node is not None else {}
-
-
-def _walk(node: yaml.Node, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], int]]:
-    yield path, node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            child = (*path, key.value)
-            yield from _walk(value, child)
-            yield child, key.start_mark.line + 1  # the key's line wins over its value's
-    elif isinstance(node, yaml.SequenceNode):
-        for index, value in enumerate(node.value):
-            yield from _walk(value, (*path, index))
+        raise SpecError(
+            describe_error(error, source, lines, skip=(FIXED, ADAPTIVE, NAME, ENTRY))
+        ) from None

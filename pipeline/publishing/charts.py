@@ -14,7 +14,6 @@ from itertools import product
 from typing import Any
 
 import matplotlib as mpl
-import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
@@ -23,20 +22,16 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, NullLocator
 
 from ..analysis.stats import numeric_summary
+from ..metrics import METRICS
 from ..units import BYTE_UNITS, format_bytes
 
 __all__ = [
     "BYTE_UNITS",
     "NothingToDraw",
-    "best_model_heatmap",
-    "best_models",
     "format_bytes",
-    "interpreter_chart",
     "memory_chart",
     "metrics_chart",
     "speedup_chart",
-    "startup_chart",
-    "transfer_chart",
 ]
 
 
@@ -75,7 +70,7 @@ def speedup_chart(summary: pd.DataFrame, task: str, *, cores: int) -> str:
         figsize=(width, FACET_INCHES[1] * len(interpreters) + 0.8), layout="constrained"
     )
     axes = figure.subplots(len(interpreters), len(payloads), sharey=True, squeeze=False)
-    styles = _model_styles(models)
+    styles = model_styles(models)
     ideal = cells.groupby("workers")["ideal_speedup"].max()
     top = 1.08 * float(cells[["speedup", "speedup_ci_high", "ideal_speedup"]].max().max())
     for (row, interpreter), (column, payload) in product(
@@ -98,7 +93,7 @@ def speedup_chart(summary: pd.DataFrame, task: str, *, cores: int) -> str:
     return _to_svg(figure, title, description, prefix=_id_prefix(task))
 
 
-def _model_styles(models: list[str]) -> dict[str, dict[str, Any]]:
+def model_styles(models: list[str]) -> dict[str, dict[str, Any]]:
     """Colour, marker and dash pattern of each model, stable across facets."""
     palette = sns.color_palette("colorblind", len(models))
     return {
@@ -159,7 +154,7 @@ def _style_axes(ax: Axes, ticks: list[int]) -> None:
     ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xticklabels([str(tick) for tick in ticks])
     ax.set_xlabel("workers")
-    ax.set_ylabel("speedup vs sequential")
+    ax.set_ylabel(METRICS["speedup"].label)
     ax.grid(True, axis="y", linewidth=0.5, alpha=0.5)
 
 
@@ -193,7 +188,7 @@ def _legend_handles(styles: dict[str, dict[str, Any]], cores: int) -> list[Line2
     return handles
 
 
-def _finish(figure: Figure, title: str, description: str) -> str:
+def finish(figure: Figure, title: str, description: str) -> str:
     """Title the figure and render it (ids prefixed by a hash of the title)."""
     figure.suptitle(title, parse_math=False)
     return _to_svg(figure, title, description, prefix=_id_prefix(title))
@@ -229,9 +224,8 @@ MIB = 2**20
 def metrics_chart(summary: pd.DataFrame, task: str, *, cores: int) -> str:
     """Median wall time, efficiency and CPU utilisation vs workers, one line per model."""
     panels = [
-        ("median_wall_s", "median wall time (s)"),
-        ("efficiency", "efficiency (speedup / workers)"),
-        ("cpu_utilisation", "CPU utilisation (cores busy)"),
+        (column, METRICS[column].axis_label)
+        for column in ("median_wall_s", "efficiency", "cpu_utilisation")
     ]
     cells = numeric_summary(summary[summary["task"] == task])
     return _panels_by_workers(
@@ -265,7 +259,7 @@ def _panels_by_workers(
         raise NothingToDraw(f"no cells for {title!r}")
     payloads = sorted(int(payload) for payload in cells["payload_bytes"].unique())
     models = list(dict.fromkeys(cells["model"]))
-    styles = _model_styles(models)
+    styles = model_styles(models)
     figure = Figure(
         figsize=(max(MIN_WIDTH_INCHES, 3.6 * len(panels)), 3.0 * len(payloads) + 0.8),
         layout="constrained",
@@ -277,7 +271,7 @@ def _panels_by_workers(
     ):
         ax = axes[row][column]
         facet = cells[cells["payload_bytes"].eq(payload) & cells[metric].notna()]
-        _lines(ax, facet, metric, styles)
+        draw_lines(ax, facet, metric, styles)
         ax.axvline(cores, color="grey", linestyle=":", linewidth=1.2)
         _style_axes(ax, ticks)
         ax.set_ylabel(label)
@@ -293,7 +287,7 @@ def _panels_by_workers(
     return _to_svg(figure, title, description, prefix=_id_prefix(title))
 
 
-def _lines(
+def draw_lines(
     ax: Axes,
     facet: pd.DataFrame,
     metric: str,
@@ -323,190 +317,3 @@ def _lines(
         legend="auto" if legend else False,
         ax=ax,
     )
-
-
-def startup_chart(summary: pd.DataFrame) -> str:
-    """Median start-up and shutdown cost per model (and start method) and worker count,
-    over every task of the run."""
-    cells = numeric_summary(summary)
-    pools = cells[cells["model"].ne("sequential")]
-    if pools.empty:
-        raise NothingToDraw("no pool cells: nothing starts up")
-    by_model = pools.groupby(["model", "workers"], sort=False)[
-        ["median_startup_s", "median_shutdown_s"]
-    ].median()
-    data = by_model.reset_index().assign(
-        startup_ms=lambda frame: frame["median_startup_s"] * 1e3,
-        shutdown_ms=lambda frame: frame["median_shutdown_s"] * 1e3,
-    )
-    worker_counts = sorted(int(w) for w in data["workers"].unique())
-    figure = Figure(figsize=(MIN_WIDTH_INCHES + 2, 3.8), layout="constrained")
-    axes = figure.subplots(1, 2, squeeze=False)[0]
-    for ax, metric, label in (
-        (axes[0], "startup_ms", "start-up until every worker is ready (ms)"),
-        (axes[1], "shutdown_ms", "shutdown (ms)"),
-    ):
-        _points(ax, data, x="model", y=metric, hue="workers", order=worker_counts, line=":")
-        if (data[metric] > 0).all():  # a pool measured as instant (a fake one) stays linear
-            ax.set_yscale("log")
-        ax.set_ylabel(label)
-        ax.set_xlabel("")
-        ax.tick_params(axis="x", rotation=30)
-        ax.grid(True, axis="y", linewidth=0.5, alpha=0.5)
-    title = "Start-up and shutdown cost per model"
-    description = (
-        f"{title}: median over the run's tasks of the time from creating the pool until "
-        "every worker is ready, and of shutting it down, per model and start method, one "
-        "marker per worker count (log scale)."
-    )
-    return _finish(figure, title, description)
-
-
-def transfer_chart(summary: pd.DataFrame) -> str:
-    """Transfer cost per item vs payload, a line per model and transport (log-log)."""
-    cells = numeric_summary(summary[summary["task"].eq("transfer")])
-    cells = cells[cells["median_wall_s"].notna()]
-    if cells.empty:
-        raise NothingToDraw("no transfer cells with data")
-    variant = cells["variant"].fillna("").str.replace("transport=", "", regex=False)
-    label = (
-        cells["model"]
-        + cells["workers"].map(lambda w: f" ×{w}")
-        + variant.map(lambda v: f" ({v})" if v else "")
-    )
-    data = cells.assign(series=label, payload_mib=cells["payload_bytes"] / MIB)
-    series = list(dict.fromkeys(data["series"]))
-    styles = _model_styles(series)
-    figure = Figure(figsize=(MIN_WIDTH_INCHES, 4.4), layout="constrained")
-    ax = figure.subplots()
-    _lines(ax, data, "median_wall_s", styles, x="payload_mib", series="series", legend=True)
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel("payload per item (MiB)")
-    ax.set_ylabel("median wall time of the trial (s)")
-    ax.grid(True, linewidth=0.5, alpha=0.5)
-    legend = ax.get_legend()
-    if legend is not None:
-        legend.set_title("model (transport)")
-    title = "Cost of moving data to workers and back"
-    description = (
-        f"{title}: median wall time of the transfer task against the payload per item, "
-        f"log-log, one line per model and transport ({', '.join(series)})."
-    )
-    return _finish(figure, title, description)
-
-
-def best_models(summary: pd.DataFrame) -> pd.DataFrame:
-    """For each task and worker count: the fastest model by median wall time, the
-    runner-up, and the margin (runner-up's median / best's - 1; NaN when alone)."""
-    cells = numeric_summary(summary)
-    cells = cells[cells["median_wall_s"].notna() & cells["model"].ne("sequential")]
-    rows = []
-    for (task, workers), group in cells.groupby(["task", "workers"], sort=False):
-        ranked = group.groupby("model")["median_wall_s"].min().sort_values()
-        alone = len(ranked) < 2
-        rows.append(
-            {
-                "task": task,
-                "workers": workers,
-                "best": str(ranked.index[0]),
-                "runner_up": None if alone else str(ranked.index[1]),
-                "margin": float("nan") if alone else ranked.iloc[1] / ranked.iloc[0] - 1,
-            }
-        )
-    return pd.DataFrame(rows, columns=["task", "workers", "best", "runner_up", "margin"])
-
-
-def best_model_heatmap(summary: pd.DataFrame) -> str:
-    """For each task and worker count, the fastest model (by median wall time) and its
-    margin over the runner-up; the colour is the margin."""
-    table = best_models(summary)
-    if table.empty:
-        raise NothingToDraw("no pool cells with data")
-    table = table.assign(
-        text=[
-            best if np.isnan(margin) else f"{best}\n+{margin:.0%}"
-            for best, margin in zip(table["best"], table["margin"], strict=True)
-        ],
-        margin=table["margin"] * 100,
-    )
-    # a square with one pool model has no margin: drawn as 0 (its text names the model)
-    margins = table.pivot(index="task", columns="workers", values="margin").fillna(0.0)
-    texts = table.pivot(index="task", columns="workers", values="text").reindex_like(margins)
-    figure = Figure(
-        figsize=(max(MIN_WIDTH_INCHES, 1.6 * margins.shape[1] + 3), 0.62 * len(margins) + 1.8),
-        layout="constrained",
-    )
-    ax = figure.subplots()
-    sns.heatmap(
-        margins,
-        annot=texts.fillna("").to_numpy(),
-        fmt="",
-        cmap="Greys",
-        vmin=0,
-        vmax=max(float(margins.to_numpy().max()), 1.0),
-        cbar_kws={"label": "margin over the runner-up (%)"},
-        linewidths=0.5,
-        annot_kws={"fontsize": 7},
-        ax=ax,
-    )
-    ax.set_xlabel("workers")
-    ax.set_ylabel("")
-    title = "Fastest model per task and worker count"
-    description = (
-        f"{title}: each square names the model with the lowest median wall time and how much "
-        "slower the runner-up was; darker squares mean a larger margin."
-    )
-    return _finish(figure, title, description)
-
-
-def _points(
-    ax: Axes, data: pd.DataFrame, *, x: str, y: str, hue: str, order: list[Any], line: str
-) -> None:
-    """Points per category, a marker (and colour) per ``hue`` value."""
-    sns.pointplot(
-        data=data,
-        x=x,
-        y=y,
-        hue=hue,
-        hue_order=order,
-        markers=[MARKERS[i % len(MARKERS)] for i in range(len(order))],
-        linestyles=[line for _ in order],
-        palette="colorblind",
-        errorbar=None,
-        ax=ax,
-    )
-
-
-def interpreter_chart(summary: pd.DataFrame) -> str:
-    """Speedup per task and model under each interpreter (runs with several)."""
-    cells = numeric_summary(summary)
-    cells = cells[cells["speedup"].notna() & cells["model"].ne("sequential")]
-    interpreters = list(dict.fromkeys(cells["interpreter"]))
-    if len(interpreters) < 2:
-        raise NothingToDraw("one interpreter: nothing to compare")
-    keys = ["task", "variant", "model", "payload_bytes", "interpreter"]
-    cells = cells if "variant" in cells else cells.assign(variant="")
-    top = cells.loc[cells.groupby(keys, dropna=False)["workers"].idxmax()]
-    label = top["task"] + top["variant"].fillna("").map(lambda v: f" ({v})" if v else "")
-    label += " " + top["model"] + " ×" + top["workers"].astype(int).astype(str)
-    if top["payload_bytes"].nunique() > 1:
-        label += ", " + top["payload_bytes"].map(lambda size: format_bytes(int(size)))
-    data = top.assign(cell=label)
-    figure = Figure(
-        figsize=(MIN_WIDTH_INCHES + 2, 0.35 * data["cell"].nunique() + 2), layout="constrained"
-    )
-    ax = figure.subplots()
-    _points(ax, data, x="speedup", y="cell", hue="interpreter", order=interpreters, line="none")
-    sns.move_legend(
-        ax, "lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(interpreters), title=None
-    )
-    ax.axvline(1, color="black", linewidth=0.8)
-    ax.set_xlabel("speedup vs sequential at the most workers")
-    ax.set_ylabel("")
-    title = "Interpreters compared"
-    description = (
-        f"{title}: speedup of each task, model and payload at its largest worker count under each "
-        f"interpreter ({', '.join(interpreters)})."
-    )
-    return _finish(figure, title, description)

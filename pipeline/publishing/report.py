@@ -18,11 +18,21 @@ from typing import Any
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from ..analysis.claims import label
 from ..analysis.stats import numeric_summary, scaling_fits
-from ..units import MISSING, format_bytes, format_size
+from ..cells import row_label as label
+from ..cells import variant_text
+from ..metrics import (
+    METRICS,
+    Unit,
+    format_interval,
+    format_value,
+    format_with_interval,
+)
+from ..results import environment_groups
+from ..status import TrialStatus
+from ..units import MISSING, format_bytes
 
-__all__ = ["format_bytes", "format_seconds", "format_size", "write_index", "write_run_report"]
+__all__ = ["write_index", "write_run_report"]
 
 
 CONFIDENCE_PERCENT = 95
@@ -66,7 +76,7 @@ def write_run_report(
     template = _environment().get_template("run.html.j2")
     html = template.render(
         run={**run, **dates},
-        environment={key: _format_value(value) for key, value in environment.items()},
+        environment=environment_groups(environment),
         sections=sections,
         warnings=warnings or [],
         verdicts=verdicts or [],
@@ -112,7 +122,7 @@ def _on_off(flag: Any) -> str:
 
 def skipped_rows(trials: pd.DataFrame) -> list[dict[str, str]]:
     """The skipped cells, one row per interpreter and reason, in run order."""
-    skipped = trials[trials["status"].eq("skipped")].sort_values("cell_id")
+    skipped = trials[trials["status"].eq(TrialStatus.SKIPPED)].sort_values("cell_id")
     rows = []
     for (interpreter, reason), group in skipped.groupby(
         ["interpreter", skipped["error"].fillna("")], sort=False
@@ -232,7 +242,7 @@ def variant_sections(summary: pd.DataFrame) -> pd.DataFrame:
     ``transfer (transport=shared_memory)``, so it gets its own section and chart."""
     if summary.empty or "variant" not in summary.columns:
         return summary
-    variant = summary["variant"].fillna("")
+    variant = summary["variant"].map(variant_text)
     named = summary["task"].where(variant.eq(""), summary["task"] + " (" + variant + ")")
     return summary.assign(task=named)
 
@@ -252,16 +262,6 @@ def run_headline(summary: pd.DataFrame) -> str:
     return "; ".join(task_headlines(summary).values()) or "no cells"
 
 
-def format_seconds(seconds: float) -> str:
-    """A duration with three significant digits in s, ms or µs."""
-    if _missing(seconds):
-        return MISSING
-    for scale, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs")):
-        if abs(seconds) >= scale:
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds / 1e-6:.3g} µs"
-
-
 def _headline(task: str, cells: pd.DataFrame) -> str:
     """The best speedup among the cells of one task with the most workers."""
     measured = cells[cells["speedup"].notna() & cells["model"].ne("sequential")]
@@ -275,7 +275,7 @@ def _headline(task: str, cells: pd.DataFrame) -> str:
     if cells["interpreter"].nunique() > 1:
         where.append(f"interpreter {best['interpreter']}")
     context = f" ({', '.join(where)})" if where else ""
-    interval = _interval(best["speedup_ci_low"], best["speedup_ci_high"], _ratio)
+    interval = format_interval(best["speedup_ci_low"], best["speedup_ci_high"], Unit.RATIO)
     interval = f" ({CONFIDENCE_PERCENT}% CI {interval})" if interval else ""
     return (
         f"{task}: at {int(best['workers'])} workers, {best['model']} is best with speedup "
@@ -293,18 +293,18 @@ def _cell_rows(cells: pd.DataFrame) -> list[dict[str, str]]:
             "interpreter": str(cell["interpreter"]),
             "trials": f"{cell['n_ok']}/{cell['n']}",
             "incomplete": "yes" if cell["n_ok"] < cell["n"] else "",
-            "median_wall": format_seconds(cell["median_wall_s"]),
-            "wall_interval": _interval(
-                cell["ci_low_wall_s"], cell["ci_high_wall_s"], format_seconds
+            "median_wall": METRICS["median_wall_s"].format(cell["median_wall_s"]),
+            "wall_interval": format_interval(
+                cell["ci_low_wall_s"], cell["ci_high_wall_s"], Unit.SECONDS
             ),
-            "cv": MISSING if _missing(cell["cv_wall"]) else f"{cell['cv_wall']:.1%}",
-            "speedup": _ratio_with_interval(
-                cell["speedup"], cell["speedup_ci_low"], cell["speedup_ci_high"]
+            "cv": METRICS["cv_wall"].format(cell["cv_wall"]),
+            "speedup": format_with_interval(
+                cell["speedup"], cell["speedup_ci_low"], cell["speedup_ci_high"], Unit.RATIO
             ),
-            "efficiency": _ratio(cell["efficiency"]),
-            "startup": format_seconds(cell["median_startup_s"]),
-            "peak_rss": format_size(cell["median_peak_rss_bytes"]),
-            "peak_pss": format_size(cell.get("median_peak_pss_bytes", float("nan"))),
+            "efficiency": METRICS["efficiency"].format(cell["efficiency"]),
+            "startup": METRICS["median_startup_s"].format(cell["median_startup_s"]),
+            "peak_rss": METRICS["median_peak_rss_bytes"].format(cell["median_peak_rss_bytes"]),
+            "peak_pss": METRICS["median_peak_pss_bytes"].format(cell.get("median_peak_pss_bytes")),
             "warnings": cell.get("warnings") or "",
         }
         for cell in cells.to_dict("records")
@@ -335,7 +335,7 @@ def _fault_table(summary: pd.DataFrame, facts: pd.DataFrame) -> dict[str, Any] |
     modes: list[str] = []
     table: dict[str, dict[str, dict[str, str]]] = {}
     for cell in cells.to_dict("records"):
-        mode = str(cell["variant"] or "mode=exception").removeprefix("mode=")
+        mode = str(variant_text(cell["variant"]) or "mode=exception").removeprefix("mode=")
         found = medians.loc[cell["cell_id"]] if cell["cell_id"] in medians.index else None
         if found is None:
             continue
@@ -351,7 +351,7 @@ def _fault_table(summary: pd.DataFrame, facts: pd.DataFrame) -> dict[str, Any] |
         others = found.get("others_finished", float("nan"))
         table.setdefault(f"{cell['model']} ×{cell['workers']}", {})[mode] = {
             "state": state,
-            "text": f"{text}; {_number(others)} other items finished",
+            "text": f"{text}; {format_value(others, Unit.COUNT)} other items finished",
         }
     modes = list(dict.fromkeys(modes))
     rows = [
@@ -373,8 +373,10 @@ def _scaling_rows(cells: pd.DataFrame) -> list[dict[str, str]]:
             "fraction": MISSING
             if _missing(fit["parallel_fraction"])
             else f"{fit['parallel_fraction']:.3f} "
-            + _interval(fit["parallel_fraction_ci_low"], fit["parallel_fraction_ci_high"], _ratio),
-            "r_squared": _ratio(fit["r_squared"]),
+            + format_interval(
+                fit["parallel_fraction_ci_low"], fit["parallel_fraction_ci_high"], Unit.RATIO
+            ),
+            "r_squared": METRICS["r_squared"].format(fit["r_squared"]),
             "note": str(fit["note"] or ""),
         }
         for fit in fits.to_dict("records")
@@ -409,34 +411,8 @@ def _fact_table(cells: pd.DataFrame, facts: pd.DataFrame) -> dict[str, Any] | No
 
 def _fact_value(fact: pd.Series) -> str:
     """'12', '0.25' or '3 [0–7]': the median, and the range when trials disagree."""
-    median, low, high = (_number(fact[key]) for key in ("median", "min", "max"))
+    median, low, high = (format_value(fact[key], Unit.COUNT) for key in ("median", "min", "max"))
     return median if low == high else f"{median} [{low}–{high}]"
-
-
-def _number(value: float) -> str:
-    if _missing(value):
-        return MISSING
-    return f"{value:.0f}" if float(value).is_integer() else f"{value:.3g}"
-
-
-def _ratio(value: float) -> str:
-    """A dimensionless ratio with two decimals."""
-    return MISSING if _missing(value) else f"{value:.2f}"
-
-
-def _ratio_with_interval(value: float, low: float, high: float) -> str:
-    """A speedup like '1.95× [1.90, 2.01]', or just the value without an interval."""
-    if _missing(value):
-        return MISSING
-    interval = _interval(low, high, _ratio)
-    return f"{value:.2f}×" + (f" {interval}" if interval else "")
-
-
-def _interval(low: float, high: float, fmt: Any) -> str:
-    """'[low, high]' formatted with fmt, or '' when the interval is unknown."""
-    if _missing(low) or _missing(high):
-        return ""
-    return f"[{fmt(low)}, {fmt(high)}]"
 
 
 def _missing(value: Any) -> bool:

@@ -109,14 +109,14 @@ def _task_charts(summary: pd.DataFrame, task: str, cores: int) -> list[str]:
 def _overview_charts(summary: pd.DataFrame) -> list[str]:
     """The run-wide figures that have data: fastest model per task and worker count,
     start-up and shutdown, transfer cost, and interpreters side by side."""
-    from . import charts
+    from . import charts, overview
 
     drawn = []
     for chart in (
-        charts.best_model_heatmap,
-        charts.startup_chart,
-        charts.transfer_chart,
-        charts.interpreter_chart,
+        overview.best_model_heatmap,
+        overview.startup_chart,
+        overview.transfer_chart,
+        overview.interpreter_chart,
     ):
         try:
             drawn.append(chart(summary))

@@ -10,6 +10,10 @@ from typing import Any
 from sqlalchemy import BigInteger, Table
 from sqlmodel import Field, SQLModel
 
+from ..cells import sql_columns
+from ..metrics import SUMMARY_METRICS
+from ..status import RunStatus
+
 SCHEMA_VERSION = 3  # 3: run_interpreter
 
 
@@ -24,7 +28,7 @@ class Run(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(index=True)
     description: str = ""
-    status: str = "running"  # running | finished | interrupted | failed
+    status: str = RunStatus.RUNNING  # a RunStatus
     spec_path: str = ""
     spec_text: str = ""
     spec_hash: str = ""
@@ -217,7 +221,7 @@ TRIAL_TABLE: Table = Trial.__table__  # type: ignore[attr-defined]
 FACT_TABLE: Table = TrialFact.__table__  # type: ignore[attr-defined]
 RUN_TABLE: Table = Run.__table__  # type: ignore[attr-defined]
 
-_CELL_COLUMNS = "c.task, c.variant, c.model, c.workers, c.payload_bytes, c.interpreter"
+_CELL_COLUMNS = sql_columns("c")
 VIEWS = {
     "trial_results": f"""
         SELECT t.run_id, t.cell_id, t.id AS trial_id, {_CELL_COLUMNS}, t.repetition,
@@ -236,13 +240,8 @@ VIEWS = {
         FROM trial_fact f JOIN trial t ON t.id = f.trial_id JOIN cell c ON c.id = t.cell_id
         WHERE NOT t.warmup""",
     "cell_summary": f"""
-        SELECT c.run_id, c.id AS cell_id, {_CELL_COLUMNS}, c.stop_reason, s.n, s.n_ok,
-               s.median_wall_s, s.ci_low_wall_s, s.ci_high_wall_s, s.mean_wall_s,
-               s.std_wall_s, s.cv_wall, s.min_wall_s, s.max_wall_s, s.iqr_wall_s,
-               s.outliers, s.median_startup_s, s.median_shutdown_s, s.median_cpu_s,
-               s.cpu_utilisation, s.median_peak_rss_bytes, s.median_peak_uss_bytes,
-               s.median_peak_pss_bytes, s.speedup, s.speedup_ci_low, s.speedup_ci_high,
-               s.efficiency, s.ideal_speedup, s.karp_flatt, s.warnings
+        SELECT c.run_id, c.id AS cell_id, {_CELL_COLUMNS}, c.stop_reason,
+               {", ".join(f"s.{column}" for column in SUMMARY_METRICS)}, s.warnings
         FROM cell c JOIN cell_stats s ON s.cell_id = c.id""",
 }
 

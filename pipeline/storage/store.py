@@ -14,7 +14,9 @@ import pandas as pd
 from sqlalchemy import insert, text, update
 from sqlmodel import Session, col, select
 
+from ..cells import variant_text
 from ..errors import UnknownRun
+from ..status import RunStatus
 from .engine import create_schema, make_engine
 from .schema import (
     FACT_TABLE,
@@ -137,7 +139,7 @@ class Store:
         with self.session() as session:
             run = session.get(Run, run_id)
             assert run is not None
-            run.status, run.finished_at = "running", None
+            run.status, run.finished_at = RunStatus.RUNNING, None
             run.orchestrator_host, run.orchestrator_pid, run.heartbeat_at = host, pid, now()
 
     def done_trials(self, run_id: int) -> pd.DataFrame:
@@ -261,5 +263,10 @@ class Store:
         return [str(value) for value in frame["interpreter"]]
 
     def _frame(self, sql: str, run_id: int) -> pd.DataFrame:
+        """Rows as a DataFrame; a NULL variant (older rows) comes back as '' like any other
+        cell without a swept parameter."""
         with self.engine.connect() as connection:
-            return pd.read_sql(text(sql), connection, params={"run_id": run_id})
+            frame = pd.read_sql(text(sql), connection, params={"run_id": run_id})
+        if "variant" in frame:
+            frame["variant"] = frame["variant"].map(variant_text)
+        return frame

@@ -7,13 +7,11 @@ import os
 import sys
 import time
 
-from . import concurrency, tasks
+from . import PROTOCOL, concurrency, tasks
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List
-
-PROTOCOL = 1
 
 
 def interpreter_facts() -> Dict[str, Any]:

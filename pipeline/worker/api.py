@@ -108,6 +108,11 @@ class Task:
         self.imports = imports
 
 
+def items_done(items: List[Dict[str, Any]]) -> int:
+    """How many of a trial's items ended without an error."""
+    return sum("error" not in item for item in items)
+
+
 def install(shared: Dict[str, Any], imports: Tuple[str, ...] = ()) -> None:
     """Make a session's shared objects visible here and import the task's modules."""
     SHARED.clear()

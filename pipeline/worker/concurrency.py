@@ -17,29 +17,22 @@ import time
 from . import api, tasks, usage
 from .api import Unsupported
 
-__all__ = ["MODELS", "START_METHODS", "Outcome", "Unsupported", "run", "unsupported"]
+__all__ = [
+    "MODELS",
+    "MODEL_REGISTRY",
+    "PROCESS_MODELS",
+    "Model",
+    "Outcome",
+    "Unsupported",
+    "run",
+    "unsupported",
+]
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, List, Optional, Tuple
+    from typing import Any, Dict, List, Optional, Tuple
 
     from .api import Params
-
-MODELS = (
-    "sequential",
-    "threads",
-    "asyncio",
-    "processes",
-    "processes-fork",
-    "processes-spawn",
-    "processes-forkserver",
-    "subinterpreters",
-)
-START_METHODS = {
-    "processes-fork": "fork",
-    "processes-spawn": "spawn",
-    "processes-forkserver": "forkserver",
-}
 
 
 class Outcome:
@@ -180,10 +173,11 @@ def run(
     progress_path: Optional[str] = None,
 ) -> Outcome:
     """Run ``items`` work items of ``task`` under ``model`` with ``workers`` workers."""
-    reason = unsupported(model)
+    runner = MODEL_REGISTRY[model]
+    reason = runner.unsupported()
     if reason:
         raise Unsupported(reason)
-    context = _mp_context(model)
+    context = runner.mp_context()
     session = tasks.open_session(
         task, params, payload, tasks.Setting(model, workers, items, context)
     )
@@ -192,19 +186,208 @@ def run(
         api.install(session.shared, tasks.imports(task))
         before = usage.snapshot()
         try:
-            if model == "sequential":
-                _run_sequential(outcome, task, items)
-            elif model == "asyncio":
-                _run_asyncio(outcome, workers, task, items, timeout_s)
-            else:
-                factory = _pool_factory(model, workers, timeout_s, context, outcome, task)
-                _run_pool(outcome, factory, workers, task, items, timeout_s)
+            runner.run(Trial(outcome, workers, task, items, timeout_s, context))
         finally:
             usage.stop_forkserver()
             outcome.usage = usage.since(before)
     finally:
         outcome.close()
     return outcome
+
+
+def unsupported(model: str) -> Optional[str]:
+    """Why this interpreter cannot run ``model`` at all, or None when it can."""
+    return MODEL_REGISTRY[model].unsupported()
+
+
+class Trial:
+    """What a model needs to run one trial's items (and where it records them)."""
+
+    def __init__(
+        self, outcome: Outcome, workers: int, task: str, items: int, timeout_s: float, context: Any
+    ) -> None:
+        self.outcome = outcome
+        self.workers = workers
+        self.task = task
+        self.items = items
+        self.timeout_s = timeout_s
+        self.context = context  # multiprocessing context of a process model, else None
+
+
+class Model:
+    """A concurrency model: how a trial's items run. ``run`` times the three phases
+    (start-up, work, shutdown) into the trial's outcome."""
+
+    name = ""
+    kind = ""  # what the claims group models by: sequential, threads, processes, ...
+
+    def unsupported(self) -> Optional[str]:
+        """Why this interpreter cannot run the model, or None."""
+        return None
+
+    def mp_context(self) -> Any:
+        """The multiprocessing context the model's workers start with (None: no processes)."""
+        return None
+
+    def run(self, trial: Trial) -> None:
+        raise NotImplementedError
+
+
+class Sequential(Model):
+    """The baseline: one item after another on the main thread, no pool at all."""
+
+    name = kind = "sequential"
+
+    def run(self, trial: Trial) -> None:
+        outcome = trial.outcome
+        started_s = time.perf_counter()
+        for index in range(trial.items):
+            payload, params = outcome.session.item(index)
+            future: cf.Future[Dict[str, Any]] = cf.Future()
+            submitted_s = time.perf_counter()
+            try:
+                future.set_result(tasks.run_item(trial.task, params, payload))
+            except Exception as error:  # a failing item is data, not a crash
+                future.set_exception(error)
+            outcome.record(index, submitted_s, future)
+        outcome.work_s = time.perf_counter() - started_s
+
+
+class PoolModel(Model):
+    """A model whose workers are a concurrent.futures executor: ``start`` builds it warm
+    (every worker running), every item is submitted at once, ``shutdown`` waits for it."""
+
+    def start(self, trial: Trial) -> cf.Executor:
+        """The executor, with every one of its workers running (the timed start-up)."""
+        raise NotImplementedError
+
+    def shutdown(self, pool: cf.Executor) -> None:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+    def run(self, trial: Trial) -> None:
+        outcome = trial.outcome
+        started_s = time.perf_counter()
+        pool: Optional[cf.Executor] = None
+        try:
+            pool = self.start(trial)
+            outcome.startup_s = time.perf_counter() - started_s
+            context = getattr(pool, "_mp_context", None)
+            outcome.start_method = context.get_start_method() if context is not None else None
+            work_started_s = time.perf_counter()
+            submitted = {}
+            for index in range(trial.items):
+                payload, params = outcome.session.item(index)
+                submitted_s = time.perf_counter()
+                try:
+                    future = pool.submit(tasks.run_item, trial.task, params, payload)
+                except cf.BrokenExecutor as error:  # the pool broke while we were submitting
+                    future = cf.Future()
+                    future.set_exception(error)
+                submitted[future] = (index, submitted_s)
+            for future in cf.as_completed(submitted):
+                index, submitted_s = submitted[future]
+                outcome.record(index, submitted_s, future)
+            outcome.work_s = time.perf_counter() - work_started_s
+        finally:
+            shutdown_started_s = time.perf_counter()
+            if pool is not None:
+                self.shutdown(pool)
+            outcome.shutdown_s = time.perf_counter() - shutdown_started_s
+
+
+class Threads(PoolModel):
+    """``ThreadPoolExecutor(workers)``; its threads meet at a barrier as they start."""
+
+    name = kind = "threads"
+
+    def start(self, trial: Trial) -> cf.Executor:
+        barrier = threading.Barrier(trial.workers, timeout=trial.timeout_s)
+        pool = cf.ThreadPoolExecutor(trial.workers, initializer=_meet, initargs=(barrier,))
+        cf.wait([pool.submit(_ready) for _ in range(trial.workers)])
+        return pool
+
+
+class Processes(PoolModel):
+    """``ProcessPoolExecutor(workers)`` with a start method (None: the platform's default);
+    each process installs the session's shared objects and imports the task's modules."""
+
+    kind = "processes"
+
+    def __init__(self, name: str, start_method: Optional[str]) -> None:
+        self.name = name
+        self.start_method = start_method
+
+    def unsupported(self) -> Optional[str]:
+        import multiprocessing
+
+        if self.start_method and self.start_method not in multiprocessing.get_all_start_methods():
+            return "start method %r is not available on this platform" % self.start_method
+        return None
+
+    def mp_context(self) -> Any:
+        import multiprocessing
+
+        try:
+            return multiprocessing.get_context(self.start_method)
+        except ValueError as error:
+            raise Unsupported(
+                "start method %r is not available here: %s" % (self.start_method, error)
+            ) from None
+
+    def start(self, trial: Trial) -> cf.Executor:
+        # The barrier is made here, inside the timed start-up: for spawn and forkserver its
+        # semaphores start multiprocessing's resource tracker, a cost any pool pays.
+        barrier = trial.context.Barrier(trial.workers, timeout=trial.timeout_s)
+        pool = cf.ProcessPoolExecutor(
+            trial.workers,
+            mp_context=trial.context,
+            initializer=_start_process,
+            initargs=(barrier, trial.outcome.session.shared, tasks.imports(trial.task)),
+        )
+        cf.wait([pool.submit(_ready) for _ in range(trial.workers)])
+        return pool
+
+
+class Subinterpreters(PoolModel):
+    """``InterpreterPoolExecutor(workers)`` (3.14, or the backport): each worker is a thread
+    with an interpreter of its own; sys.path and the imports are set up in each."""
+
+    name = kind = "subinterpreters"
+
+    def unsupported(self) -> Optional[str]:
+        if interpreter_pool_class() is not None:
+            return None
+        version = "%d.%d" % sys.version_info[:2]
+        return (
+            "subinterpreters need concurrent.futures.InterpreterPoolExecutor (Python 3.14 or "
+            "later) or the interpreters-pep-734 backport; this is Python " + version
+        )
+
+    def start(self, trial: Trial) -> cf.Executor:
+        setup = (
+            SUBINTERPRETER_SETUP,
+            {"path": list(sys.path), "modules": tasks.imports(trial.task)},
+        )
+        pool: cf.Executor = interpreter_pool_class()(
+            trial.workers, initializer=exec, initargs=setup
+        )
+        self._pipes: List[int] = []
+        try:
+            # half the trial's timeout: a worker that cannot start fails the trial saying
+            # so, before the orchestrator kills it
+            warm_subinterpreters(pool, trial.workers, trial.timeout_s / 2, self._pipes)
+        except BaseException:
+            self.shutdown(pool)
+            raise
+        return pool
+
+    def shutdown(self, pool: cf.Executor) -> None:
+        try:
+            super().shutdown(pool)
+        finally:
+            for fd in getattr(self, "_pipes", []):
+                os.close(fd)
+            self._pipes = []
 
 
 # Where the interpreters-pep-734 backport (PyPI; Python 3.12 and 3.13) keeps the executor:
@@ -227,127 +410,17 @@ def interpreter_pool_class() -> Any:
     return found
 
 
-def unsupported(model: str) -> Optional[str]:
-    """Why this interpreter cannot run ``model`` at all, or None when it can."""
-    if model == "subinterpreters" and interpreter_pool_class() is None:
-        version = "%d.%d" % sys.version_info[:2]
-        return (
-            "subinterpreters need concurrent.futures.InterpreterPoolExecutor (Python 3.14 or "
-            "later) or the interpreters-pep-734 backport; this is Python " + version
-        )
-    method = START_METHODS.get(model)
-    if method is not None:
-        import multiprocessing
+class Asyncio(Model):
+    """One event loop per trial. Natively async tasks run as coroutines, at most ``workers``
+    at once; blocking tasks go through the loop's default executor of ``workers`` threads."""
 
-        if method not in multiprocessing.get_all_start_methods():
-            return "start method %r is not available on this platform" % method
-    return None
+    name = kind = "asyncio"
 
-
-def _mp_context(model: str) -> Any:
-    """The multiprocessing context of a process model (None for the others)."""
-    if not model.startswith("processes"):
-        return None
-    import multiprocessing
-
-    method = START_METHODS.get(model)
-    try:
-        return multiprocessing.get_context(method)
-    except ValueError as error:
-        raise Unsupported(f"start method {method!r} is not available here: {error}") from None
-
-
-def _run_sequential(outcome: Outcome, task: str, items: int) -> None:
-    """The baseline: one item after another on the main thread, no pool at all."""
-    started_s = time.perf_counter()
-    for index in range(items):
-        payload, params = outcome.session.item(index)
-        future: cf.Future[Dict[str, Any]] = cf.Future()
-        submitted_s = time.perf_counter()
-        try:
-            future.set_result(tasks.run_item(task, params, payload))
-        except Exception as error:  # a failing item is data, not a crash
-            future.set_exception(error)
-        outcome.record(index, submitted_s, future)
-    outcome.work_s = time.perf_counter() - started_s
-
-
-def _pool_factory(
-    model: str, workers: int, timeout_s: float, context: Any, outcome: Outcome, task: str
-) -> Callable[[], cf.Executor]:
-    """A callable that builds the model's executor with the start-up barrier installed."""
-    if model == "threads":
-        barrier: Any = threading.Barrier(workers, timeout=timeout_s)
-        return lambda: cf.ThreadPoolExecutor(workers, initializer=_meet, initargs=(barrier,))
-    if model == "subinterpreters":
-        pool_class = interpreter_pool_class()
-        # Each worker is a thread with its own interpreter: sys.path and the imports must be
-        # set up in each (functions and arguments reach them pickled, by reference).
-        setup = (SUBINTERPRETER_SETUP, {"path": list(sys.path), "modules": tasks.imports(task)})
-        return lambda: pool_class(workers, initializer=exec, initargs=setup)
-
-    def make_pool() -> cf.Executor:
-        # The barrier is made here, inside the timed start-up: for spawn and forkserver its
-        # semaphores start multiprocessing's resource tracker, a cost any pool pays.
-        barrier = context.Barrier(workers, timeout=timeout_s)
-        return cf.ProcessPoolExecutor(
-            workers,
-            mp_context=context,
-            initializer=_start_process,
-            initargs=(barrier, outcome.session.shared, tasks.imports(task)),
-        )
-
-    return make_pool
-
-
-def _run_pool(
-    outcome: Outcome,
-    factory: Callable[[], cf.Executor],
-    workers: int,
-    task: str,
-    items: int,
-    timeout_s: float,
-) -> None:
-    """Start a warm pool, submit every item at once, collect results as they finish."""
-    started_s = time.perf_counter()
-    pool = factory()
-    pipes: List[int] = []
-    try:
-        if outcome.session.setting.model == "subinterpreters":
-            # half the trial's timeout: a worker that cannot start fails the trial saying
-            # so, before the orchestrator kills it
-            warm_subinterpreters(pool, workers, timeout_s / 2, pipes)
-        else:
-            cf.wait([pool.submit(_ready) for _ in range(workers)])
-        outcome.startup_s = time.perf_counter() - started_s
-        context = getattr(pool, "_mp_context", None)
-        outcome.start_method = context.get_start_method() if context is not None else None
-        work_started_s = time.perf_counter()
-        submitted = {}
-        for index in range(items):
-            payload, params = outcome.session.item(index)
-            submitted_s = time.perf_counter()
-            try:
-                future = pool.submit(tasks.run_item, task, params, payload)
-            except cf.BrokenExecutor as error:  # the pool broke while we were submitting
-                future = cf.Future()
-                future.set_exception(error)
-            submitted[future] = (index, submitted_s)
-        for future in cf.as_completed(submitted):
-            index, submitted_s = submitted[future]
-            outcome.record(index, submitted_s, future)
-        outcome.work_s = time.perf_counter() - work_started_s
-    finally:
-        shutdown_started_s = time.perf_counter()
-        pool.shutdown(wait=True, cancel_futures=True)
-        outcome.shutdown_s = time.perf_counter() - shutdown_started_s
-        for fd in pipes:
-            os.close(fd)
+    def run(self, trial: Trial) -> None:
+        _run_asyncio(trial.outcome, trial.workers, trial.task, trial.items, trial.timeout_s)
 
 
 def _run_asyncio(outcome: Outcome, workers: int, task: str, items: int, timeout_s: float) -> None:
-    """One event loop per trial. Natively async tasks run as coroutines, at most ``workers``
-    at once; blocking tasks go through the loop's default executor of ``workers`` threads."""
     import asyncio
 
     started_s = time.perf_counter()
@@ -398,3 +471,21 @@ async def _gather_items(
         outcome.record(index, submitted_s, future)
 
     await asyncio.gather(*[one(index) for index in range(items)])
+
+
+# Every concurrency model, by the name specs use: the one list of models.
+MODEL_REGISTRY: Dict[str, Model] = {
+    model.name: model
+    for model in (
+        Sequential(),
+        Threads(),
+        Asyncio(),
+        Processes("processes", None),
+        Processes("processes-fork", "fork"),
+        Processes("processes-spawn", "spawn"),
+        Processes("processes-forkserver", "forkserver"),
+        Subinterpreters(),
+    )
+}
+MODELS = tuple(MODEL_REGISTRY)
+PROCESS_MODELS = tuple(name for name, model in MODEL_REGISTRY.items() if model.kind == "processes")

@@ -1,0 +1,55 @@
+"""What identifies a cell, written once: the axis columns, the cells a speedup is measured
+against, and a cell's name for people. Every layer uses these (it imports nothing of them).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .units import format_bytes
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# The columns that identify a cell within a run, in the matrix's order (docs/schema.md).
+CELL_KEYS = ("task", "variant", "model", "workers", "payload_bytes", "interpreter")
+# The model every speedup is measured against, and what a cell shares with that baseline.
+BASELINE_MODEL = "sequential"
+BASELINE_KEYS = tuple(key for key in CELL_KEYS if key not in ("model", "workers"))
+# One line of a scaling chart or fit: a cell's keys but the worker count.
+SERIES_KEYS = tuple(key for key in CELL_KEYS if key != "workers")
+
+
+def variant_text(value: Any) -> str:
+    """A stored variant as text: '' when the task sweeps no parameter (NULL, NaN or '')."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value)
+
+
+def label(
+    task: str, variant: Any, model: str, workers: int, payload_bytes: int | None = None
+) -> str:
+    """A cell's name for people: 'sync (lock=with) threads ×2, 64 KiB' (no payload when
+    ``payload_bytes`` is None)."""
+    swept = variant_text(variant)
+    name = f"{task}{f' ({swept})' if swept else ''} {model} ×{int(workers)}"
+    return name if payload_bytes is None else f"{name}, {format_bytes(int(payload_bytes))}"
+
+
+def row_label(cell: Mapping[str, Any] | pd.Series[Any], *, payload: bool = True) -> str:
+    """:func:`label` of a cell given as a row (a dict or a pandas Series)."""
+    return label(
+        cell["task"],
+        cell.get("variant"),
+        cell["model"],
+        cell["workers"],
+        cell["payload_bytes"] if payload else None,
+    )
+
+
+def sql_columns(alias: str) -> str:
+    """The cell keys as a SQL select list of table ``alias``: 'c.task, c.variant, ...'."""
+    return ", ".join(f"{alias}.{key}" for key in CELL_KEYS)

@@ -1,0 +1,36 @@
+"""The states a trial, a run and a cell's sampling can end in, written once. They are
+``StrEnum``s, stored and compared as their text (the ``status`` columns of the views)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class TrialStatus(StrEnum):
+    """How one trial ended (``trial.status``)."""
+
+    OK = "ok"
+    ERROR = "error"  # the task raised, or the worker's result could not be trusted
+    TIMEOUT = "timeout"  # past the spec's timeout: its process tree was killed
+    CRASHED = "crashed"  # the worker died without a result
+    SKIPPED = "skipped"  # the interpreter cannot run the model: recorded, not run
+
+
+class RunStatus(StrEnum):
+    """Where a run stands (``run.status``)."""
+
+    RUNNING = "running"
+    FINISHED = "finished"
+    INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM: its finished trials are kept
+    FAILED = "failed"  # the orchestrator stopped on an error
+
+
+class StopReason(StrEnum):
+    """Why a cell got no more trials (``cell.stop_reason``)."""
+
+    FIXED_COUNT = "fixed count"  # a plain repetitions count
+    TARGET_MET = "target met"
+    MAX_REACHED = "max reached"
+    BUDGET_SPENT = "budget spent"
+    NO_OK_TRIALS = "no ok trials"
+    INTERRUPTED = "interrupted"
