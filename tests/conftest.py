@@ -4,8 +4,6 @@ trials of built-in tasks."""
 from __future__ import annotations
 
 import os
-import random
-import sys
 import textwrap
 import uuid
 from collections.abc import Callable, Iterator
@@ -13,10 +11,6 @@ from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
-
-from pipeline.execution.runner import Measurement, TrialRequest, execute_in_process
-
-TESTS_DIR = Path(__file__).resolve().parent
 
 MINIMAL_MATRIX = """\
 matrix:
@@ -73,24 +67,3 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def cli_runner() -> CliRunner:
     return CliRunner()
-
-
-def measure(
-    task: str,
-    model: str,
-    *,
-    workers: int = 2,
-    items: int = 4,
-    payload: int = 1024,
-    timeout_s: float = 60.0,
-    **params: object,
-) -> Measurement:
-    """Run one real trial of a built-in task in a fresh worker process."""
-    return execute_in_process(
-        TrialRequest(sys.executable, task, model, workers, payload, items, timeout_s, 1, params)
-    )
-
-
-def payload_bytes(size: int, seed: int = 1) -> bytes:
-    """The payload a worker makes for ``size`` and ``seed`` (reproducible random bytes)."""
-    return random.Random(seed).randbytes(size)

@@ -10,38 +10,16 @@ from pipeline.execution import records
 from pipeline.execution.runner import Measurement, TrialRequest
 from pipeline.storage import readonly, schema, store
 
-SPEC = """\
-name: fake
-repetitions: 3
-warmup: 1
-matrix:
-  task: [io_sleep]
-  model: [sequential, threads]
-  workers: [4]
-  payload: [1KiB]
-"""
+from .helpers import FAKE_SPEC, fake_execute
 
 
-def fake_execute(request: TrialRequest) -> Measurement:
-    """Sequential takes 0.4 s, four threads 0.1 s: a speedup of exactly 4."""
-    wall_s = 0.4 if request.model == "sequential" else 0.1
-    result = {
-        "work_s": wall_s,
-        "startup_s": 0.0,
-        "shutdown_s": 0.0,
-        "cpu_user_s": 0.01,
-        "cpu_sys_s": 0.0,
-        "items_done": request.items,
-        "items_failed": 0,
-        "items": [{"index": i, "latency_s": wall_s} for i in range(request.items)],
-    }
-    return Measurement(
-        status="ok", result=result, process_s=wall_s + 0.05, peak_rss_bytes=10_000_000
-    )
+def planned(write_spec) -> app.Plan:
+    """The fake spec, planned."""
+    return app.plan(write_spec(FAKE_SPEC))
 
 
 def test_run_with_fake_executor_stores_exact_numbers(write_spec, db_url) -> None:
-    outcome = app.run(app.plan(write_spec(SPEC)), db_url, execute=fake_execute, reports_dir=None)
+    outcome = app.run(planned(write_spec), db_url, execute=fake_execute, reports_dir=None)
     assert (outcome.run_id, outcome.status, outcome.counts) == (1, "finished", {"ok": 6})
     results = store.Store(db_url)
     summary = results.summary_frame(1).set_index("model")
@@ -63,7 +41,7 @@ def test_interrupt_keeps_finished_trials_and_marks_the_run(write_spec, db_url) -
         return fake_execute(request)
 
     with pytest.raises(app.Interrupted) as stopped:
-        app.run(app.plan(write_spec(SPEC)), db_url, execute=interrupted_on_fourth, reports_dir=None)
+        app.run(planned(write_spec), db_url, execute=interrupted_on_fourth, reports_dir=None)
     assert stopped.value.run_id == 1
     results = store.Store(db_url)
     assert results.resolve_run(1).status == "interrupted"
@@ -77,7 +55,7 @@ def test_failed_trials_are_data(write_spec, db_url) -> None:
             return Measurement(status="crashed", process_s=0.2, error="worker died (exit code 7)")
         return fake_execute(request)
 
-    outcome = app.run(app.plan(write_spec(SPEC)), db_url, execute=crash_threads, reports_dir=None)
+    outcome = app.run(planned(write_spec), db_url, execute=crash_threads, reports_dir=None)
     assert outcome.counts == {"ok": 3, "crashed": 3}
     summary = store.Store(db_url).summary_frame(1).set_index("model")
     assert summary.loc["threads", "n_ok"] == 0
@@ -106,7 +84,7 @@ def test_orchestrator_adds_the_facts_only_it_can_know() -> None:
     assert records.trial_facts("transfer", 2, reported) == {"bytes_moved": 8.0}
 
 
-ADAPTIVE = SPEC.replace("repetitions: 3", "repetitions: {min: 3, max: 9, target_ci: 0.05}")
+ADAPTIVE = FAKE_SPEC.replace("repetitions: 3", "repetitions: {min: 3, max: 9, target_ci: 0.05}")
 
 
 def test_adaptive_repetitions_go_where_the_noise_is(write_spec, db_url) -> None:
@@ -137,6 +115,6 @@ def test_adaptive_repetitions_go_where_the_noise_is(write_spec, db_url) -> None:
 
 
 def test_a_fixed_count_records_its_stop_reason(write_spec, db_url) -> None:
-    app.run(app.plan(write_spec(SPEC)), db_url, execute=fake_execute, reports_dir=None)
+    app.run(planned(write_spec), db_url, execute=fake_execute, reports_dir=None)
     reasons = readonly.query(db_url, "SELECT DISTINCT stop_reason FROM cell")["stop_reason"]
     assert reasons.tolist() == ["fixed count"]

@@ -17,7 +17,7 @@ import pytest
 from pipeline import app
 from pipeline.storage import store
 
-from .test_app import SPEC, fake_execute
+from .helpers import FAKE_SPEC, fake_execute
 
 CHROMIUM = next(
     (
@@ -71,7 +71,7 @@ class Visit:
 
 
 def test_report_loads_offline_with_every_chart_visible(browser: Browser, tmp_path: Path) -> None:
-    page_path = report(tmp_path, SPEC)
+    page_path = report(tmp_path, FAKE_SPEC)
     visit = Visit(browser, page_path)
     assert visit.errors == []
     assert visit.requests == [page_path.as_uri()]  # nothing but the page itself
@@ -92,7 +92,7 @@ def test_report_loads_offline_with_every_chart_visible(browser: Browser, tmp_pat
 
 
 def test_hostile_spec_text_shows_and_runs_nothing(browser: Browser, tmp_path: Path) -> None:
-    hostile = SPEC.replace("name: fake", f"name: fake\ndescription: {HOSTILE!r}")
+    hostile = FAKE_SPEC.replace("name: fake", f"name: fake\ndescription: {HOSTILE!r}")
     visit = Visit(browser, report(tmp_path, hostile))
     assert visit.page.evaluate("window.pwned") is None
     assert visit.errors == []

@@ -13,7 +13,6 @@ import pytest
 from pipeline.publishing.charts import (
     IDEAL_LABEL,
     NothingToDraw,
-    format_bytes,
     memory_chart,
     metrics_chart,
     speedup_chart,
@@ -73,23 +72,6 @@ def external_references(svg):
         if element.text and re.search(r"https?:|url\(\s*['\"]?//|@import", element.text)
     ]
     return found
-
-
-@pytest.mark.parametrize(
-    ("n_bytes", "label"),
-    [
-        (0, "0 B"),
-        (1, "1 B"),
-        (1024, "1 KiB"),
-        (1500, "1500 B"),
-        (1536, "1536 B"),
-        (64 * 1024, "64 KiB"),
-        (1048576, "1 MiB"),
-        (3 * 1024**3, "3 GiB"),
-    ],
-)
-def test_format_bytes(n_bytes, label):
-    assert format_bytes(n_bytes) == label
 
 
 def test_chart_is_inline_svg_with_a_title():

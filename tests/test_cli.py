@@ -16,7 +16,7 @@ import pytest
 from pipeline import __version__
 from pipeline.cli import cli
 
-from .conftest import TESTS_DIR
+from .helpers import FAKE_SPEC, TESTS_DIR, fake_execute
 
 TINY = """\
 name: tiny
@@ -327,9 +327,7 @@ def test_runs_show_export_and_the_notebook_api(cli_runner, write_spec, tmp_path,
 def test_compare_two_runs_and_fail_above(cli_runner, write_spec, db_url) -> None:
     from pipeline import app
 
-    from .test_app import SPEC, fake_execute
-
-    spec = write_spec(SPEC.replace("repetitions: 3", "repetitions: 8"))
+    spec = write_spec(FAKE_SPEC.replace("repetitions: 3", "repetitions: 8"))
     jitter = iter([1.0, 1.01, 0.99, 1.02, 0.98, 1.0, 1.01, 0.99] * 8)
 
     def slower_threads(factor):
@@ -495,9 +493,7 @@ def test_argument_spellings_typer_cannot_take(given, meant) -> None:
 def test_query_reads_binds_and_refuses_writes_on_every_backend(cli_runner, write_spec, db_url):
     from pipeline import app
 
-    from .test_app import SPEC, fake_execute
-
-    app.run(app.plan(write_spec(SPEC)), db_url, execute=fake_execute, reports_dir=None)
+    app.run(app.plan(write_spec(FAKE_SPEC)), db_url, execute=fake_execute, reports_dir=None)
     read = cli_runner.invoke(
         cli,
         [

@@ -21,14 +21,13 @@ from pipeline import app
 from pipeline.cli import cli
 from pipeline.errors import ResumeError, SpecError
 from pipeline.execution import interpreters, runner
+from pipeline.planning.axes import Interpreter
 from pipeline.planning.spec import load_spec
 from pipeline.storage import readonly
 from pipeline.worker import concurrency
 
-from .conftest import TESTS_DIR
-from .test_app import fake_execute
+from .helpers import TESTS_DIR, fake_execute, fake_python, free_threaded_python
 
-ROOT = Path(__file__).resolve().parent.parent
 SPEC = """\
 name: interp
 repetitions: 2
@@ -45,28 +44,9 @@ params:
 """
 
 
-def free_threaded_python() -> str:
-    """A free-threaded interpreter for the tests, or skip (fail where CI requires one)."""
-    candidates = [os.environ.get("PIPELINE_TEST_PYTHON_FT", ""), ROOT / ".python-ft/bin/python3t"]
-    for candidate in candidates:
-        if candidate and Path(candidate).exists():
-            return str(candidate)
-    if os.environ.get("PIPELINE_REQUIRE_PYTHON_FT") == "1":
-        pytest.fail("PIPELINE_REQUIRE_PYTHON_FT=1 but no free-threaded interpreter was found")
-    pytest.skip("no free-threaded interpreter: run `make python-ft` (.ci/run does)")
-
-
-def fake_python(tmp_path: Path, script: str) -> str:
-    """An executable that answers the probe like a (broken or old) interpreter would."""
-    path = tmp_path / "fakepython"
-    path.write_text(f"#!/bin/sh\n{script}\n")
-    path.chmod(0o755)
-    return str(path)
-
-
 # -- probing ---------------------------------------------------------------------------------
 def test_probe_of_the_running_interpreter() -> None:
-    probe = interpreters.probe(interpreters.Interpreter("here", sys.executable))
+    probe = interpreters.probe(Interpreter("here", sys.executable))
     facts = probe.facts
     assert facts["version"].startswith(f"{sys.version_info.major}.{sys.version_info.minor}.")
     assert facts["implementation"] == sys.implementation.name
@@ -95,13 +75,13 @@ def test_a_missing_start_method_is_a_reason_to_skip(monkeypatch: pytest.MonkeyPa
 def test_a_too_old_interpreter_is_refused(tmp_path: Path) -> None:
     old = fake_python(tmp_path, "echo 3.8.18")
     with pytest.raises(interpreters.ProbeError, match=r"is Python 3\.8\.18; the worker needs 3\.9"):
-        interpreters.probe(interpreters.Interpreter("old", old))
+        interpreters.probe(Interpreter("old", old))
 
 
 def test_gil_off_on_a_build_with_a_gil_is_refused() -> None:
     if sysconfig.get_config_var("Py_GIL_DISABLED"):
         pytest.skip("the running interpreter is free-threaded: PYTHON_GIL=0 works here")
-    entry = interpreters.Interpreter("x", sys.executable, (("PYTHON_GIL", "0"),))
+    entry = Interpreter("x", sys.executable, (("PYTHON_GIL", "0"),))
     # 3.13 and later refuse at start-up; older ones ignore the variable, which the probe
     # catches
     refused = r"PYTHON_GIL=0 but the GIL is on: .* is not|Disabling the GIL is not supported"
@@ -161,7 +141,7 @@ def test_a_broken_interpreter_says_why(tmp_path: Path) -> None:
         "supported by this build' >&2; echo 'Python runtime state: preinitialized' >&2; exit 1",
     )
     with pytest.raises(interpreters.ProbeError) as raised:
-        interpreters.probe(interpreters.Interpreter("broken", broken))
+        interpreters.probe(Interpreter("broken", broken))
     assert str(raised.value) == (
         f"{broken} cannot run the pipeline's worker: Fatal Python error: config_read_gil: "
         "Disabling the GIL is not supported by this build"
@@ -391,8 +371,8 @@ def test_the_entry_environment_reaches_the_worker() -> None:
 # -- free-threaded CPython -------------------------------------------------------------------
 def test_probe_of_a_free_threaded_build_under_both_gil_states() -> None:
     python = free_threaded_python()
-    off = interpreters.probe(interpreters.Interpreter("off", python, (("PYTHON_GIL", "0"),)))
-    on = interpreters.probe(interpreters.Interpreter("on", python, (("PYTHON_GIL", "1"),)))
+    off = interpreters.probe(Interpreter("off", python, (("PYTHON_GIL", "0"),)))
+    on = interpreters.probe(Interpreter("on", python, (("PYTHON_GIL", "1"),)))
     assert off.facts["py_gil_disabled"] is on.facts["py_gil_disabled"] is True
     assert off.facts["gil_enabled"] is False
     assert on.facts["gil_enabled"] is True

@@ -134,7 +134,7 @@ def test_swept_parameters_are_a_per_task_axis() -> None:
         {"transport": "shared_memory"},
     ]
     assert cell_params(spec, cells[4]) == {"seconds": 0.01}
-    assert cells[2].label() == "transfer transport=shared_memory sequentialx1 1024B"
+    assert cells[2].label() == "transfer (transport=shared_memory) sequential ×1, 1 KiB"
 
 
 def test_exclude_lists_match_any_value() -> None:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from .helpers import free_threaded_python
+
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "python_ft.py"
 _spec = importlib.util.spec_from_file_location("python_ft", SCRIPT)
 assert _spec is not None
@@ -107,8 +109,6 @@ def test_an_interpreter_it_did_not_build_gets_no_backport(
 
 
 def test_a_working_link_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from .test_interpreters import free_threaded_python
-
     def never(*args: object) -> list[str]:
         raise AssertionError("searched, though the link works")
 

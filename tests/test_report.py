@@ -11,8 +11,6 @@ import pytest
 
 from pipeline.analysis.stats import summarize_cells
 from pipeline.publishing.report import (
-    format_seconds,
-    format_size,
     run_headline,
     task_headlines,
     variant_sections,
@@ -100,7 +98,13 @@ def run(**changes):
     return {**base, **changes}
 
 
-ENVIRONMENT = {"host": "box", "cores": 4, "python": "3.12.1", "git_commit": None}
+ENVIRONMENT = {
+    "hostname": "box",
+    "cpu_physical": 4,
+    "python_version": "3.12.1",
+    "memory_total_bytes": 8 * 2**30,
+    "git_commit": None,
+}
 
 
 def test_run_report_is_written_and_complete(tmp_path, summary):
@@ -125,7 +129,13 @@ def test_run_report_is_written_and_complete(tmp_path, summary):
     assert "time.perf_counter" in text
     assert "started 2024-06-01 12:00:05, finished 2024-06-01 12:03:00" in text
     assert "<pre>name: quick\nrepetitions: 3\n</pre>" in html
-    assert '<th scope="row">git_commit</th><td>—</td>' in html
+    # the environment in groups, in a stable order, each fact labelled and formatted
+    groups = [html.index(f">{group}</th>") for group in ("CPU", "Memory", "Operating system")]
+    assert groups == sorted(groups)
+    assert '<th scope="row">physical cores</th><td>4</td>' in html
+    assert '<th scope="row">total</th><td>8.0 GiB</td>' in html
+    assert '<th scope="row">host</th><td>box</td>' in html
+    assert "pipeline commit" not in html  # facts the run lacks are left out
 
 
 def test_every_spec_and_environment_string_is_escaped(tmp_path, summary):
@@ -200,22 +210,6 @@ def test_index_without_runs(tmp_path):
 def test_index_rejects_links_that_are_not_relative(tmp_path, href):
     with pytest.raises(ValueError, match="relative"):
         write_index([index_entry(1, datetime(2024, 6, 1), report_href=href)], tmp_path)
-
-
-@pytest.mark.parametrize(
-    ("seconds", "text"),
-    [(2.0, "2 s"), (1.23456, "1.23 s"), (0.0123, "12.3 ms"), (4.5e-5, "45 µs"), (0.0, "0 µs")],
-)
-def test_format_seconds(seconds, text):
-    assert format_seconds(seconds) == text
-
-
-@pytest.mark.parametrize(
-    ("n_bytes", "text"),
-    [(512, "512 B"), (1536, "1.5 KiB"), (50 * 1024**2, "50.0 MiB"), (math.nan, "—")],
-)
-def test_format_size(n_bytes, text):
-    assert format_size(n_bytes) == text
 
 
 def test_run_report_accepts_a_summary_read_back_from_sql(tmp_path, summary):

@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.execution.runner import TrialRequest, execute_in_process
 
-from .conftest import TESTS_DIR
+from .helpers import TESTS_DIR
 
 
 def user_trial(function: str, model: str = "threads", timeout_s: float = 30.0, **params):

@@ -17,7 +17,7 @@ from pipeline.execution import records
 from pipeline.planning import matrix
 from pipeline.worker.concurrency import MODELS
 
-from .conftest import measure, payload_bytes
+from .helpers import measure, payload_bytes
 
 RUNNABLE = [m for m in MODELS if m != "subinterpreters"]
 PROCESS_MODELS = [m for m in RUNNABLE if m.startswith("processes")]

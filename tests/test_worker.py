@@ -15,7 +15,7 @@ from pipeline.execution.launch import BOOTSTRAP, WORKER_ROOT
 from pipeline.worker.concurrency import MODELS
 from pipeline.worker.tasks import TASKS, resolve_params
 
-from .conftest import measure
+from .helpers import measure
 
 POOL_MODELS = [m for m in MODELS if m not in ("sequential", "subinterpreters")]
 

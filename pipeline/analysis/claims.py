@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..cells import variant_text
 from ..units import format_bytes
+from ..worker.concurrency import PROCESS_MODELS
 from .evidence import (
     ALPHA,
     CONTRADICTED,
@@ -27,7 +28,6 @@ from .evidence import (
     IO_TASKS,
     NOT_MEASURED,
     NUANCED,
-    PROCESS_MODELS,
     SUPPORTED,
     Evidence,
     RunData,

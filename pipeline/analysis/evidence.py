@@ -12,11 +12,11 @@ import pandas as pd
 
 from ..cells import row_label
 from ..status import TrialStatus
+from ..worker.concurrency import PROCESS_MODELS
 from .stats import Comparison, compare, holm
 
 ALPHA = 0.05  # family-wise error rate over all comparisons of a run (Holm)
 
-from ..worker.concurrency import PROCESS_MODELS
 
 IO_TASKS = ("io_sleep", "io_network", "io_file")
 

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 
 from ..cells import variant_text
+from ..worker.concurrency import PROCESS_MODELS
 from .evidence import (
     CONTRADICTED,
     NOT_MEASURED,
     NUANCED,
-    PROCESS_MODELS,
     SUPPORTED,
     RunData,
     Verdict,

@@ -17,7 +17,7 @@ from ..planning import matrix
 from ..planning.spec import Spec, load_spec
 from ..results import summarise
 from ..status import RunStatus, StopReason, TrialStatus
-from ..storage import schema, store
+from ..storage import store
 from . import adaptive, environment, interpreters, records, runner
 from .resume import reopen
 
@@ -205,20 +205,7 @@ def _float_or_none(value: Any) -> float | None:
 
 def _start(results: store.Store, plan: Plan) -> tuple[int, dict[int, int]]:
     """Store a new run with its environment and cells; its id and cell ids by position."""
-    cell_rows = [
-        schema.Cell(
-            run_id=0,
-            position=cell.position,
-            task=cell.task,
-            model=cell.model,
-            workers=cell.workers,
-            payload_bytes=cell.payload_bytes,
-            interpreter=cell.interpreter,
-            variant=cell.variant_label,
-            params_json=schema.to_json(matrix.cell_params(plan.spec, cell)),
-        )
-        for cell in plan.cells
-    ]
+    cell_rows = records.cell_rows(plan)
     run_row = results.create_run(
         records.run_row(plan),
         records.environment_row(environment.capture()),

@@ -39,7 +39,26 @@ def interpreter_row(probe: interpreters.Probe) -> schema.RunInterpreter:
     )
 
 
+def cell_rows(plan: Plan) -> list[schema.Cell]:
+    """The stored form of the plan's cells (their run and ids are filled in on insert)."""
+    return [
+        schema.Cell(
+            run_id=0,
+            position=cell.position,
+            task=cell.task,
+            model=cell.model,
+            workers=cell.workers,
+            payload_bytes=cell.payload_bytes,
+            interpreter=cell.interpreter,
+            variant=cell.variant_label,
+            params_json=schema.to_json(matrix.cell_params(plan.spec, cell)),
+        )
+        for cell in plan.cells
+    ]
+
+
 def run_row(plan: Plan) -> schema.Run:
+    """The stored form of a run starting now, from its plan."""
     spec = plan.spec
     return schema.Run(
         name=spec.name,
