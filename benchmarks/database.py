@@ -25,9 +25,9 @@ def writes_per_second(url: str) -> tuple[float, float]:
     results = store.Store(url)
     run = results.create_run(
         schema.Run(name="bench-writes"),
-        schema.Environment(run_id=0),
+        schema.EnvironmentRow(run_id=0),
         [
-            schema.Cell(
+            schema.CellRow(
                 run_id=0,
                 position=0,
                 task="t",

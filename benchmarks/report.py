@@ -36,7 +36,7 @@ def synthetic_run(url: str, path: Path, trials: int) -> int:
         }
     )
     cells = [
-        schema.Cell(
+        schema.CellRow(
             run_id=0,
             position=i,
             task=task,
@@ -50,7 +50,7 @@ def synthetic_run(url: str, path: Path, trials: int) -> int:
     results = store.Store(url)
     run = results.create_run(
         schema.Run(name="bench-report", status="finished", repetitions=trials // len(cells)),
-        schema.Environment(run_id=0, hostname="bench", cpu_physical=2, cpu_logical=2),
+        schema.EnvironmentRow(run_id=0, hostname="bench", cpu_physical=2, cpu_logical=2),
         cells,
     )
     run_id = run.id or 0

@@ -29,14 +29,19 @@ def variant_text(value: Any) -> str:
     return str(value)
 
 
+def model_label(model: str, workers: Any, payload_bytes: Any = None) -> str:
+    """A cell's name within its task: 'threads ×2', or 'threads ×2, 64 KiB' with a payload."""
+    name = f"{model} ×{int(workers)}"
+    return name if payload_bytes is None else f"{name}, {format_bytes(int(payload_bytes))}"
+
+
 def label(
     task: str, variant: Any, model: str, workers: int, payload_bytes: int | None = None
 ) -> str:
     """A cell's name for people: 'sync (lock=with) threads ×2, 64 KiB' (no payload when
     ``payload_bytes`` is None)."""
     swept = variant_text(variant)
-    name = f"{task}{f' ({swept})' if swept else ''} {model} ×{int(workers)}"
-    return name if payload_bytes is None else f"{name}, {format_bytes(int(payload_bytes))}"
+    return f"{task}{f' ({swept})' if swept else ''} {model_label(model, workers, payload_bytes)}"
 
 
 def row_label(cell: Mapping[str, Any] | pd.Series[Any], *, payload: bool = True) -> str:

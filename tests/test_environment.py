@@ -39,43 +39,43 @@ def empty_roots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, 
 
 # -- capture() -----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def captured() -> schema.Environment:
+def captured() -> schema.EnvironmentRow:
     return records.environment_row(environment.capture())
 
 
-def test_capture_kernel(captured: schema.Environment) -> None:
+def test_capture_kernel(captured: schema.EnvironmentRow) -> None:
     assert captured.kernel
 
 
-def test_capture_affinity_parses_back(captured: schema.Environment) -> None:
+def test_capture_affinity_parses_back(captured: schema.EnvironmentRow) -> None:
     assert captured.cpu_affinity is not None
     cpus = environment.parse_cpu_list(captured.cpu_affinity)
     assert cpus
     assert all(0 <= cpu < (os.cpu_count() or 1) for cpu in cpus)
 
 
-def test_capture_aslr(captured: schema.Environment) -> None:
+def test_capture_aslr(captured: schema.EnvironmentRow) -> None:
     assert captured.aslr is None or captured.aslr[0] in "012"
 
 
-def test_capture_memory(captured: schema.Environment) -> None:
+def test_capture_memory(captured: schema.EnvironmentRow) -> None:
     assert captured.memory_total_bytes is not None
     assert captured.memory_available_bytes is not None
     assert 0 < captured.memory_available_bytes <= captured.memory_total_bytes
 
 
-def test_capture_details_json(captured: schema.Environment) -> None:
+def test_capture_details_json(captured: schema.EnvironmentRow) -> None:
     assert isinstance(json.loads(captured.details_json), dict)
 
 
-def test_capture_keeps_older_fields(captured: schema.Environment) -> None:
+def test_capture_keeps_older_fields(captured: schema.EnvironmentRow) -> None:
     assert captured.hostname is not None
     assert captured.python_version
     assert captured.cpu_logical
     assert isinstance(json.loads(captured.packages_json), dict)
 
 
-def test_capture_cpu_percent_in_range(captured: schema.Environment) -> None:
+def test_capture_cpu_percent_in_range(captured: schema.EnvironmentRow) -> None:
     assert captured.cpu_percent_start is None or 0.0 <= captured.cpu_percent_start <= 100.0
 
 
@@ -213,9 +213,9 @@ def test_details_from_fake_tree(tmp_path: Path) -> None:
 
 
 # -- busy_warnings() ------------------------------------------------------------------------
-def quiet(**changes: Any) -> schema.Environment:
+def quiet(**changes: Any) -> schema.EnvironmentRow:
     """A quiet, well-tuned two-CPU machine, with ``changes`` applied."""
-    env = schema.Environment(
+    env = schema.EnvironmentRow(
         run_id=1,
         cpu_logical=2,
         load_avg_start=0.1,
@@ -237,7 +237,7 @@ def test_quiet_machine_has_no_warnings() -> None:
 
 
 def test_unknown_everything_has_no_warnings() -> None:
-    assert machine.busy_warnings(schema.Environment(run_id=1)) == []
+    assert machine.busy_warnings(schema.EnvironmentRow(run_id=1)) == []
 
 
 def test_high_load_at_start() -> None:

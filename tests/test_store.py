@@ -15,9 +15,9 @@ from pipeline.storage import engine, readonly, schema, store
 def make_run(results: store.Store) -> tuple[int, list[int]]:
     run = results.create_run(
         schema.Run(name="r", spec_text="name: r", spec_hash="h"),
-        schema.Environment(run_id=0, hostname="host", cpu_physical=2),
+        schema.EnvironmentRow(run_id=0, hostname="host", cpu_physical=2),
         [
-            schema.Cell(
+            schema.CellRow(
                 run_id=0,
                 position=i,
                 task="io_sleep",
@@ -33,7 +33,7 @@ def make_run(results: store.Store) -> tuple[int, list[int]]:
     with results.session() as session:
         ids = [
             cell.id
-            for cell in session.exec(select(schema.Cell).where(schema.Cell.run_id == run.id))
+            for cell in session.exec(select(schema.CellRow).where(schema.CellRow.run_id == run.id))
         ]
     return run.id, ids
 

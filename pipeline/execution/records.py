@@ -39,10 +39,10 @@ def interpreter_row(probe: interpreters.Probe) -> schema.RunInterpreter:
     )
 
 
-def cell_rows(plan: Plan) -> list[schema.Cell]:
+def cell_rows(plan: Plan) -> list[schema.CellRow]:
     """The stored form of the plan's cells (their run and ids are filled in on insert)."""
     return [
-        schema.Cell(
+        schema.CellRow(
             run_id=0,
             position=cell.position,
             task=cell.task,
@@ -167,9 +167,9 @@ def _percentile(values: list[float], percent: int) -> float | None:
     return statistics.quantiles(values, n=100, method="inclusive")[percent - 1]
 
 
-def environment_row(facts: dict[str, Any]) -> schema.Environment:
+def environment_row(facts: dict[str, Any]) -> schema.EnvironmentRow:
     """The stored form of the environment captured as a run starts."""
     values = dict(facts)
     values["packages_json"] = schema.to_json(values.pop("packages", {}))
     values["details_json"] = schema.to_json(values.pop("details", {}))
-    return schema.Environment(run_id=0, **values)
+    return schema.EnvironmentRow(run_id=0, **values)

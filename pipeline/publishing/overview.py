@@ -13,7 +13,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..analysis.stats import numeric_summary
-from ..cells import SERIES_KEYS, row_label, variant_text
+from ..cells import SERIES_KEYS, model_label, row_label, variant_text
 from . import charts
 from .charts import NothingToDraw
 
@@ -62,11 +62,10 @@ def transfer_chart(summary: pd.DataFrame) -> str:
     if cells.empty:
         raise NothingToDraw("no transfer cells with data")
     variant = cells["variant"].map(variant_text).str.replace("transport=", "", regex=False)
-    label = (
-        cells["model"]
-        + cells["workers"].map(lambda w: f" ×{w}")
-        + variant.map(lambda v: f" ({v})" if v else "")
-    )
+    label = [
+        model_label(model, workers) + (f" ({transport})" if transport else "")
+        for model, workers, transport in zip(cells["model"], cells["workers"], variant, strict=True)
+    ]
     data = cells.assign(series=label, payload_mib=cells["payload_bytes"] / charts.MIB)
     series = list(dict.fromkeys(data["series"]))
     styles = charts.model_styles(series)

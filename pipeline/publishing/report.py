@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment as TemplateSet
+from jinja2 import PackageLoader, select_autoescape
 
 from ..analysis.stats import numeric_summary, scaling_fits
+from ..cells import model_label, variant_text
 from ..cells import row_label as label
-from ..cells import variant_text
 from ..metrics import (
     METRICS,
     Unit,
@@ -73,7 +74,7 @@ def write_run_report(
         for task in tasks
     ]
     dates = {key: _format_value(run.get(key)) for key in ("started_at", "finished_at")}
-    template = _environment().get_template("run.html.j2")
+    template = _templates().get_template("run.html.j2")
     html = template.render(
         run={**run, **dates},
         environment=environment_groups(environment),
@@ -233,7 +234,7 @@ def write_index(runs: list[dict[str, Any]], reports_dir: Path) -> Path:
         }
         for run in ordered
     ]
-    html = _environment().get_template("index.html.j2").render(runs=rows)
+    html = _templates().get_template("index.html.j2").render(runs=rows)
     return _write(Path(reports_dir) / "index.html", html)
 
 
@@ -349,7 +350,7 @@ def _fault_table(summary: pd.DataFrame, facts: pd.DataFrame) -> dict[str, Any] |
             "survived": "program and pool survived",
         }[state]
         others = found.get("others_finished", float("nan"))
-        table.setdefault(f"{cell['model']} ×{cell['workers']}", {})[mode] = {
+        table.setdefault(model_label(cell["model"], cell["workers"]), {})[mode] = {
             "state": state,
             "text": f"{text}; {format_value(others, Unit.COUNT)} other items finished",
         }
@@ -396,8 +397,7 @@ def _fact_table(cells: pd.DataFrame, facts: pd.DataFrame) -> dict[str, Any] | No
         found = by_cell.get(cell["cell_id"])
         rows.append(
             {
-                "cell": f"{cell['model']} ×{cell['workers']}, "
-                f"{format_bytes(int(cell['payload_bytes']))}",
+                "cell": model_label(cell["model"], cell["workers"], cell["payload_bytes"]),
                 "values": [
                     _fact_value(found.loc[name])
                     if found is not None and name in found.index
@@ -444,9 +444,9 @@ def _relative_href(href: str) -> str:
     return href
 
 
-def _environment() -> Environment:
+def _templates() -> TemplateSet:
     """The Jinja environment of the report templates, autoescaping everything."""
-    return Environment(
+    return TemplateSet(
         loader=PackageLoader("pipeline.publishing", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,

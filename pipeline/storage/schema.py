@@ -54,8 +54,10 @@ class Run(SQLModel, table=True):
     heartbeat_at: datetime | None = None
 
 
-class Environment(SQLModel, table=True):
+class EnvironmentRow(SQLModel, table=True):
     """The machine and software a run was measured on (one row per run)."""
+
+    __tablename__ = "environment"
 
     run_id: int = Field(primary_key=True, foreign_key="run.id")
     hostname: str = ""
@@ -89,8 +91,10 @@ class Environment(SQLModel, table=True):
     details_json: str = "{}"  # anything else captured (see environment.py)
 
 
-class Cell(SQLModel, table=True):
-    """One point of a run's matrix."""
+class CellRow(SQLModel, table=True):
+    """One point of a run's matrix, as stored (planning.matrix.Cell is the one planned)."""
+
+    __tablename__ = "cell"
 
     id: int | None = Field(default=None, primary_key=True)
     run_id: int = Field(foreign_key="run.id", index=True)

@@ -22,9 +22,9 @@ from .schema import (
     FACT_TABLE,
     RUN_TABLE,
     TRIAL_TABLE,
-    Cell,
+    CellRow,
     CellStats,
-    Environment,
+    EnvironmentRow,
     Run,
     RunInterpreter,
     Trial,
@@ -52,8 +52,8 @@ class Store:
     def create_run(
         self,
         run: Run,
-        environment: Environment,
-        cells: list[Cell],
+        environment: EnvironmentRow,
+        cells: list[CellRow],
         interpreters: Sequence[RunInterpreter] = (),
     ) -> Run:
         """Insert the run, its environment, its interpreters and its cells; ids are filled in
@@ -165,7 +165,7 @@ class Store:
         figures (``load_avg_end``, ``cpu_percent_end``)."""
         with self.session() as session:
             run = session.get(Run, run_id)
-            environment = session.get(Environment, run_id)
+            environment = session.get(EnvironmentRow, run_id)
             assert run is not None
             run.status = status
             run.finished_at = now()
@@ -177,7 +177,7 @@ class Store:
         """Record why each cell (by id) got no more trials."""
         with self.session() as session:
             for cell_id, reason in reasons.items():
-                cell = session.get(Cell, cell_id)
+                cell = session.get(CellRow, cell_id)
                 if cell is not None:
                     cell.stop_reason = reason
 
@@ -221,10 +221,10 @@ class Store:
         with self.session() as session:
             return list(session.exec(select(Run).order_by(col(Run.id).desc())))
 
-    def environment(self, run_id: int) -> Environment | None:
+    def environment(self, run_id: int) -> EnvironmentRow | None:
         """The environment row of a run."""
         with self.session() as session:
-            return session.get(Environment, run_id)
+            return session.get(EnvironmentRow, run_id)
 
     def trials_frame(self, run_id: int) -> pd.DataFrame:
         """The run's measured trials (the ``trial_results`` view) as a DataFrame."""
