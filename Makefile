@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SPEC ?= experiments/quick.yaml
 
-.PHONY: help install run full interpreters python-ft test test-fast lint format bench clean
+.PHONY: help install run full interpreters python-ft test test-fast lint format bench bench-decisions clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -46,11 +46,15 @@ format: $(STAMP)  ## Apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP)  ## Benchmarks: run overhead, adaptive repetitions, report of 100k trials, database
+bench: $(STAMP)  ## Benchmarks: calibration of the verdicts, run overhead, adaptive repetitions, report of 100k trials, database
+	$(BIN)/python -m benchmarks.calibration
 	$(BIN)/python -m benchmarks.overhead $(SPEC)
 	$(BIN)/python -m benchmarks.adaptive
 	$(BIN)/python -m benchmarks.report
 	$(BIN)/python -m benchmarks.database
+
+bench-decisions: $(STAMP)  ## Run SPEC (quick.yaml) five times as make run does: time and verdicts of each
+	$(BIN)/python -m benchmarks.decisions $(SPEC) 5
 
 clean:  ## Remove the venv and caches (not data/ or reports/)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -100,7 +100,9 @@ def run(
     reports_dir: Annotated[Path, typer.Option("--out", help="Folder for the reports.")] = (
         app.DEFAULT_REPORTS_DIR
     ),
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar and no verdict table.")
+    ] = False,
     resume: Annotated[
         str | None,
         typer.Option(
@@ -137,6 +139,11 @@ def run(
         )
         raise typer.Exit(130) from None
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts.items()))
+    if not quiet:
+        terminal.print_verdicts(
+            app.verdicts(app.open_store(db), outcome.run_id),
+            title=f"run {outcome.run_id}: verdicts on the explainer's claims",
+        )
     terminal.say(f"run {outcome.run_id} {outcome.status}: {counts}")
     if outcome.report_path is not None:
         terminal.say(f"report: {outcome.report_path}")
@@ -181,16 +188,22 @@ def verdicts(
     run_id: RunArgument = "latest",
     db: DbOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+    details: Annotated[
+        bool,
+        typer.Option("--details", help="Also every comparison behind each verdict, in words."),
+    ] = False,
 ) -> None:
     """Verdicts of a run on each claim of the threads-vs-processes explainer."""
     found = app.verdicts(app.open_store(db), run_id)
     if as_json:
         typer.echo(json.dumps([dataclasses.asdict(verdict) for verdict in found], indent=2))
         return
-    from .analysis.claims import iter_lines
+    terminal.print_verdicts(found)
+    if details:
+        from .analysis.claims import iter_lines
 
-    for line in iter_lines(found):
-        typer.echo(line)
+        for line in iter_lines(found):
+            terminal.say(line)
 
 
 @cli.command()

@@ -149,6 +149,7 @@ SUMMARY_METRICS = _metrics(
     Metric("median_wall_s", "median wall time", S, "lower"),
     Metric("ci_low_wall_s", "wall time interval, low", S),
     Metric("ci_high_wall_s", "wall time interval, high", S),
+    Metric("ci_level_wall", "level of the wall time interval", Unit.SHARE),
     Metric("mean_wall_s", "mean wall time", S, "lower"),
     Metric("std_wall_s", "standard deviation of wall time", S, "lower"),
     Metric("cv_wall", "coefficient of variation", Unit.SHARE, "lower"),

@@ -28,7 +28,6 @@ def summarise(results: store.Store, run_id: int, trials: pd.DataFrame | None = N
     summary = stats.summarize_cells(
         trials,
         cores=cores(results, run_id),
-        seed=run_row.seed,  # the bootstrap's seed is the run's, recorded with it
         target_ci=run_row.target_ci,
     )
     results.save_cell_stats(run_id, summary)
@@ -39,11 +38,30 @@ def cores(results: store.Store, run_id: int) -> int:
     return (found.cpu_physical or found.cpu_logical or 1) if found else 1
 
 
+def undecided_cells(results: store.Store, run_id: int) -> set[int]:
+    """The run's cells that some claim's comparison has not decided yet (computed from
+    the trials stored so far; nothing is written)."""
+    from .analysis import claims, inference, stats
+
+    trials = results.trials_frame(run_id)
+    if trials.empty:
+        return set()
+    run_row = results.resolve_run(run_id)
+    summary = stats.summarize_cells(trials, cores=cores(results, run_id))
+    return claims.undecided_cells(
+        stats.numeric_summary(summary),
+        trials,
+        results.facts_frame(run_id),
+        cores(results, run_id),
+        margin=run_row.margin or inference.MARGIN,
+    )
+
+
 def verdicts(
     results: store.Store, run: str | int | None, trials: pd.DataFrame | None = None
 ) -> list[Any]:
     """The verdicts on the explainer's claims for one run (see pipeline.claims)."""
-    from .analysis import claims, stats
+    from .analysis import claims, inference, stats
 
     run_row = results.resolve_run(run)
     run_id = run_row.id or 0
@@ -55,6 +73,7 @@ def verdicts(
         trials,
         results.facts_frame(run_id),
         cores(results, run_id),
+        margin=run_row.margin or inference.MARGIN,
     )
 
 

@@ -30,6 +30,7 @@ class StopReason(StrEnum):
 
     FIXED_COUNT = "fixed count"  # a plain repetitions count
     TARGET_MET = "target met"
+    DECIDED = "claims decided"  # every comparison of a claim that uses the cell is decided
     MAX_REACHED = "max reached"
     BUDGET_SPENT = "budget spent"
     NO_OK_TRIALS = "no ok trials"

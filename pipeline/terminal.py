@@ -115,6 +115,34 @@ def print_environment(environment: dict[str, Any]) -> None:
     out.print(table)
 
 
+VERDICT_STYLES = {
+    "supported": "green",
+    "contradicted": "red",
+    "nuanced": "yellow",
+    "inconclusive": "magenta",
+    "not measured": "dim",
+}
+
+
+def print_verdicts(found: list[Any], title: str = "verdicts on the explainer's claims") -> None:
+    """The verdict table: each claim, its verdict, the numbers behind it (the best or
+    weakest comparison with its interval) and how many comparisons it rests on."""
+    table = Table(title=title)
+    table.add_column("claim", overflow="fold")
+    table.add_column("verdict")
+    table.add_column("numbers", overflow="fold")
+    table.add_column("cells", justify="right")
+    for verdict in found:
+        style = VERDICT_STYLES.get(verdict.verdict, "")
+        table.add_row(
+            Text(verdict.title or verdict.claim),
+            Text(verdict.verdict, style=style),
+            Text(verdict.headline or verdict.summary),
+            str(verdict.comparisons or ""),
+        )
+    out.print(table)
+
+
 def print_frame(frame: Any, output_format: Format, title: str | None = None) -> None:
     """A DataFrame on stdout as a table, CSV, JSON or Markdown."""
     if output_format is Format.table:
@@ -194,12 +222,15 @@ def print_plan(planned: app.Plan) -> None:
                 say(f"  skips {model}: {reason}")
     measured = len(planned.trials) - planned.warmup_count
     settings = planned.spec.adaptive
-    more = (
-        f"; adaptive: up to {len(planned.cells) * (settings.max - settings.min)} more, until "
-        f"each median is known to ±{settings.target_ci:.1%}"
-        if settings
-        else ""
-    )
+    more = ""
+    if settings:
+        until = "each claim's comparisons are decided"
+        if settings.target_ci is not None:
+            until += f" and each median is known to ±{settings.target_ci:.1%}"
+        more = (
+            f"; adaptive: up to {len(planned.cells) * (settings.max - settings.min)} more, "
+            f"until {until}"
+        )
     say(
         f"{len(planned.cells)} cells, {len(planned.trials)} trials "
         f"({planned.warmup_count} warm-up + {measured} measured{more}); dry run: nothing "

@@ -21,9 +21,9 @@ def fill(s: adaptive.Repetitions, cell: Cell, walls: list[float], status: str = 
 
 def test_most_uncertain_first_and_the_rest_stop_with_a_reason() -> None:
     s = sampler()
-    fill(s, CELLS[0], [1.0, 1.0, 1.0])  # exact: target met
-    fill(s, CELLS[1], [1.0, 1.1, 0.9])  # about ±10%
-    fill(s, CELLS[2], [1.0, 2.0, 0.5])  # far wider
+    fill(s, CELLS[0], [1.0] * 6)  # exact: target met
+    fill(s, CELLS[1], [1.0, 1.1, 0.9] * 2)  # about ±10%
+    fill(s, CELLS[2], [1.0, 2.0, 0.5] * 2)  # far wider
     assert s.next_round() == [CELLS[2], CELLS[1]]
     assert s.reasons == {0: StopReason.TARGET_MET}
 
@@ -48,9 +48,20 @@ def test_budget_stops_what_is_left() -> None:
     assert set(s.reasons.values()) == {StopReason.BUDGET_SPENT}
 
 
-def test_interrupted_cells_keep_earlier_reasons() -> None:
+def test_two_agreeing_trials_do_not_meet_a_target() -> None:
+    """Two trials (or five) cannot give a 95% interval of the median: the target waits
+    for six, however well they agree."""
     s = sampler()
     fill(s, CELLS[0], [1.0, 1.0])
+    fill(s, CELLS[1], [1.0] * 5)
+    fill(s, CELLS[2], [1.0] * 6)
+    assert s.next_round() == [CELLS[0], CELLS[1]]
+    assert s.reasons == {2: StopReason.TARGET_MET}
+
+
+def test_interrupted_cells_keep_earlier_reasons() -> None:
+    s = sampler()
+    fill(s, CELLS[0], [1.0] * 6)
     s.next_round()
     s.stop_all(StopReason.INTERRUPTED)
     assert s.reasons == {

@@ -59,10 +59,20 @@ def test_run_stores_trials_and_publishes_report(cli_runner, write_spec, tmp_path
         cli, ["run", str(write_spec(TINY)), "--db", db, "--out", str(reports)]
     )
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines() == [
+    lines = result.stdout.splitlines()
+    assert lines[-2:] == [
         "run 1 finished: 4 error, 4 ok",
         f"report: {reports / 'run-1' / 'index.html'}",
     ]
+    # the verdict table comes first: every claim, each with its verdict
+    table = "\n".join(lines[:-2])
+    assert "verdicts on the explainer's claims" in table
+    assert table.count("not measured") + table.count("inconclusive") >= 10
+    quiet_db = f"sqlite:///{tmp_path / 'quiet.db'}"
+    quiet = cli_runner.invoke(
+        cli, ["run", str(write_spec(TINY)), "--db", quiet_db, "--no-report", "-q"]
+    )
+    assert quiet.stdout.splitlines() == ["run 1 finished: 4 error, 4 ok"]
     page = (reports / "run-1" / "index.html").read_text()
     assert "<svg" in page
     assert "tiny" in page
@@ -244,8 +254,9 @@ def test_claims_spec_gives_every_claim_a_verdict(cli_runner, tmp_path: Path) -> 
     } == dict.fromkeys(set(found) - elsewhere, True)  # every other claim is measured here
     # the crash outcomes do not depend on timing: threads die with the program, pools break
     assert found["fault_isolation"]["verdict"] == "nuanced"
-    text = cli_runner.invoke(cli, ["verdicts", "--db", db])
-    assert text.stdout.startswith("[")
+    text = cli_runner.invoke(cli, ["verdicts", "--db", db, "--details"]).stdout
+    assert "verdicts on the explainer's claims" in text  # the table, then every comparison
+    assert "[NUANCED] A crash in a thread" in text
     page = (tmp_path / "run-1" / "index.html").read_text()
     assert page.index("Verdicts on the explainer") < page.index("<h2>Headlines</h2>")
     # the fault table: threads die with the program, a process pool breaks

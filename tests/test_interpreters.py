@@ -394,46 +394,29 @@ def free_threaded_spec(tmp_path: Path, models: str) -> Path:
     return path
 
 
-def cpu_pure_speedups(tmp_path: Path, attempt: int) -> dict[str, float]:
-    """Fastest sequential / fastest 2-thread wall time of cpu_pure per interpreter, from
-    one run of 5 trials per cell. The fastest, not the median: on a shared 2-core VM noise
-    (other load, a dip in clock speed) only ever slows a trial down, and one slowed
-    sequential trial among five was enough to give a GIL build 1.4x with medians."""
-    path = free_threaded_spec(tmp_path, "[sequential, threads]")
-    text = path.read_text()
-    text = text.replace("repetitions: 2", "repetitions: 5").replace("items: 2", "items: 6")
-    text = text.replace("task: io_sleep", "task: cpu_pure").replace(
-        "io_sleep: {seconds: 0.01}", "cpu_pure: {iterations: 1000000}"
-    )
-    path.write_text(text)
-    url = f"sqlite:///{tmp_path / f'results-{attempt}.db'}"
-    app.run(app.plan(path), url, reports_dir=None)
-    trials = readonly.query(
-        url, "SELECT interpreter, model, status, wall_s, gil_enabled FROM trial_results"
-    )
-    assert set(trials["status"]) == {"ok"}
-    gil = trials.groupby("interpreter")["gil_enabled"].agg(lambda values: set(values))
-    assert gil.to_dict() == {"current": {1}, "ft-off": {0}, "ft-on": {1}}
-    speedup = {}
-    for interpreter, group in trials.groupby("interpreter"):
-        fastest = group.groupby("model")["wall_s"].min()
-        speedup[str(interpreter)] = float(fastest["sequential"] / fastest["threads"])
-    return speedup
-
-
 @pytest.mark.slow
 def test_free_threaded_threads_run_cpu_pure_in_parallel(tmp_path: Path) -> None:
-    """On 2 cores, 2 threads beat sequential on pure-Python work by more than 1.3x with
-    the GIL off, and do not with it on (the running GIL build, and the free-threaded build
-    with PYTHON_GIL=1). Fastest of 5 trials per cell, measured in one run. Parallel speedup
-    needs both cores: when something else held one (ft-off at or below 1.3x), the run is
-    measured once more and that second run decides."""
-    speedup = cpu_pure_speedups(tmp_path, 1)
-    if speedup["ft-off"] <= 1.3:
-        speedup = cpu_pure_speedups(tmp_path, 2)
-    assert speedup["ft-off"] > 1.3, speedup
-    assert speedup["current"] < 1.3, speedup
-    assert speedup["ft-on"] < 1.3, speedup
+    """The product's own verdicts, on its own estimator: with the GIL off, two threads give
+    pure-Python CPU work a practical gain (the explainer's "threads can never run Python
+    in parallel" is contradicted); with it on (the running GIL build, and the free-threaded
+    build with PYTHON_GIL=1) they give none (the GIL claim is supported). Where this noisy
+    machine leaves a comparison undecided after five trials, the run measures more
+    (adaptive repetitions), as a user's would."""
+    path = free_threaded_spec(tmp_path, "[sequential, threads]")
+    text = path.read_text()
+    text = text.replace("repetitions: 2", "repetitions: {min: 5, max: 15}\nbudget: 120")
+    text = text.replace("items: 2", "items: 6").replace("task: io_sleep", "task: cpu_pure")
+    text = text.replace("io_sleep: {seconds: 0.01}", "cpu_pure: {iterations: 1000000}")
+    path.write_text(text)
+    url = f"sqlite:///{tmp_path / 'results.db'}"
+    outcome = app.run(app.plan(path), url, reports_dir=None)
+    assert set(outcome.counts) == {"ok"}
+    trials = readonly.query(url, "SELECT interpreter, gil_enabled FROM trial_results")
+    gil = trials.groupby("interpreter")["gil_enabled"].agg(lambda values: set(values))
+    assert gil.to_dict() == {"current": {1}, "ft-off": {0}, "ft-on": {1}}
+    found = {v.claim: v for v in app.verdicts(app.open_store(url), outcome.run_id)}
+    assert found["free_threading"].verdict == "contradicted", found["free_threading"]
+    assert found["gil_threads_cpu"].verdict == "supported", found["gil_threads_cpu"]
 
 
 @pytest.mark.slow

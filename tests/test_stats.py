@@ -25,8 +25,6 @@ from pipeline.analysis.stats import (
     summarize_facts,
 )
 
-RESAMPLES = 400
-
 
 def trial(cell_id, model, workers, wall_s, *, status="ok", payload_bytes=1024, **extra):
     """One trial row with simple defaults; timings are NaN unless the trial is ok."""
@@ -51,19 +49,21 @@ def trial(cell_id, model, workers, wall_s, *, status="ok", payload_bytes=1024, *
 
 
 def cell(cell_id, model, workers, walls, **extra):
-    """The ok trials of one cell."""
-    return [trial(cell_id, model, workers, wall_s, **extra) for wall_s in walls]
+    """The ok trials of one cell, one per round (repetition)."""
+    return [
+        {**trial(cell_id, model, workers, wall_s, **extra), "repetition": round_}
+        for round_, wall_s in enumerate(walls)
+    ]
 
 
 def summarize(rows, cores=8, **options):
     """Summary of the given trial rows, indexed by cell_id for easy lookup."""
-    options.setdefault("resamples", RESAMPLES)
     return summarize_cells(pd.DataFrame(rows), cores=cores, **options).set_index("cell_id")
 
 
 def test_columns_and_order():
     rows = cell(2, "threads", 2, [1.0, 2.0]) + cell(1, "sequential", 1, [2.0, 4.0])
-    summary = summarize_cells(pd.DataFrame(rows), cores=2, resamples=RESAMPLES)
+    summary = summarize_cells(pd.DataFrame(rows), cores=2)
     assert list(summary.columns) == SUMMARY_COLUMNS
     assert list(summary["cell_id"]) == [1, 2]
     assert SUMMARY_COLUMNS[:9] == [
@@ -156,22 +156,35 @@ def test_intervals_contain_the_estimates():
     assert row["speedup_ci_low"] <= row["speedup"] <= row["speedup_ci_high"]
 
 
-def test_speedup_interval_matches_scipy_two_sample_bootstrap():
+def test_speedup_interval_is_scipys_t_interval_of_the_log_ratio():
+    """Welch's interval when the cells ran in different rounds; the paired one when they
+    ran in the same rounds (scipy's ttest_ind / ttest_rel on the logs, exponentiated)."""
     rng = np.random.default_rng(7)
-    baseline = rng.lognormal(1.0, 0.2, 40)
-    sample = rng.lognormal(0.3, 0.2, 40)
+    baseline = rng.lognormal(1.0, 0.2, 12)
+    sample = rng.lognormal(0.3, 0.2, 12)
+    unpaired = cell(1, "sequential", 1, baseline) + [
+        {**row, "repetition": row["repetition"] + 100} for row in cell(2, "threads", 2, sample)
+    ]
+    welch = scipy_stats.ttest_ind(np.log(baseline), np.log(sample), equal_var=False)
+    low, high = np.exp(welch.confidence_interval(0.95))
+    row = summarize(unpaired).loc[2]
+    assert (row["speedup_ci_low"], row["speedup_ci_high"]) == pytest.approx((low, high))
+    paired = scipy_stats.ttest_rel(np.log(baseline), np.log(sample))
+    low, high = np.exp(paired.confidence_interval(0.95))
     rows = cell(1, "sequential", 1, baseline) + cell(2, "threads", 2, sample)
-    row = summarize(rows, resamples=20_000).loc[2]
-    expected = scipy_stats.bootstrap(
-        (baseline, sample),
-        lambda b, s, axis: np.median(b, axis=axis) / np.median(s, axis=axis),
-        n_resamples=20_000,
-        paired=False,
-        method="percentile",
-        rng=np.random.default_rng(1),
-    ).confidence_interval
-    assert row["speedup_ci_low"] == pytest.approx(expected.low, rel=0.01)
-    assert row["speedup_ci_high"] == pytest.approx(expected.high, rel=0.01)
+    row = summarize(rows).loc[2]
+    assert (row["speedup_ci_low"], row["speedup_ci_high"]) == pytest.approx((low, high))
+
+
+def test_the_median_interval_is_two_order_statistics_at_their_exact_level():
+    walls = [5.0, 1.0, 4.0, 2.0, 3.0]
+    row = summarize(cell(1, "sequential", 1, walls)).loc[1]
+    # five trials cannot reach 95%: min and max, at 1 - 2 * 0.5**5 = 93.75%
+    assert (row["ci_low_wall_s"], row["ci_high_wall_s"]) == (1.0, 5.0)
+    assert row["ci_level_wall"] == pytest.approx(0.9375)
+    ten = summarize(cell(1, "sequential", 1, [float(i) for i in range(1, 11)])).loc[1]
+    assert (ten["ci_low_wall_s"], ten["ci_high_wall_s"]) == (2.0, 9.0)  # x(2), x(9): 97.9%
+    assert ten["ci_level_wall"] == pytest.approx(1 - 2 * 11 / 1024)
 
 
 def test_fewer_than_two_ok_trials_give_nan_intervals():
@@ -220,14 +233,14 @@ def test_sequential_cell_counts_one_worker():
     assert summary.loc[1, "efficiency"] == 1.0
 
 
-def test_same_seed_same_intervals():
+def test_intervals_are_computed_not_resampled():
     rows = cell(1, "sequential", 1, [2.0, 2.4, 1.8, 2.2]) + cell(
         2, "threads", 2, [1.0, 1.3, 0.9, 1.2]
     )
-    first = summarize(rows, seed=5)
-    assert first.equals(summarize(rows, seed=5))
+    first = summarize(rows)
+    assert first.equals(summarize(rows))
     # a cell's intervals do not depend on the other cells summarised with it
-    alone = summarize(rows[:4], seed=5)
+    alone = summarize(rows[:4])
     assert alone.loc[1, "ci_low_wall_s"] == first.loc[1, "ci_low_wall_s"]
 
 
@@ -260,9 +273,9 @@ walls = st.lists(
 
 
 @settings(max_examples=60, deadline=None, database=None)
-@given(walls=walls, seed=st.integers(min_value=0, max_value=2**32 - 1))
-def test_interval_contains_median_and_baseline_speedup_is_one(walls, seed):
-    row = summarize(cell(1, "sequential", 1, walls), seed=seed, resamples=200).loc[1]
+@given(walls=walls)
+def test_interval_contains_median_and_baseline_speedup_is_one(walls):
+    row = summarize(cell(1, "sequential", 1, walls)).loc[1]
     assert row["ci_low_wall_s"] <= row["median_wall_s"] <= row["ci_high_wall_s"]
     assert row["median_wall_s"] == np.median(walls)
     assert row["speedup"] == 1.0
@@ -370,8 +383,11 @@ def test_amdahl_fit_says_when_points_are_few_or_the_fit_poor() -> None:
 
 
 def test_compare_exact() -> None:
-    found = compare([1.0, 2.0, 3.0, 4.0, 5.0], [6.0, 7.0, 8.0, 9.0, 10.0], resamples=500)
-    assert (found.median_first, found.median_second, found.ratio) == (3.0, 8.0, 8.0 / 3.0)
+    first, second = [1.0, 2.0, 3.0, 4.0, 5.0], [6.0, 7.0, 8.0, 9.0, 10.0]
+    found = compare(first, second)
+    assert (found.median_first, found.median_second) == (3.0, 8.0)
+    geometric = np.exp(np.mean(np.log(second)) - np.mean(np.log(first)))
+    assert found.ratio == pytest.approx(geometric)
     assert found.p_value == pytest.approx(2 / 252)  # exact two-sided Mann-Whitney, n=5+5
     assert found.ratio_ci_low <= found.ratio <= found.ratio_ci_high
     single = compare([1.0], [2.0, 3.0])

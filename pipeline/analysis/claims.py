@@ -1,11 +1,13 @@
 """Verdicts on the seed explainer's claims, from a run's measurements.
 
 Each claim of ``../shared/seed/000_8b66f138267b8003.txt`` is a testable hypothesis over
-the run's cells. A claim gathers the comparisons it rests on (Mann-Whitney U on the
-trials, ratio of medians with a bootstrap interval); every comparison of the run is then
-Holm-corrected together; then each claim decides: supported, contradicted, nuanced, or
-not measured, with the numbers, the cells, and the conditions (interpreter, GIL state)
-under which it holds. Pure functions over DataFrames: no I/O.
+the run's cells. A claim gathers the comparisons it rests on (its family); each is
+estimated with an interval at the family's level and decided against the practical margin
+(more / no practical gain or difference / less / undecided: see inference.py); then the
+claim decides from its own family only: supported, contradicted, nuanced (decided both
+ways), inconclusive (a comparison is undecided: more trials would decide) or not measured,
+with the numbers, the cells, and the conditions (interpreter, GIL state) under which it
+holds. Pure functions over DataFrames: no I/O.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from ..cells import variant_text
 from ..units import format_bytes
 from ..worker.concurrency import PROCESS_MODELS
 from .evidence import (
-    ALPHA,
     CONTRADICTED,
     INCONCLUSIVE,
     IO_TASKS,
@@ -32,18 +33,12 @@ from .evidence import (
     Evidence,
     RunData,
     Verdict,
-    adjust,
+    decide_family,
     processes_versus_threads,
     versus_baseline,
 )
 from .fact_claims import fault_isolation, shared_state
-
-# A speedup is a gain when it is significant, its interval lies above 1 and its median
-# ratio is above GAIN; it is no gain when its interval's high end is below NO_GAIN. A
-# resource is larger when significant, with its interval above 1 and its ratio above MORE.
-GAIN = 1.10
-NO_GAIN = 1.20
-MORE = 1.05
+from .inference import MARGIN, Decision
 
 
 def _gather(data: RunData) -> None:
@@ -61,23 +56,21 @@ def _gather(data: RunData) -> None:
     for task in [t for t in ("cpu_pure", "io_sleep") if t in present] or present:
         processes_versus_threads(data, "startup", str(task), "startup_s")
     processes_versus_threads(data, "communication", "transfer", "wall_s")
+    for family in data.evidence.values():
+        decide_family(family, data.margin)
 
 
 # -- deciding ---------------------------------------------------------------------------------
 def _gains(e: Evidence) -> bool:
-    return e.significant and e.comparison.ratio_ci_low > 1.0 and e.comparison.ratio > GAIN
+    return e.decision is Decision.MORE
 
 
 def _no_gain(e: Evidence) -> bool:
-    return not math.isnan(e.comparison.ratio_ci_high) and e.comparison.ratio_ci_high < NO_GAIN
+    return e.decision.rules_out_more
 
 
-def _larger(e: Evidence) -> bool:
-    return e.significant and e.comparison.ratio_ci_low > 1.0 and e.comparison.ratio > MORE
-
-
-def _lines(evidence: list[Evidence], unit: str = "×") -> tuple[str, ...]:
-    return tuple(f"{e.label}: {e.ratio_text(unit)} ({e.conditions})" for e in evidence)
+def _lines(evidence: list[Evidence]) -> tuple[str, ...]:
+    return tuple(f"{e.label}: {e.ratio_text()} ({e.conditions})" for e in evidence)
 
 
 def _conditions(evidence: list[Evidence]) -> str:
@@ -85,14 +78,26 @@ def _conditions(evidence: list[Evidence]) -> str:
 
 
 INCONCLUSIVE_TEXT = (
-    "no comparison is significant after Holm's correction over the run's comparisons and "
-    "the intervals do not rule a gain out (best: {best}, {ratio:.2f}×): more repetitions "
-    "would decide"
+    "{undecided} of {n} comparisons are undecided at the ±{margin:.0%} margin (best: {best}, "
+    "{ratio:.2f}×): more repetitions would decide"
 )
 
 
 def _or(value: float, default: float) -> float:
     return default if math.isnan(value) else value
+
+
+def _verdict(more: int, not_more: int, n: int, *, expect: bool) -> str:
+    """A claim's verdict from its family's decisions: every comparison decided one way
+    supports or contradicts it; decided both ways, it is nuanced; any undecided one (and
+    no contrary pair) leaves it inconclusive."""
+    if more and not_more:
+        return NUANCED
+    if more == n:
+        return SUPPORTED if expect else CONTRADICTED
+    if not_more == n:
+        return CONTRADICTED if expect else SUPPORTED
+    return INCONCLUSIVE
 
 
 def _speedup_claim(
@@ -104,49 +109,64 @@ def _speedup_claim(
         return Verdict(claim, statement, NOT_MEASURED, explain["missing"])
     gains = [e for e in evidence if _gains(e)]
     flat = [e for e in evidence if _no_gain(e)]
-    best = max(evidence, key=lambda e: _or(e.comparison.ratio, -1.0))
-    if len(gains) == len(evidence):
-        verdict = SUPPORTED if expect_gain else CONTRADICTED
-    elif len(flat) == len(evidence):
-        verdict = CONTRADICTED if expect_gain else SUPPORTED
-    elif gains:
-        verdict = NUANCED
-    else:
-        verdict = INCONCLUSIVE
+    best = max(evidence, key=lambda e: _or(e.estimate.ratio, -1.0))
+    verdict = _verdict(len(gains), len(flat), len(evidence), expect=expect_gain)
     summary = explain.get(verdict, INCONCLUSIVE_TEXT).format(
-        best=best.label, ratio=best.comparison.ratio, gains=len(gains), n=len(evidence)
+        best=best.label,
+        ratio=best.estimate.ratio,
+        gains=len(gains),
+        n=len(evidence),
+        undecided=len(evidence) - len(gains) - len(flat),
+        margin=data.margin,
     )
-    return Verdict(claim, statement, verdict, summary, _lines(evidence), _conditions(evidence))
+    return Verdict(
+        claim,
+        statement,
+        verdict,
+        summary,
+        _lines(evidence),
+        _conditions(evidence),
+        headline=_headline(best),
+        comparisons=len(evidence),
+    )
 
 
-def _resource_claim(data: RunData, claim: str, statement: str, what: str, unit: str) -> Verdict:
+def _headline(e: Evidence) -> str:
+    """One comparison's numbers: '3.99× [3.99, 3.99] (io_sleep threads ×4, 1 KiB)'."""
+    r = e.estimate
+    if not r.known:
+        return f"too few trials ({e.label})"
+    return f"{r.ratio:.2f}× [{r.low:.2f}, {r.high:.2f}] ({e.label})"
+
+
+def _resource_claim(data: RunData, claim: str, statement: str, what: str) -> Verdict:
     """A claim that processes need more of a resource than threads."""
     evidence = data.evidence.get(claim, [])
     if not evidence:
         return Verdict(
             claim, statement, NOT_MEASURED, f"no cell pairs of threads and processes for {what}"
         )
-    larger = [e for e in evidence if _larger(e)]
-    smaller = [
-        e
-        for e in evidence
-        if e.significant and e.comparison.ratio_ci_high < 1.0 and e.comparison.ratio < 1 / MORE
-    ]
-    low = min(e.comparison.ratio for e in evidence)
-    high = max(e.comparison.ratio for e in evidence)
-    if len(larger) == len(evidence):
-        verdict = SUPPORTED
-    elif smaller and not larger:
-        verdict = CONTRADICTED
-    else:
-        verdict = NUANCED if larger or smaller else INCONCLUSIVE
+    larger = [e for e in evidence if _gains(e)]
+    not_larger = [e for e in evidence if _no_gain(e)]
+    low = min(e.estimate.ratio for e in evidence)
+    high = max(e.estimate.ratio for e in evidence)
+    verdict = _verdict(len(larger), len(not_larger), len(evidence), expect=True)
+    undecided = len(evidence) - len(larger) - len(not_larger)
     summary = (
-        f"processes needed {low:.2f}× to {high:.2f}× the {what} of threads; significantly "
-        f"more in {len(larger)} and less in {len(smaller)} of {len(evidence)} comparisons "
-        f"(Holm-corrected, α={ALPHA})"
+        f"processes needed {low:.2f}× to {high:.2f}× the {what} of threads: more by over "
+        f"{data.margin:.0%} in {len(larger)}, not more in {len(not_larger)} and undecided in "
+        f"{undecided} of {len(evidence)} comparisons"
     )
+    weakest = min(evidence, key=lambda e: _or(e.estimate.ratio, math.inf))
     return Verdict(
-        claim, statement, verdict, summary, _lines(evidence, unit), _conditions(evidence)
+        claim,
+        statement,
+        verdict,
+        summary,
+        _lines(evidence),
+        _conditions(evidence),
+        headline=_headline(weakest),
+        comparisons=len(evidence),
     )
 
 
@@ -155,23 +175,20 @@ def _communication(data: RunData) -> Verdict:
         "Moving data to processes (IPC) costs more than sharing it between threads, and more "
         "with bigger payloads."
     )
-    verdict = _resource_claim(data, "communication", statement, "time to move the same data", "×")
+    verdict = _resource_claim(data, "communication", statement, "time to move the same data")
     evidence = data.evidence.get("communication", [])
     if verdict.verdict == NOT_MEASURED:
         return verdict
     growth = _growth_with_payload(evidence)
     summary = f"{verdict.summary}; {growth}"
-    return Verdict(
-        verdict.claim, statement, verdict.verdict, summary, verdict.evidence, verdict.conditions
-    )
+    return replace(verdict, statement=statement, summary=summary)
 
 
 def _growth_with_payload(evidence: list[Evidence]) -> str:
     """How the extra time of processes over threads grows with the payload."""
     extra: dict[int, list[float]] = {}
     for e in evidence:
-        c = e.comparison
-        extra.setdefault(e.payload_bytes, []).append(c.median_second - c.median_first)
+        extra.setdefault(e.payload_bytes, []).append(e.first.median - e.second.median)
     if len(extra) < 2:
         return "one payload size only, so growth with size is not measured"
     points = ", ".join(
@@ -351,7 +368,7 @@ def _single_thread_cost(data: RunData) -> str:
 
 def _resource(claim: str) -> Callable[[RunData], Verdict]:
     statement, what = RESOURCE_CLAIMS[claim]
-    return lambda data: _resource_claim(data, claim, statement, what, "×")
+    return lambda data: _resource_claim(data, claim, statement, what)
 
 
 CLAIMS: tuple[Callable[[RunData], Verdict], ...] = (
@@ -364,20 +381,69 @@ CLAIMS: tuple[Callable[[RunData], Verdict], ...] = (
 
 
 def verdicts(
-    summary: pd.DataFrame, trials: pd.DataFrame, facts: pd.DataFrame, cores: int
+    summary: pd.DataFrame,
+    trials: pd.DataFrame,
+    facts: pd.DataFrame,
+    cores: int,
+    margin: float = MARGIN,
 ) -> list[Verdict]:
     """A verdict on every claim of the explainer, from one run's cell summary, trials
-    (the ``trial_results`` view) and task facts (the ``trial_facts`` view)."""
+    (the ``trial_results`` view) and task facts (the ``trial_facts`` view); differences
+    under ``margin`` (a share: 0.10 is 10%) count as no practical difference."""
+    data = gather_evidence(summary, trials, facts, cores, margin)
+    return [
+        replace(found, title=TITLES[found.claim]) for found in (claim(data) for claim in CLAIMS)
+    ]
+
+
+# Each claim in a few words, for tables (the statement says it in full).
+TITLES = {
+    "gil_threads_cpu": "GIL threads give no speedup on pure-Python CPU work",
+    "free_threading": "threads never run Python code in parallel",
+    "subinterpreters": "only processes get around the GIL",
+    "processes_cpu": "processes run CPU work in parallel",
+    "gil_released_c_code": "threads do not speed up CPU work, C code included",
+    "threads_io": "threads suit I/O-bound work",
+    "memory": "processes use more memory than threads",
+    "startup": "processes cost more to start than threads",
+    "communication": "moving data to processes costs more",
+    "shared_state": "shared state needs a lock",
+    "fault_isolation": "a crashing process spares the others",
+}
+
+
+def undecided_cells(
+    summary: pd.DataFrame,
+    trials: pd.DataFrame,
+    facts: pd.DataFrame,
+    cores: int,
+    margin: float = MARGIN,
+) -> set[int]:
+    """The ids of the cells in a comparison that does not yet answer its claim's question:
+    the cells more trials should go to."""
+    data = gather_evidence(summary, trials, facts, cores, margin)
+    return {
+        cell_id
+        for family in data.evidence.values()
+        for e in family
+        if not e.settled
+        for cell_id in e.cell_ids
+    }
+
+
+def gather_evidence(
+    summary: pd.DataFrame, trials: pd.DataFrame, facts: pd.DataFrame, cores: int, margin: float
+) -> RunData:
+    """Every claim's comparisons, estimated and decided (``RunData.evidence`` by claim)."""
     summary = (
         summary.assign(variant=summary["variant"].map(variant_text))
         if "variant" in summary
         else summary.assign(variant="")
     )
-    data = RunData(summary, trials, facts, cores)
+    data = RunData(summary, trials, facts, cores, margin)
     if not summary.empty:
         _gather(data)
-        adjust(data)
-    return [claim(data) for claim in CLAIMS]
+    return data
 
 
 def iter_lines(found: list[Verdict]) -> Iterator[str]:

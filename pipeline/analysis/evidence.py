@@ -1,6 +1,7 @@
 """The evidence claims rest on: comparisons of cells (a metric of one cell against another's,
-ratio of medians with an interval and a test), gathered from a run's summary and trials,
-with the run's facts about each cell (interpreter, GIL state). Pure functions on frames."""
+a ratio with an interval, decided against the practical margin: see inference.py),
+gathered from a run's summary and trials, with the run's facts about each cell
+(interpreter, GIL state). Pure functions on frames."""
 
 from __future__ import annotations
 
@@ -8,15 +9,13 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from ..cells import row_label
 from ..status import TrialStatus
 from ..worker.concurrency import PROCESS_MODELS
-from .stats import Comparison, compare, holm
-
-ALPHA = 0.05  # family-wise error rate over all comparisons of a run (Holm)
-
+from .inference import ALPHA, NO_RATIO, Decision, Ratio, decide, family_level, ratio
 
 IO_TASKS = ("io_sleep", "io_network", "io_file")
 
@@ -25,7 +24,7 @@ SUPPORTED, CONTRADICTED, NUANCED, INCONCLUSIVE, NOT_MEASURED = (
     "supported",
     "contradicted",
     "nuanced",
-    "inconclusive",  # measured, but no comparison is significant after Holm's correction
+    "inconclusive",  # measured, but some comparison is undecided: more trials would decide
     "not measured",
 )
 
@@ -40,32 +39,67 @@ class Verdict:
     summary: str
     evidence: tuple[str, ...] = ()
     conditions: str = ""
+    title: str = ""  # a few words, for tables
+    headline: str = ""  # the numbers in one line, e.g. '3.99× [3.99, 3.99] (io_sleep threads ×4)'
+    comparisons: int = 0
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One metric over a cell's ok trials, with the round (repetition) of each value."""
+
+    values: npt.NDArray[np.float64]
+    rounds: npt.NDArray[np.int64]
+
+    @property
+    def median(self) -> float:
+        return float(np.median(self.values)) if self.values.size else math.nan
 
 
 @dataclass
 class Evidence:
-    """One comparison a verdict rests on: ``second`` against ``first`` for one metric."""
+    """One comparison a verdict rests on: how many times ``first`` is ``second`` for one
+    metric (a speedup: the baseline's times over the cell's), decided against the margin
+    once the claim's whole family of comparisons is known."""
 
     label: str
     metric: str
-    comparison: Comparison
+    first: Sample
+    second: Sample
     conditions: str
     payload_bytes: int = 0
-    p_adjusted: float = float("nan")
+    cell_ids: tuple[int, ...] = ()  # the two cells compared
+    estimate: Ratio = NO_RATIO
+    decision: Decision = Decision.UNDECIDED
 
     @property
-    def significant(self) -> bool:
-        return not math.isnan(self.p_adjusted) and self.p_adjusted < ALPHA
+    def settled(self) -> bool:
+        """Whether the comparison answers its claim's question (is there a practical gain,
+        or more of a resource?) either way."""
+        return self.decision is Decision.MORE or self.decision.rules_out_more
 
-    def ratio_text(self, unit: str = "×") -> str:
-        c = self.comparison
-        interval = (
-            f" [{c.ratio_ci_low:.2f}, {c.ratio_ci_high:.2f}]"
-            if not math.isnan(c.ratio_ci_low)
-            else ""
+    def ratio_text(self) -> str:
+        """'1.95× [1.82, 2.09] (90% CI, paired): more'."""
+        e = self.estimate
+        if not e.known:
+            return f"too few ok trials ({e.n_first} and {e.n_second}): {self.decision}"
+        level = f"{e.level:.1%}".replace(".0%", "%")
+        how = ", paired by round" if e.paired else ""
+        return f"{e.ratio:.2f}× [{e.low:.2f}, {e.high:.2f}] ({level} CI{how}): {self.decision}"
+
+
+def decide_family(evidence: list[Evidence], margin: float, alpha: float = ALPHA) -> None:
+    """Estimate and decide every comparison of one claim, each interval at the family's
+    level (Bonferroni over the claim's comparisons: 1 − 2α/m)."""
+    level = family_level(len(evidence), alpha)
+    for e in evidence:
+        e.estimate = ratio(
+            e.first.values,
+            e.second.values,
+            level=level,
+            pairs=(e.first.rounds, e.second.rounds),
         )
-        p = "" if math.isnan(self.p_adjusted) else f", Holm p={self.p_adjusted:.3g}"
-        return f"{c.ratio:.2f}{unit}{interval}{p}"
+        e.decision = decide(e.estimate, margin)
 
 
 @dataclass
@@ -76,6 +110,7 @@ class RunData:
     trials: pd.DataFrame
     facts: pd.DataFrame
     cores: int
+    margin: float = 0.10  # differences under this share are no practical difference
     evidence: dict[str, list[Evidence]] = field(default_factory=dict)
 
     def cells(self, task: str | tuple[str, ...], models: tuple[str, ...]) -> pd.DataFrame:
@@ -96,11 +131,18 @@ class RunData:
         ]
         return None if match.empty else match.iloc[0]
 
-    def sample(self, cell_id: int, metric: str) -> np.ndarray:
-        """One metric over the ok trials of a cell."""
+    def sample(self, cell_id: int, metric: str) -> Sample:
+        """One metric over the ok trials of a cell, with their rounds."""
         t = self.trials
         rows = t[t["cell_id"].eq(cell_id) & t["status"].eq(TrialStatus.OK)]
-        return pd.to_numeric(rows[metric], errors="coerce").to_numpy(dtype="float64")
+        values = pd.to_numeric(rows[metric], errors="coerce").to_numpy(dtype="float64")
+        known = ~np.isnan(values)
+        rounds = (
+            rows["repetition"].to_numpy(dtype="int64")
+            if "repetition" in rows
+            else np.arange(len(rows), dtype="int64")
+        )
+        return Sample(values[known], rounds[known])
 
     def gil_on(self, cell: pd.Series) -> bool:
         """Whether the GIL was on in a cell's trials (on unless every one says off)."""
@@ -124,7 +166,7 @@ class RunData:
 
     def add(self, claim: str, evidence: Evidence) -> None:
         """Keep a comparison that has data on both sides."""
-        if evidence.comparison.n_first and evidence.comparison.n_second:
+        if evidence.first.values.size and evidence.second.values.size:
             self.evidence.setdefault(claim, []).append(evidence)
 
 
@@ -139,17 +181,16 @@ def versus_baseline(data: RunData, claim: str, cells: pd.DataFrame) -> None:
         base = data.baseline(cell)
         if base is None:
             continue
-        comparison = compare(
-            data.sample(int(cell["cell_id"]), "wall_s"), data.sample(int(base["cell_id"]), "wall_s")
-        )
         data.add(
             claim,
             Evidence(
                 label(cell),
                 "speedup",
-                comparison,
+                data.sample(int(base["cell_id"]), "wall_s"),
+                data.sample(int(cell["cell_id"]), "wall_s"),
                 data.conditions(cell),
                 int(cell["payload_bytes"]),
+                (int(base["cell_id"]), int(cell["cell_id"])),
             ),
         )
 
@@ -167,17 +208,15 @@ def processes_versus_threads(data: RunData, claim: str, task: str, metric: str) 
         if same.empty or proc["workers"] < 2:
             continue
         thread = same.iloc[0]
-        comparison = compare(
-            data.sample(int(thread["cell_id"]), metric), data.sample(int(proc["cell_id"]), metric)
+        data.add(
+            claim,
+            Evidence(
+                f"{label(proc)} vs threads",
+                metric,
+                data.sample(int(proc["cell_id"]), metric),
+                data.sample(int(thread["cell_id"]), metric),
+                data.conditions(proc),
+                int(proc["payload_bytes"]),
+                (int(proc["cell_id"]), int(thread["cell_id"])),
+            ),
         )
-        text = f"{label(proc)} vs threads"
-        conditions = data.conditions(proc)
-        data.add(claim, Evidence(text, metric, comparison, conditions, int(proc["payload_bytes"])))
-
-
-def adjust(data: RunData) -> None:
-    """Holm-correct every comparison of the run together."""
-    everything = [e for group in data.evidence.values() for e in group]
-    adjusted = holm([e.comparison.p_value for e in everything])
-    for evidence, p in zip(everything, adjusted, strict=True):
-        evidence.p_adjusted = float(p)

@@ -20,6 +20,7 @@ from ..cells import BASELINE_KEYS as BASELINE_CELL_KEYS
 from ..cells import BASELINE_MODEL, CELL_KEYS, SERIES_KEYS
 from ..metrics import SUMMARY_METRICS
 from ..status import TrialStatus
+from . import inference
 
 CELL_COLUMNS = list(CELL_KEYS)
 TEXT_COLUMNS = ["task", "variant", "model", "interpreter", "warnings"]
@@ -40,24 +41,9 @@ UNSTABLE_CV = 0.10
 FAR_FROM_MEAN = 0.50
 OUTLIER_IQR = 1.5  # Tukey's fences: below Q1 - 1.5 IQR or above Q3 + 1.5 IQR
 
-# Resampled values held in memory at once per bootstrap batch (bounds memory for big cells).
-BATCH_ELEMENTS = 1_000_000
-
 Sample = npt.NDArray[np.float64]
 Interval = tuple[float, float]
 NO_INTERVAL: Interval = (float("nan"), float("nan"))
-
-
-@dataclass(frozen=True)
-class MedianBootstrap:
-    """Bootstrap of one cell's median wall time: percentile interval and resampled medians."""
-
-    low: float
-    high: float
-    medians: Sample
-
-
-NO_BOOTSTRAP = MedianBootstrap(float("nan"), float("nan"), np.empty(0))
 
 
 @overload
@@ -133,8 +119,6 @@ def summarize_cells(
     trials: pd.DataFrame,
     *,
     cores: int,
-    seed: int = 20240601,
-    resamples: int = 2000,
     confidence: float = 0.95,
     target_ci: float | None = None,
 ) -> pd.DataFrame:
@@ -143,9 +127,10 @@ def summarize_cells(
     With ``target_ci`` (adaptive repetitions), a cell whose interval's relative half-width
     is wider than the target gets a warning saying so.
 
-    Each cell draws from its own random stream, seeded by (seed, cell_id), so a cell's
-    intervals do not depend on which other cells are summarised. A frame without a
-    ``variant`` column (no swept parameters) is taken as all "".
+    Every interval is computed, not resampled (order statistics for a median; a t-interval
+    of the log ratio for a speedup, paired by round where the trials allow): no random
+    draws, so a cell's numbers depend only on its own trials and its baseline's. A frame
+    without a ``variant`` column (no swept parameters) is taken as all "".
     """
     trials = trials.assign(
         **{name: value for name, value in OPTIONAL_TRIAL_COLUMNS.items() if name not in trials}
@@ -155,10 +140,15 @@ def summarize_cells(
         return pd.DataFrame({column: [] for column in SUMMARY_COLUMNS})
     ok = trials[trials["status"].eq(TrialStatus.OK) & trials["wall_s"].notna()]
     summary = _describe_cells(trials, ok)
-    medians = _bootstrap_medians(ok, seed, resamples, confidence)
-    summary["ci_low_wall_s"] = [_bootstrap_of(medians, cell).low for cell in summary.index]
-    summary["ci_high_wall_s"] = [_bootstrap_of(medians, cell).high for cell in summary.index]
-    summary = _add_speedups(summary, medians, confidence, cores)
+    walls = _walls_by_cell(ok)
+    intervals = {
+        cell: inference.median_interval(wall.values, confidence) for cell, wall in walls.items()
+    }
+    no_interval = inference.MedianInterval(np.nan, np.nan, np.nan)
+    summary["ci_low_wall_s"] = [intervals.get(cell, no_interval).low for cell in summary.index]
+    summary["ci_high_wall_s"] = [intervals.get(cell, no_interval).high for cell in summary.index]
+    summary["ci_level_wall"] = [intervals.get(cell, no_interval).level for cell in summary.index]
+    summary = _add_speedups(summary, walls, confidence, cores)
     summary["karp_flatt"] = karp_flatt(summary["speedup"], summary["workers"])
     summary["warnings"] = [instability(row, target_ci) for row in summary.to_dict("records")]
     return summary[SUMMARY_COLUMNS]
@@ -208,57 +198,45 @@ def _per_trial_resources(ok: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _bootstrap_medians(
-    ok: pd.DataFrame, seed: int, resamples: int, confidence: float
-) -> dict[int, MedianBootstrap]:
-    """Bootstrap the median wall time of every cell that has ok trials."""
-    bootstraps: dict[int, MedianBootstrap] = {}
-    for cell_id, wall in ok.groupby("cell_id")["wall_s"]:
-        cell = int(cast(int, cell_id))
-        rng = np.random.default_rng([seed, cell])
-        bootstraps[cell] = _bootstrap_median(
-            wall.to_numpy(dtype="float64"), rng, resamples, confidence
+@dataclass(frozen=True)
+class Walls:
+    """A cell's ok wall times and the round (repetition) of each, where known."""
+
+    values: Sample
+    rounds: npt.NDArray[np.int64] | None
+
+
+def _walls_by_cell(ok: pd.DataFrame) -> dict[int, Walls]:
+    known = "repetition" in ok and bool(ok["repetition"].notna().all())
+    return {
+        int(cast(int, cell_id)): Walls(
+            group["wall_s"].to_numpy(dtype="float64"),
+            group["repetition"].to_numpy(dtype="int64") if known else None,
         )
-    return bootstraps
+        for cell_id, group in ok.groupby("cell_id")
+    }
 
 
-def _bootstrap_median(
-    sample: Sample, rng: np.random.Generator, resamples: int, confidence: float
-) -> MedianBootstrap:
-    """Percentile bootstrap of the median (scipy), NaN below two values.
-
-    A constant sample has a constant median: its interval is [value, value], computed
-    without scipy (which would otherwise resample a degenerate distribution).
-    """
-    if sample.size < 2:
-        return NO_BOOTSTRAP
-    if np.all(sample == sample[0]):
-        value = float(sample[0])
-        return MedianBootstrap(value, value, np.full(resamples, value))
-    result = stats.bootstrap(
-        (sample,),
-        np.median,
-        n_resamples=resamples,
-        batch=max(1, min(resamples, BATCH_ELEMENTS // sample.size)),
-        confidence_level=confidence,
-        method="percentile",
-        vectorized=True,
-        rng=rng,
-    )
-    interval = result.confidence_interval
-    return MedianBootstrap(float(interval.low), float(interval.high), result.bootstrap_distribution)
-
-
-def _bootstrap_of(medians: dict[int, MedianBootstrap], cell_id: float) -> MedianBootstrap:
-    """The bootstrap of a cell; an empty one without ok trials or for a NaN id."""
-    if np.isnan(cell_id):
-        return NO_BOOTSTRAP
-    return medians.get(int(cell_id), NO_BOOTSTRAP)
+def _speedup_interval(
+    walls: dict[int, Walls], cell_id: float, baseline_id: float, confidence: float
+) -> Interval:
+    """The interval of baseline time / cell time (inference.ratio: a t-interval of the log
+    ratio, paired by round when both cells ran in the same rounds)."""
+    if np.isnan(cell_id) or np.isnan(baseline_id):
+        return NO_INTERVAL
+    cell, base = walls.get(int(cell_id)), walls.get(int(baseline_id))
+    if cell is None or base is None:
+        return NO_INTERVAL
+    if cell_id == baseline_id:
+        return (1.0, 1.0)  # a cell against itself
+    pairs = None if base.rounds is None or cell.rounds is None else (base.rounds, cell.rounds)
+    found = inference.ratio(base.values, cell.values, level=confidence, pairs=pairs)
+    return (found.low, found.high)
 
 
 def _add_speedups(
     summary: pd.DataFrame,
-    medians: dict[int, MedianBootstrap],
+    walls: dict[int, Walls],
     confidence: float,
     cores: int,
 ) -> pd.DataFrame:
@@ -266,11 +244,7 @@ def _add_speedups(
     summary = summary.reset_index().merge(_baselines(summary), on=BASELINE_KEYS, how="left")
     summary["speedup"] = summary["baseline_median_wall_s"] / summary["median_wall_s"]
     intervals = [
-        (1.0, 1.0)  # a cell against itself: the ratio is 1 in every resample
-        if cell_id == baseline_id and _bootstrap_of(medians, cell_id).medians.size
-        else _ratio_interval(
-            _bootstrap_of(medians, baseline_id), _bootstrap_of(medians, cell_id), confidence
-        )
+        _speedup_interval(walls, cell_id, baseline_id, confidence)
         for cell_id, baseline_id in zip(
             summary["cell_id"], summary["baseline_cell_id"], strict=True
         )
@@ -292,21 +266,6 @@ def _baselines(summary: pd.DataFrame) -> pd.DataFrame:
     return sequential[[*BASELINE_KEYS, "cell_id", "median_wall_s"]].rename(
         columns={"cell_id": "baseline_cell_id", "median_wall_s": "baseline_median_wall_s"}
     )
-
-
-def _ratio_interval(
-    baseline: MedianBootstrap, cell: MedianBootstrap, confidence: float
-) -> Interval:
-    """Percentile interval of baseline median / cell median, both resampled independently.
-
-    The same distribution as scipy.stats.bootstrap of the ratio with paired=False, built
-    from each cell's own resampled medians so that every sample is resampled only once.
-    """
-    if not baseline.medians.size or not cell.medians.size or cell.medians.min() <= 0.0:
-        return NO_INTERVAL  # too few ok trials, or a zero wall time (no finite speedup)
-    alpha = (1.0 - confidence) / 2.0
-    low, high = np.quantile(baseline.medians / cell.medians, [alpha, 1.0 - alpha])
-    return float(low), float(high)
 
 
 FACT_COLUMNS = ["cell_id", "name", "n", "median", "min", "max"]
@@ -387,7 +346,8 @@ def scaling_fits(summary: pd.DataFrame, confidence: float = 0.95) -> pd.DataFram
 @dataclass(frozen=True)
 class Comparison:
     """Two samples of one metric compared: Mann-Whitney U (two-sided, no normality
-    assumed) and the ratio of medians (second / first) with a bootstrap interval."""
+    assumed) and second / first (ratio of geometric means) with a t-interval of the log
+    ratio (Welch; see inference.ratio)."""
 
     n_first: int
     n_second: int
@@ -399,14 +359,7 @@ class Comparison:
     p_value: float
 
 
-def compare(
-    first: npt.ArrayLike,
-    second: npt.ArrayLike,
-    *,
-    seed: int = 20240601,
-    resamples: int = 2000,
-    confidence: float = 0.95,
-) -> Comparison:
+def compare(first: npt.ArrayLike, second: npt.ArrayLike, *, confidence: float = 0.95) -> Comparison:
     """Compare two samples (NaNs dropped). With fewer than 2 values on a side, the test
     and the interval are NaN."""
     a = np.asarray(first, dtype="float64")
@@ -416,16 +369,15 @@ def compare(
         nan = float("nan")
         return Comparison(a.size, b.size, nan, nan, nan, nan, nan, nan)
     median_a, median_b = float(np.median(a)), float(np.median(b))
-    ratio = median_b / median_a if median_a else float("nan")
     if a.size < 2 or b.size < 2:
         nan = float("nan")
+        ratio = median_b / median_a if median_a else nan
         return Comparison(a.size, b.size, median_a, median_b, ratio, nan, nan, nan)
-    rng = np.random.default_rng(seed)
-    boot_a = _bootstrap_median(a, rng, resamples, confidence)
-    boot_b = _bootstrap_median(b, rng, resamples, confidence)
-    low, high = _ratio_interval(boot_b, boot_a, confidence)  # median_b / median_a
+    found = inference.ratio(b, a, level=confidence)
     p_value = float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
-    return Comparison(a.size, b.size, median_a, median_b, ratio, low, high, p_value)
+    return Comparison(
+        a.size, b.size, median_a, median_b, found.ratio, found.low, found.high, p_value
+    )
 
 
 def holm(p_values: npt.ArrayLike) -> Sample:
@@ -447,15 +399,17 @@ def holm(p_values: npt.ArrayLike) -> Sample:
     return adjusted
 
 
-def relative_half_width(
-    sample: npt.ArrayLike, *, seed: int = 20240601, resamples: int = 1000, confidence: float = 0.95
-) -> float:
-    """Half the width of the bootstrap interval of the median, over the median: 0.02 means
-    the median is known to ±2%. NaN below two values or for a zero median."""
+def relative_half_width(sample: npt.ArrayLike, confidence: float = 0.95) -> float:
+    """Half the width of the median's interval over the median: 0.02 means the median is
+    known to ±2% at ``confidence``. NaN below two values or for a zero median; infinite
+    while there are too few values for an interval at that level (order statistics: six
+    at 95%), so that a couple of agreeing trials never count as precise."""
     values = np.asarray(sample, dtype="float64")
     values = values[~np.isnan(values)]
     median = float(np.median(values)) if values.size else 0.0
     if values.size < 2 or median <= 0:
         return float("nan")
-    boot = _bootstrap_median(values, np.random.default_rng(seed), resamples, confidence)
-    return (boot.high - boot.low) / 2 / median
+    interval = inference.median_interval(values, confidence)
+    if interval.level < confidence:
+        return float("inf")
+    return (interval.high - interval.low) / 2 / median

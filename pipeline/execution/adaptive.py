@@ -1,10 +1,12 @@
-"""Adaptive repetitions: spend measuring time where the noise is.
+"""Adaptive repetitions: spend measuring time where the answer is not known yet.
 
 After every cell has its minimum of measured trials, rounds of extra trials go to the
-cells whose median is not yet known to the target precision (relative half-width of its
-95% bootstrap interval), most uncertain first, one trial per cell per round so trials stay
-interleaved, until every cell meets the target, reaches the maximum, or the budget of
-seconds is spent. Why each cell stopped is recorded.
+cells that a claim's comparison still leaves undecided (both cells of the comparison, so
+they stay paired by round) and, with ``target_ci``, to those whose median is not yet known
+to that precision (relative half-width of its 95% interval), most uncertain first, one
+trial per cell per round so trials stay interleaved, until every cell is decided and
+precise enough, reaches the maximum, or the budget of seconds is spent. Why each cell
+stopped is recorded.
 """
 
 from __future__ import annotations
@@ -23,10 +25,9 @@ class Repetitions:
     """The measured wall times of each cell so far, and how many more trials each gets."""
 
     cells: list[Cell]
-    target_ci: float
+    target_ci: float | None  # None: precision is not asked for, only decisions
     maximum: int
     budget_s: float | None = None
-    seed: int = 0
     clock: Callable[[], float] = time.monotonic
     walls: dict[int, list[float]] = field(default_factory=dict)
     counts: dict[int, int] = field(default_factory=dict)
@@ -43,12 +44,12 @@ class Repetitions:
         """The cell's current relative half-width (NaN with fewer than two ok trials)."""
         from ..analysis import stats  # scipy: imported when an adaptive run first needs it
 
-        return stats.relative_half_width(
-            self.walls.get(cell.position, []), seed=self.seed + cell.position
-        )
+        return stats.relative_half_width(self.walls.get(cell.position, []))
 
-    def next_round(self) -> list[Cell]:
-        """The cells that get one more trial, most uncertain first; [] when done."""
+    def next_round(self, undecided: set[int] | None = None) -> list[Cell]:
+        """The cells that get one more trial, most uncertain first; [] when done.
+        ``undecided``: positions of the cells a claim's comparison has not decided yet
+        (None: decisions are not asked for)."""
         if self._started_s is None:
             self._started_s = self.clock()
         budget_left = self.budget_s is None or self.clock() - self._started_s < self.budget_s
@@ -57,10 +58,14 @@ class Repetitions:
             if cell.position in self.reasons:
                 continue
             width = self.precision(cell)
+            imprecise = self.target_ci is not None and not width <= self.target_ci
+            undecided_here = undecided is not None and cell.position in undecided
             if math.isnan(width):
                 self.reasons[cell.position] = StopReason.NO_OK_TRIALS
-            elif width <= self.target_ci:
-                self.reasons[cell.position] = StopReason.TARGET_MET
+            elif not imprecise and not undecided_here:
+                self.reasons[cell.position] = (
+                    StopReason.TARGET_MET if self.target_ci is not None else StopReason.DECIDED
+                )
             elif self.counts.get(cell.position, 0) >= self.maximum:
                 self.reasons[cell.position] = StopReason.MAX_REACHED
             elif not budget_left:

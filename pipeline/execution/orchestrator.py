@@ -15,7 +15,7 @@ import pandas as pd
 from ..errors import SpecError
 from ..planning import matrix
 from ..planning.spec import Spec, load_spec
-from ..results import summarise
+from ..results import summarise, undecided_cells
 from ..status import RunStatus, StopReason, TrialStatus
 from ..storage import store
 from . import adaptive, environment, interpreters, records, runner
@@ -181,7 +181,15 @@ def run(
         with _sigterm_as_interrupt():
             for trial in todo:
                 one(trial)
-            _adaptive_rounds(plan, repetitions, one, progress, next_sequence)
+            positions = {cell_id: position for position, cell_id in cell_ids.items()}
+            _adaptive_rounds(
+                plan,
+                repetitions,
+                one,
+                progress,
+                next_sequence,
+                lambda: {positions[i] for i in undecided_cells(results, run_id) if i in positions},
+            )
         status = RunStatus.FINISHED
     except KeyboardInterrupt:
         status = RunStatus.INTERRUPTED
@@ -223,7 +231,6 @@ def _repetitions(plan: Plan) -> adaptive.Repetitions:
         target_ci=settings.target_ci if settings else 0.0,
         maximum=settings.max if settings else plan.spec.min_repetitions,
         budget_s=plan.spec.budget,
-        seed=plan.spec.seed,
     )
 
 
@@ -233,11 +240,13 @@ def _adaptive_rounds(
     one: Callable[[matrix.TrialPlan], None],
     progress: Progress,
     sequence: int,
+    undecided: Callable[[], set[int]],
 ) -> None:
-    """Extra rounds of trials for the cells not yet known precisely enough."""
+    """Extra rounds of trials for the cells a claim has not decided yet, or (with a
+    target) not yet known precisely enough."""
     if plan.spec.adaptive is None:
         return
-    while cells := repetitions.next_round():
+    while cells := repetitions.next_round(undecided()):
         progress.extend(len(cells))
         for cell in cells:
             one(matrix.TrialPlan(sequence, cell, repetitions.counts.get(cell.position, 0), False))

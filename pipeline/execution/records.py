@@ -71,6 +71,7 @@ def run_row(plan: Plan) -> schema.Run:
         repetitions_max=spec.adaptive.max if spec.adaptive else spec.min_repetitions,
         target_ci=spec.adaptive.target_ci if spec.adaptive else None,
         budget_s=spec.budget,
+        margin=spec.margin,
         warmup=spec.warmup,
         items=spec.items,
         timeout_s=spec.timeout,

@@ -267,12 +267,13 @@ def _param_problem(known: Param, value: Any) -> str | None:
 
 class Adaptive(_Strict):
     """``repetitions: {min, max, target_ci}``: after ``min`` measured trials per cell, keep
-    adding trials to the cells whose median's confidence interval is wider than
-    ``target_ci`` (relative half-width), until each meets it or reaches ``max``."""
+    adding trials to the cells that a claim's comparison still leaves undecided and (with
+    ``target_ci``) to those whose median's 95% interval is wider than ``target_ci``
+    (relative half-width), until each is decided and precise enough, or reaches ``max``."""
 
     min: Annotated[int, Field(ge=2, strict=True)] = 5
     max: Annotated[int, Field(ge=2, strict=True)] = 50
-    target_ci: Annotated[float, Field(gt=0, lt=1)] = 0.02
+    target_ci: Annotated[float, Field(gt=0, lt=1)] | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> Adaptive:
@@ -298,6 +299,8 @@ class Spec(_Strict):
     budget: Annotated[float, Field(gt=0)] | None = None  # seconds, for adaptive repetitions
     warmup: Annotated[int, Field(ge=0, strict=True)] = 1
     timeout: Annotated[float, Field(gt=0)] = 60.0
+    # differences smaller than this share count as no practical difference in verdicts
+    margin: Annotated[float, Field(gt=0, lt=1)] = 0.10
     seed: Annotated[int, Field(strict=True)] = 1
     items: Annotated[int, Field(ge=1, strict=True)] = 8
     matrix: Matrix

@@ -297,7 +297,8 @@ def _cell_rows(cells: pd.DataFrame) -> list[dict[str, str]]:
             "median_wall": METRICS["median_wall_s"].format(cell["median_wall_s"]),
             "wall_interval": format_interval(
                 cell["ci_low_wall_s"], cell["ci_high_wall_s"], Unit.SECONDS
-            ),
+            )
+            + _level_note(cell.get("ci_level_wall")),
             "cv": METRICS["cv_wall"].format(cell["cv_wall"]),
             "speedup": format_with_interval(
                 cell["speedup"], cell["speedup_ci_low"], cell["speedup_ci_high"], Unit.RATIO
@@ -413,6 +414,13 @@ def _fact_value(fact: pd.Series) -> str:
     """'12', '0.25' or '3 [0–7]': the median, and the range when trials disagree."""
     median, low, high = (format_value(fact[key], Unit.COUNT) for key in ("median", "min", "max"))
     return median if low == high else f"{median} [{low}–{high}]"
+
+
+def _level_note(level: Any) -> str:
+    """' (93.8%)' after an interval whose level is below the 95% asked for, else ''."""
+    if _missing(level) or level >= CONFIDENCE_PERCENT / 100 - 1e-9:
+        return ""
+    return f" ({format_value(level, Unit.SHARE)})"
 
 
 def _missing(value: Any) -> bool:

@@ -1,0 +1,83 @@
+"""Does the default run decide? Runs a spec (default experiments/quick.yaml) several times
+in a row as `make run` does (`pipeline run`, report included), and prints each run's time
+and verdicts, how many claims each decided, and how much pairing trials by round narrowed
+the intervals (paired against Welch's half-width on the log scale, same trials).
+
+    python -m benchmarks.decisions [SPEC] [RUNS]
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from pipeline import app
+from pipeline.analysis import claims, inference, stats
+from pipeline.results import cores
+from pipeline.storage import store
+
+DECIDED = {"supported", "contradicted", "nuanced"}
+
+
+def pairing_effect(results: store.Store, run_id: int) -> list[float]:
+    """Per comparison with a paired interval: paired half-width / Welch half-width (log
+    scale, both at 95%)."""
+    trials = results.trials_frame(run_id)
+    summary = stats.numeric_summary(results.summary_frame(run_id))
+    data = claims.gather_evidence(
+        summary, trials, results.facts_frame(run_id), cores(results, run_id), inference.MARGIN
+    )
+    ratios = []
+    for family in data.evidence.values():
+        for e in family:
+            pairs = (e.first.rounds, e.second.rounds)
+            paired = inference.ratio(e.first.values, e.second.values, pairs=pairs)
+            welch = inference.ratio(e.first.values, e.second.values)
+            if paired.paired and welch.known and welch.high > welch.low:
+                ratios.append(
+                    float(np.log(paired.high / paired.low) / np.log(welch.high / welch.low))
+                )
+    return ratios
+
+
+def main(spec: str, runs: int) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        db = f"sqlite:///{Path(folder, 'decisions.db')}"
+        print(f"{spec}, {runs} runs in a row (pipeline run, report included)")
+        effects: list[float] = []
+        for number in range(1, runs + 1):
+            started_s = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "pipeline", "run", spec, "--db", db, "--out", folder, "-q"],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+            elapsed_s = time.perf_counter() - started_s
+            results = app.open_store(db)
+            found = app.verdicts(results, number)
+            decided = [v for v in found if v.verdict in DECIDED]
+            print(f"run {number}: {elapsed_s:.0f} s, {len(decided)} claims decided")
+            for verdict in found:
+                if verdict.verdict != "not measured":
+                    print(f"  {verdict.verdict:13} {verdict.title}: {verdict.headline}")
+            effects += pairing_effect(results, number)
+        if effects:
+            low, high = np.quantile(effects, [0.25, 0.75])
+            print(
+                "pairing by round: paired / Welch interval width, median "
+                f"{statistics.median(effects):.2f} (quartiles {low:.2f}-{high:.2f}) over "
+                f"{len(effects)} comparisons"
+            )
+
+
+if __name__ == "__main__":
+    main(
+        sys.argv[1] if len(sys.argv) > 1 else "experiments/quick.yaml",
+        int(sys.argv[2]) if len(sys.argv) > 2 else 5,
+    )

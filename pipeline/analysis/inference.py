@@ -1,0 +1,227 @@
+"""Deciding from measurements: intervals with a stated level and a practical margin.
+
+A comparison asks how many times larger one cell's metric is than another's (a speedup is
+baseline time / cell time). Its interval is a t-interval on the log scale, where timing
+noise is close to normal (it is multiplicative):
+
+* **paired** when both cells were measured in the same rounds (a round holds one trial of
+  every cell in a shuffled order, so the two trials of a pair ran moments apart): the
+  interval of the mean of the per-round log ratios, which cancels the machine's drift
+  between rounds;
+* **Welch** otherwise (different rounds, or trials missing): the interval of the
+  difference of the two mean logs, with Welch-Satterthwaite degrees of freedom.
+
+The estimate is the ratio of geometric means (for lognormal noise, the ratio of medians).
+
+The **decision** places the interval against a practical margin δ (10% by default), on the
+ratio scale: above 1+δ is *more*; inside [1/(1+δ), 1+δ] is *no practical difference*
+(an equivalence test, as TOST); below 1/(1+δ) is *less*; an interval that rules out only
+one side is *not more* or *not less*; one that crosses both bounds is *undecided*. With
+intervals at level 1 − 2α each statement is a one-sided test at level α, so a claim's
+family of m comparisons uses 1 − 2α/m (Bonferroni): the chance that any of them states
+something false is at most α per direction.
+
+A cell's own median gets a distribution-free interval from order statistics (binomial),
+whose actual level is printed when it cannot reach 95% (5 trials: 93.8%; 3: 75%).
+Pure functions; docs/statistics.md justifies the choices and gives the calibration.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+import numpy.typing as npt
+from scipy import special, stats
+
+ALPHA = 0.05  # per direction, for the whole family of comparisons of one claim
+MARGIN = 0.10  # default practical margin δ: a difference under 10% is no practical one
+LEVEL = 0.95  # the level of the intervals published per cell (cell_summary)
+
+
+class Decision(StrEnum):
+    """Where a comparison's interval lies against the margin [1/(1+δ), 1+δ]."""
+
+    MORE = "more"  # entirely above 1+δ: a practical gain (faster, larger)
+    LESS = "less"  # entirely below 1/(1+δ)
+    SAME = "no practical difference"  # entirely inside the margin
+    NOT_MORE = "no practical gain"  # below 1+δ, but reaching below 1/(1+δ)
+    NOT_LESS = "no practical loss"  # above 1/(1+δ), but reaching above 1+δ
+    UNDECIDED = "undecided"  # crosses both bounds, or too few trials
+
+    @property
+    def rules_out_more(self) -> bool:
+        """The interval excludes a practical gain."""
+        return self in (Decision.LESS, Decision.SAME, Decision.NOT_MORE)
+
+    @property
+    def rules_out_less(self) -> bool:
+        """The interval excludes a practical loss."""
+        return self in (Decision.MORE, Decision.SAME, Decision.NOT_LESS)
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """How many times ``first`` is ``second`` (for times: second's speedup over first),
+    with an interval at ``level``."""
+
+    ratio: float
+    low: float
+    high: float
+    level: float
+    n_first: int
+    n_second: int
+    paired: bool
+
+    @property
+    def known(self) -> bool:
+        return not (math.isnan(self.low) or math.isnan(self.high))
+
+
+NO_RATIO = Ratio(math.nan, math.nan, math.nan, math.nan, 0, 0, False)
+
+
+def family_level(size: int, alpha: float = ALPHA) -> float:
+    """The level of each interval of a family of ``size`` comparisons (Bonferroni), such
+    that the family's one-sided statements are all true with probability 1 − α each way."""
+    return 1.0 - 2.0 * alpha / max(size, 1)
+
+
+def _clean(values: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    sample = np.asarray(values, dtype="float64")
+    clean: npt.NDArray[np.float64] = sample[np.isfinite(sample) & (sample > 0)]
+    return clean
+
+
+def ratio(
+    first: npt.ArrayLike,
+    second: npt.ArrayLike,
+    *,
+    level: float = LEVEL,
+    pairs: tuple[npt.ArrayLike, npt.ArrayLike] | None = None,
+) -> Ratio:
+    """first / second (geometric means) with a t-interval on the log scale at ``level``.
+
+    ``pairs``: the round of each value of ``first`` and of ``second``; when every round
+    present on one side is present on the other (at least two), the interval is the
+    paired one. Values that are not positive and finite are left out."""
+    a, b = np.asarray(first, dtype="float64"), np.asarray(second, dtype="float64")
+    if pairs is not None:
+        paired = _paired_logs(a, b, pairs)
+        if paired is not None:
+            return _t_ratio(paired, level, len(a), len(b), paired=True)
+    a, b = _clean(a), _clean(b)
+    if a.size < 2 or b.size < 2:
+        return Ratio(math.nan, math.nan, math.nan, level, a.size, b.size, False)
+    log_a, log_b = np.log(a), np.log(b)
+    difference = float(log_a.mean() - log_b.mean())
+    var_a, var_b = log_a.var(ddof=1) / a.size, log_b.var(ddof=1) / b.size
+    se = math.sqrt(var_a + var_b)
+    if se == 0.0:
+        return _interval(difference, 0.0, 1.0, level, a.size, b.size, paired=False)
+    df = (var_a + var_b) ** 2 / (
+        var_a**2 / (a.size - 1) + var_b**2 / (b.size - 1)
+    )  # Welch-Satterthwaite
+    return _interval(difference, se, df, level, a.size, b.size, paired=False)
+
+
+def _paired_logs(
+    a: npt.NDArray[np.float64],
+    b: npt.NDArray[np.float64],
+    pairs: tuple[npt.ArrayLike, npt.ArrayLike],
+) -> npt.NDArray[np.float64] | None:
+    """The per-round log ratios, or None when the two sides were not measured in the
+    same rounds (or a value is not positive)."""
+    rounds_a, rounds_b = (np.asarray(side) for side in pairs)
+    if len(rounds_a) != len(a) or len(rounds_b) != len(b):
+        raise ValueError("pairs must give the round of every value")
+    if len(set(rounds_a)) != len(rounds_a) or set(rounds_a) != set(rounds_b) or len(a) < 2:
+        return None
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b)) and a.min() > 0 and b.min() > 0):
+        return None
+    order_a, order_b = np.argsort(rounds_a), np.argsort(rounds_b)
+    return np.log(a[order_a]) - np.log(b[order_b])
+
+
+def _t_ratio(
+    logs: npt.NDArray[np.float64], level: float, n_first: int, n_second: int, *, paired: bool
+) -> Ratio:
+    mean = float(logs.mean())
+    se = float(logs.std(ddof=1) / math.sqrt(logs.size))
+    return _interval(mean, se, logs.size - 1, level, n_first, n_second, paired=paired)
+
+
+def _interval(
+    log_ratio: float,
+    se: float,
+    df: float,
+    level: float,
+    n_first: int,
+    n_second: int,
+    *,
+    paired: bool,
+) -> Ratio:
+    half = float(special.stdtrit(df, 0.5 + level / 2.0)) * se if se > 0 else 0.0
+    return Ratio(
+        math.exp(log_ratio),
+        math.exp(log_ratio - half),
+        math.exp(log_ratio + half),
+        level,
+        n_first,
+        n_second,
+        paired,
+    )
+
+
+def decide(found: Ratio, margin: float = MARGIN) -> Decision:
+    """Where ``found``'s interval lies against [1/(1+margin), 1+margin]."""
+    if not found.known:
+        return Decision.UNDECIDED
+    upper, lower = 1.0 + margin, 1.0 / (1.0 + margin)
+    if found.low > upper:
+        return Decision.MORE
+    if found.high < lower:
+        return Decision.LESS
+    if found.high <= upper:
+        return Decision.SAME if found.low >= lower else Decision.NOT_MORE
+    if found.low >= lower:
+        return Decision.NOT_LESS
+    return Decision.UNDECIDED
+
+
+# -- a cell's median ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MedianInterval:
+    """A distribution-free interval of a median from two order statistics, with its exact
+    level (for continuous data): the level asked for, or the most the trials allow."""
+
+    low: float
+    high: float
+    level: float
+
+
+def median_interval(values: npt.ArrayLike, level: float = LEVEL) -> MedianInterval:
+    """The narrowest symmetric pair of order statistics (x_(k), x_(n+1-k)) whose coverage
+    of the median, 1 − 2·P(Binomial(n, 1/2) < k), is at least ``level``; with too few
+    values for that, the widest pair (min, max), at its own lower level."""
+    sample = np.sort(_finite(values))
+    n = sample.size
+    if n < 2:
+        return MedianInterval(math.nan, math.nan, math.nan)
+    k = 1  # 1-based rank of the lower order statistic
+    while k + 1 <= n // 2 and _coverage(n, k + 1) >= level:
+        k += 1
+    return MedianInterval(float(sample[k - 1]), float(sample[n - k]), _coverage(n, k))
+
+
+def _coverage(n: int, k: int) -> float:
+    """P(x_(k) <= median <= x_(n+1-k)) for n continuous values."""
+    return float(1.0 - 2.0 * stats.binom.cdf(k - 1, n, 0.5))
+
+
+def _finite(values: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    sample = np.asarray(values, dtype="float64")
+    finite: npt.NDArray[np.float64] = sample[np.isfinite(sample)]
+    return finite
