@@ -415,6 +415,8 @@ def test_free_threaded_threads_run_cpu_pure_in_parallel(tmp_path: Path) -> None:
     gil = trials.groupby("interpreter")["gil_enabled"].agg(lambda values: set(values))
     assert gil.to_dict() == {"current": {1}, "ft-off": {0}, "ft-on": {1}}
     found = {v.claim: v for v in app.verdicts(app.open_store(url), outcome.run_id)}
+    cells = readonly.query(url, "SELECT interpreter, model, n, stop_reason FROM cell_summary")
+    print(cells.to_string())  # shown when it fails: how many trials each cell took
     assert found["free_threading"].verdict == "contradicted", found["free_threading"]
     assert found["gil_threads_cpu"].verdict == "supported", found["gil_threads_cpu"]
 

@@ -9,10 +9,9 @@ from html.parser import HTMLParser
 import pandas as pd
 import pytest
 
-from pipeline.analysis.stats import summarize_cells
+from pipeline.analysis.headlines import task_headlines
+from pipeline.analysis.stats import numeric_summary, summarize_cells
 from pipeline.publishing.report import (
-    run_headline,
-    task_headlines,
     variant_sections,
     write_index,
     write_run_report,
@@ -113,10 +112,7 @@ def test_run_report_is_written_and_complete(tmp_path, summary):
     html = path.read_text(encoding="utf-8")
     assert "<title>Run quick (#7)</title>" in html
     assert CHART in html  # trusted chart markup is inlined as is
-    assert (
-        "cpu_pure: at 4 workers, processes is best with speedup 4.00× (95% CI [4.00, 4.00])"
-        " vs sequential" in html
-    )
+    assert "cpu_pure: at 4 workers, processes is best with 4.00× [4.00, 4.00] vs sequential" in html
     assert "2.00× [2.00, 2.00]" in html
     assert "3/3" in html
     assert "1 KiB" in html
@@ -165,11 +161,30 @@ def test_run_report_without_cells(tmp_path):
 
 def test_headlines_without_baseline(summary):
     without_baseline = summary[summary["model"] != "sequential"].assign(speedup=math.nan)
-    assert task_headlines(without_baseline) == {
+    assert task_headlines(numeric_summary(without_baseline)) == {
         "cpu_pure": "cpu_pure: no speedup available (no sequential baseline or no ok trials)"
     }
-    assert run_headline(summary).startswith("cpu_pure: at 4 workers, processes is best")
-    assert run_headline(summary.iloc[0:0]) == "no cells"
+    assert task_headlines(numeric_summary(summary.iloc[0:0])) == {}
+
+
+def test_a_best_model_is_named_only_when_the_rule_separates_it():
+    """With the trials, the fastest model is 'best' only when it beats every other at the
+    same workers by more than the margin; models the rule cannot separate tie."""
+
+    def headline(threads_wall_s: float) -> str:
+        rows = trials().assign(
+            workers=lambda t: t["workers"].where(t["model"].ne("threads"), 4),
+            wall_s=lambda t: t["wall_s"].where(t["model"].ne("threads"), threads_wall_s),
+            repetition=lambda t: t.groupby("cell_id").cumcount(),
+        )
+        return task_headlines(numeric_summary(summarize_cells(rows, cores=4)), rows)["cpu_pure"]
+
+    assert headline(1.0) == (
+        "cpu_pure: at 4 workers, processes is best with 4.00× [4.00, 4.00] vs sequential, "
+        "faster than "
+        "every other model by more than 10%"
+    )
+    assert headline(0.52).startswith("cpu_pure: at 4 workers processes and threads tie")
 
 
 def index_entry(run_id, started_at, **changes):
@@ -182,7 +197,20 @@ def index_entry(run_id, started_at, **changes):
         "interpreters": "python3",
         "trial_count": 10,
         "report_href": f"run-{run_id}/index.html",
-        "headline": "cpu_pure: at 4 workers, processes is best",
+        "verdicts": [
+            {
+                "claim": "threads_io",
+                "title": "threads suit I/O",
+                "verdict": "supported",
+                "headline": "3.99× [3.98, 4.00]",
+            },
+            {
+                "claim": "memory",
+                "title": "processes use more memory",
+                "verdict": "not measured",
+                "headline": "",
+            },
+        ],
     }
     return {**entry, **changes}
 
@@ -197,7 +225,13 @@ def test_index_lists_runs_newest_first(tmp_path):
     assert path == tmp_path / "index.html"
     html = path.read_text()
     links = parse(html).links
-    assert links == [f"run-{run_id}/index.html" for run_id in (3, 3, 2, 2, 1, 1)]
+    # per run: its id, its name, then one badge per claim linking to the evidence
+    badges = ["#claim-threads_io", "#claim-memory"]
+    assert links == [
+        f"run-{run_id}/index.html{part}" for run_id in (3, 2, 1) for part in ("", "", *badges)
+    ]
+    assert 'class="badge badge-supported"' in html
+    assert 'class="badge badge-not-measured"' in html
     assert ESCAPED_SCRIPT in html
     assert "<script" not in html
 
@@ -216,7 +250,7 @@ def test_run_report_accepts_a_summary_read_back_from_sql(tmp_path, summary):
     summary = summary.assign(speedup_ci_low=math.nan, speedup_ci_high=math.nan, cv_wall=math.nan)
     as_from_sql = summary.astype(object).where(summary.notna(), None)
     html = write_run_report(run(), ENVIRONMENT, as_from_sql, {}, tmp_path).read_text()
-    assert "cpu_pure: at 4 workers, processes is best with speedup 4.00× vs sequential" in html
+    assert "cpu_pure: at 4 workers, processes is best with 4.00× vs sequential" in html
 
 
 def test_task_facts_and_machine_warnings_are_shown_escaped(tmp_path, summary):

@@ -19,6 +19,8 @@ import pandas as pd
 from jinja2 import Environment as TemplateSet
 from jinja2 import PackageLoader, select_autoescape
 
+from ..analysis.headlines import task_headlines
+from ..analysis.inference import MARGIN
 from ..analysis.stats import numeric_summary, scaling_fits
 from ..cells import model_label, variant_text
 from ..cells import row_label as label
@@ -61,7 +63,7 @@ def write_run_report(
     summary = numeric_summary(summary)
     facts = facts if facts is not None else pd.DataFrame(columns=["cell_id", "name"])
     tasks = list(dict.fromkeys(summary["task"])) if not summary.empty else []
-    headlines = task_headlines(summary)
+    headlines = task_headlines(summary, trials, run.get("margin") or MARGIN)
     sections = [
         {
             "task": task,
@@ -162,17 +164,27 @@ def write_data_files(
 VERDICTS_FILE = "verdicts.json"
 
 
-def read_verdict_counts(out_dir: Path) -> str:
-    """The verdict counts of a built report, from its verdicts.json ('' without one)."""
+def read_verdicts(out_dir: Path) -> list[dict[str, str]]:
+    """The verdicts of a built report, from its verdicts.json ([] without one): claim,
+    title, verdict and headline of each, for the badges of the index of runs."""
     try:
         found = json.loads((out_dir / VERDICTS_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return ""
-    counts = {name: sum(v.get("verdict") == name for v in found) for name in VERDICT_ORDER}
-    return ", ".join(f"{n} {name}" for name, n in counts.items() if n)
+        return []
+    return [
+        {
+            "claim": str(v.get("claim", "")),
+            "title": str(v.get("title") or v.get("statement") or v.get("claim", "")),
+            "verdict": str(v.get("verdict", "")),
+            "headline": str(v.get("headline") or v.get("summary") or ""),
+        }
+        for v in found
+        if isinstance(v, dict)
+    ]
 
 
 VERDICT_ORDER = ("supported", "contradicted", "nuanced", "inconclusive", "not measured")
+VERDICT_SLUGS = {name: name.replace(" ", "-") for name in VERDICT_ORDER}  # CSS classes
 
 
 def markdown_digest(
@@ -180,6 +192,7 @@ def markdown_digest(
     environment: dict[str, Any],
     summary: pd.DataFrame,
     verdicts: list[Any],
+    trials: pd.DataFrame | None = None,
 ) -> str:
     """A Markdown digest of a run, fit for a pull request or a README: what was measured
     where, the verdicts, and the headline of each task. Text from the spec or the
@@ -205,7 +218,12 @@ def markdown_digest(
         "",
         "## Headlines",
         "",
-        *(f"- {_md(line)}" for line in task_headlines(numeric_summary(summary)).values()),
+        *(
+            f"- {_md(line)}"
+            for line in task_headlines(
+                numeric_summary(summary), trials, run.get("margin") or MARGIN
+            ).values()
+        ),
         "",
     ]
     return "\n".join(lines)
@@ -231,6 +249,10 @@ def write_index(runs: list[dict[str, Any]], reports_dir: Path) -> Path:
             **run,
             "started_at": _format_value(run.get("started_at")),
             "report_href": _relative_href(str(run["report_href"])),
+            "verdicts": [
+                {**v, "slug": VERDICT_SLUGS.get(v["verdict"], "none")}
+                for v in run.get("verdicts") or []
+            ],
         }
         for run in ordered
     ]
@@ -246,42 +268,6 @@ def variant_sections(summary: pd.DataFrame) -> pd.DataFrame:
     variant = summary["variant"].map(variant_text)
     named = summary["task"].where(variant.eq(""), summary["task"] + " (" + variant + ")")
     return summary.assign(task=named)
-
-
-def task_headlines(summary: pd.DataFrame) -> dict[str, str]:
-    """One factual line per task: the fastest cell at the highest worker count."""
-    if summary.empty:
-        return {}
-    return {
-        str(task): _headline(str(task), cells)
-        for task, cells in numeric_summary(summary).groupby("task", sort=False)
-    }
-
-
-def run_headline(summary: pd.DataFrame) -> str:
-    """The task headlines of a run joined into one line (for the index of runs)."""
-    return "; ".join(task_headlines(summary).values()) or "no cells"
-
-
-def _headline(task: str, cells: pd.DataFrame) -> str:
-    """The best speedup among the cells of one task with the most workers."""
-    measured = cells[cells["speedup"].notna() & cells["model"].ne("sequential")]
-    if measured.empty:
-        return f"{task}: no speedup available (no sequential baseline or no ok trials)"
-    top = measured[measured["workers"] == measured["workers"].max()]
-    best = top.loc[top["speedup"].idxmax()]
-    where = []
-    if cells["payload_bytes"].nunique() > 1:
-        where.append(f"payload {format_bytes(int(best['payload_bytes']))}")
-    if cells["interpreter"].nunique() > 1:
-        where.append(f"interpreter {best['interpreter']}")
-    context = f" ({', '.join(where)})" if where else ""
-    interval = format_interval(best["speedup_ci_low"], best["speedup_ci_high"], Unit.RATIO)
-    interval = f" ({CONFIDENCE_PERCENT}% CI {interval})" if interval else ""
-    return (
-        f"{task}: at {int(best['workers'])} workers, {best['model']} is best with speedup "
-        f"{best['speedup']:.2f}×{interval} vs sequential{context}"
-    )
 
 
 def _cell_rows(cells: pd.DataFrame) -> list[dict[str, str]]:

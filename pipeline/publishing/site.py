@@ -168,7 +168,6 @@ def _index_entry(results: store.Store, run_row: schema.Run, reports_dir: Path) -
         "interpreters": ", ".join(results.interpreters(run_id)),
         "trial_count": sum(counts.values()),
         "report_href": f"{report_dir_name(run_id)}/index.html",
-        "headline": report.run_headline(report.variant_sections(results.summary_frame(run_id))),
         # written beside the run's page when it was built: no statistics redone here
-        "verdicts": report.read_verdict_counts(reports_dir / report_dir_name(run_id)),
+        "verdicts": report.read_verdicts(reports_dir / report_dir_name(run_id)),
     }
