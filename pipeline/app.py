@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import results as stored
 from .execution import runner
@@ -49,6 +49,7 @@ __all__ = [
     "QuietProgress",
     "RunOutcome",
     "build_report",
+    "claim_power",
     "compare_runs",
     "database_url",
     "export_frame",
@@ -101,6 +102,33 @@ def run(
 def compare_runs(results: store.Store, first: str | int, second: str | int) -> pd.DataFrame:
     """The cells two runs share, side by side, with a verdict per cell."""
     return stored.compare_runs(results, first, second)
+
+
+def claim_power(planned: Plan) -> list[Any]:
+    """Which claims the plan's cells can test, and the power of its repetitions to decide
+    each at a typical noise level (see pipeline.analysis.power): at the minimum, and at
+    the maximum where repetitions are adaptive."""
+    import pandas as pd
+
+    from .analysis import power
+
+    rows = [
+        {
+            "cell_id": cell.position,
+            "task": cell.task,
+            "variant": cell.variant_label,
+            "model": cell.model,
+            "workers": cell.workers,
+            "payload_bytes": cell.payload_bytes,
+            "interpreter": cell.interpreter,
+            "gil_enabled": bool(planned.probes[cell.interpreter].facts.get("gil_enabled", True)),
+        }
+        for cell in planned.cells
+        if not planned.skip_reason(cell)
+    ]
+    spec = planned.spec
+    counts = [spec.min_repetitions, *([spec.adaptive.max] if spec.adaptive else [])]
+    return [power.claim_power(pd.DataFrame(rows), n, spec.margin) for n in counts]
 
 
 def regressions(compared: pd.DataFrame, fail_above_percent: float) -> pd.DataFrame:

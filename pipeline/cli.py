@@ -121,7 +121,7 @@ def run(
     try:
         planned = app.plan(spec)
         if dry_run:
-            terminal.print_plan(planned)
+            terminal.print_plan(planned, app.claim_power(planned))
             return
         progress = None if quiet or not err.is_terminal else terminal.BarProgress(err)
         outcome = app.run(

@@ -29,13 +29,18 @@ def summarise(results: store.Store, run_id: int, trials: pd.DataFrame | None = N
         trials,
         cores=cores(results, run_id),
         target_ci=run_row.target_ci,
+        pair_rounds=bool(run_row.pair_rounds),
     )
     results.save_cell_stats(run_id, summary)
 
 
-def cores(results: store.Store, run_id: int) -> int:
+def cores(results: store.Store, run_id: int) -> float:
+    """The CPUs a run could keep busy: affinity capped by its cgroup quota (older runs:
+    the physical cores)."""
     found = results.environment(run_id)
-    return (found.cpu_physical or found.cpu_logical or 1) if found else 1
+    if found is None:
+        return 1.0
+    return float(found.usable_cores or found.cpu_physical or found.cpu_logical or 1)
 
 
 def undecided_cells(results: store.Store, run_id: int) -> set[int]:
@@ -47,13 +52,15 @@ def undecided_cells(results: store.Store, run_id: int) -> set[int]:
     if trials.empty:
         return set()
     run_row = results.resolve_run(run_id)
-    summary = stats.summarize_cells(trials, cores=cores(results, run_id))
+    paired = bool(run_row.pair_rounds)
+    summary = stats.summarize_cells(trials, cores=cores(results, run_id), pair_rounds=paired)
     return claims.undecided_cells(
         stats.numeric_summary(summary),
         trials,
         results.facts_frame(run_id),
         cores(results, run_id),
         margin=run_row.margin or inference.MARGIN,
+        paired=paired,
     )
 
 
@@ -74,6 +81,7 @@ def verdicts(
         results.facts_frame(run_id),
         cores(results, run_id),
         margin=run_row.margin or inference.MARGIN,
+        paired=bool(run_row.pair_rounds),
     )
 
 
@@ -138,6 +146,8 @@ ENVIRONMENT_GROUPS: dict[str, list[EnvironmentFact]] = {
         ("cpu_physical", "physical cores", str),
         ("cpu_logical", "logical CPUs", str),
         ("cpu_affinity", "CPUs the run may use", str),
+        ("cpu_quota", "cgroup CPU quota", lambda value: f"{float(value):g} CPUs"),
+        ("usable_cores", "usable cores (affinity, quota)", lambda value: f"{float(value):g}"),
         ("cpu_freq_mhz", "frequency at the start", _mhz),
         ("cpu_freq_max_mhz", "maximum frequency", _mhz),
         ("cpu_governor", "frequency governor", str),

@@ -143,6 +143,35 @@ def print_verdicts(found: list[Any], title: str = "verdicts on the explainer's c
     out.print(table)
 
 
+def print_claim_power(by_count: list[list[Any]]) -> None:
+    """The claims a plan can test and how likely its repetitions are to decide each (at
+    the minimum, and at the adaptive maximum when there is one)."""
+    if not by_count:
+        return
+    table = Table(title="claims this spec can test (power at CV 10%)")
+    table.add_column("claim", overflow="fold")
+    table.add_column("comparisons", justify="right")
+    for found in by_count:
+        n = found[0].trials
+        table.add_column(f"calls 1.5× a gain ({n} trials)", justify="right")
+        table.add_column(f"rules a gain out at 1.0× ({n})", justify="right")
+    for row in zip(*by_count, strict=True):
+        first = row[0]
+        if not first.measured:
+            continue
+        if not first.comparisons:
+            cells = ["by counts", *(["any trial decides", ""] * len(row))]
+        else:
+            cells = [str(first.comparisons)]
+            for found in row:
+                cells += [f"{found.detects_gain:.0%}", f"{found.rules_out_gain:.0%}"]
+        table.add_row(first.title, *cells)
+    out.print(table)
+    unmeasured = [row[0].title for row in zip(*by_count, strict=True) if not row[0].measured]
+    if unmeasured:
+        say(f"not measured by this spec: {'; '.join(unmeasured)}")
+
+
 def print_frame(frame: Any, output_format: Format, title: str | None = None) -> None:
     """A DataFrame on stdout as a table, CSV, JSON or Markdown."""
     if output_format is Format.table:
@@ -192,7 +221,9 @@ class BarProgress:
         self._bar.stop()
 
 
-def print_plan(planned: app.Plan) -> None:
+def print_plan(planned: app.Plan, claim_power: list[list[Any]] | None = None) -> None:
+    """The dry run: the cells in run order, the interpreters and what they skip, the
+    claims the spec can test with their power, and the trial count last."""
     table = Table(title=f"{planned.spec.name}: cells in run order")
     swept = any(cell.variant for cell in planned.cells)
     columns = ["#", "task", *(["variant"] if swept else []), "model", "workers"]
@@ -231,6 +262,7 @@ def print_plan(planned: app.Plan) -> None:
             f"; adaptive: up to {len(planned.cells) * (settings.max - settings.min)} more, "
             f"until {until}"
         )
+    print_claim_power(claim_power or [])
     say(
         f"{len(planned.cells)} cells, {len(planned.trials)} trials "
         f"({planned.warmup_count} warm-up + {measured} measured{more}); dry run: nothing "

@@ -115,9 +115,17 @@ def test_chart_references_resolve_and_ids_differ_between_charts():
 
 def test_chart_labels_ideal_line_and_cores():
     svg = speedup_chart(summary_rows(), "cpu_pure", cores=4)
-    assert IDEAL_LABEL == "ideal min(workers, cores)"
+    assert IDEAL_LABEL == "ideal min(workers, usable cores)"
     assert IDEAL_LABEL in svg  # text is drawn as paths, with the text in a comment
-    assert "4 cores" in svg
+    assert "4 usable cores" in svg
+
+
+def test_no_ideal_line_where_the_task_is_not_cpu_bound():
+    """I/O waits overlap whatever the cores: no ideal line, its legend entry, or its text."""
+    rows = summary_rows("io_sleep").assign(ideal_speedup=float("nan"))
+    svg = speedup_chart(rows, "io_sleep", cores=2)
+    assert IDEAL_LABEL not in svg
+    assert "2 usable cores" in svg
     assert "threads" in svg
     assert "processes-spawn" in svg
 

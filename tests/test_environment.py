@@ -292,3 +292,27 @@ def test_a_change_of_load_during_the_run_is_warned_about() -> None:
     assert warnings == [
         "the machine's load changed during the run: CPU use 1% just before, 24% just after"
     ]
+
+
+def test_cgroup_quota_v2_and_v1(tmp_path: Path) -> None:
+    """cpu.max of the process's cgroup (v2), else cfs quota over period (v1); unlimited is
+    None; the usable cores are the affinity capped by it."""
+    proc = tmp_path / "proc"
+    (proc / "self").mkdir(parents=True)
+    (proc / "self" / "cgroup").write_text("0::/box\n")
+    v2 = tmp_path / "v2"
+    (v2 / "box").mkdir(parents=True)
+    (v2 / "box" / "cpu.max").write_text("150000 100000\n")
+    assert environment.cgroup_cpu_quota(v2, proc) == 1.5
+    (v2 / "box" / "cpu.max").write_text("max 100000\n")
+    assert environment.cgroup_cpu_quota(v2, proc) is None
+    v1 = tmp_path / "v1"
+    (v1 / "cpu").mkdir(parents=True)
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("200000\n")
+    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert environment.cgroup_cpu_quota(v1, proc) == 2.0
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
+    assert environment.cgroup_cpu_quota(v1, proc) is None
+    assert environment.usable_cores({0, 1, 2, 3}, 1.5, 8) == 1.5
+    assert environment.usable_cores({0, 1}, None, 8) == 2.0
+    assert environment.usable_cores(None, None, 4) == 4.0

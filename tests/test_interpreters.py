@@ -404,7 +404,11 @@ def test_free_threaded_threads_run_cpu_pure_in_parallel(tmp_path: Path) -> None:
     (adaptive repetitions), as a user's would."""
     path = free_threaded_spec(tmp_path, "[sequential, threads]")
     text = path.read_text()
-    text = text.replace("repetitions: 2", "repetitions: {min: 5, max: 15}\nbudget: 120")
+    # a 25% margin: GIL-contended threads are noisy on 2 cores, and the physics asked
+    # about (about 1.0× with the GIL, about 1.8× without) is far from it on both sides
+    text = text.replace(
+        "repetitions: 2", "repetitions: {min: 5, max: 15}\nbudget: 120\nmargin: 0.25"
+    )
     text = text.replace("items: 2", "items: 6").replace("task: io_sleep", "task: cpu_pure")
     text = text.replace("io_sleep: {seconds: 0.01}", "cpu_pure: {iterations: 1000000}")
     path.write_text(text)

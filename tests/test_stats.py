@@ -23,6 +23,7 @@ from pipeline.analysis.stats import (
     scaling_fits,
     summarize_cells,
     summarize_facts,
+    usl,
 )
 
 
@@ -172,8 +173,13 @@ def test_speedup_interval_is_scipys_t_interval_of_the_log_ratio():
     paired = scipy_stats.ttest_rel(np.log(baseline), np.log(sample))
     low, high = np.exp(paired.confidence_interval(0.95))
     rows = cell(1, "sequential", 1, baseline) + cell(2, "threads", 2, sample)
-    row = summarize(rows).loc[2]
+    row = summarize(rows, pair_rounds=True).loc[2]
     assert (row["speedup_ci_low"], row["speedup_ci_high"]) == pytest.approx((low, high))
+    # unless the spec asks for pairs (pair_rounds), the same rounds still get Welch's
+    welch_again = summarize(rows).loc[2]
+    assert welch_again["speedup_ci_low"] == pytest.approx(
+        np.exp(welch.confidence_interval(0.95))[0]
+    )
 
 
 def test_the_median_interval_is_two_order_statistics_at_their_exact_level():
@@ -364,7 +370,7 @@ def test_amdahl_fit_recovers_the_parallel_fraction() -> None:
         for n in workers
     ]
     fit = scaling_fits(pd.DataFrame(rows))
-    assert fit.loc[0, "points"] == 4
+    assert fit.loc[0, "points"] == 3  # the measured cells only: no synthetic (1, 1)
     assert fit.loc[0, "parallel_fraction"] == pytest.approx(0.9, abs=1e-6)
     assert fit.loc[0, "r_squared"] == pytest.approx(1.0)
     assert fit.loc[0, "note"] == ""
@@ -375,11 +381,24 @@ def test_amdahl_fit_recovers_the_parallel_fraction() -> None:
 def test_amdahl_fit_says_when_points_are_few_or_the_fit_poor() -> None:
     base = {"task": "t", "variant": "", "model": "threads", "payload_bytes": 1, "interpreter": "py"}
     few = scaling_fits(pd.DataFrame([{**base, "workers": 2, "speedup": 1.9}]))
-    assert few.loc[0, "note"] == "too few points: needs 2 worker counts besides 1"
+    assert few.loc[0, "note"] == "too few points: needs 2 worker counts"
     assert np.isnan(few.loc[0, "parallel_fraction"])
     zigzag = [{**base, "workers": n, "speedup": s} for n, s in ((2, 0.5), (4, 3.9), (8, 0.6))]
     poor = scaling_fits(pd.DataFrame(zigzag))
-    assert poor.loc[0, "note"].startswith("poor fit (R² ")
+    assert poor.loc[0, "note"].startswith("poor Amdahl fit (R² ")
+
+
+def test_usl_fit_recovers_contention_coherency_and_the_peak() -> None:
+    """Speedups drawn from the USL with σ = 0.05, κ = 0.02 give them back, and the peak
+    at sqrt((1 − σ)/κ) ≈ 6.9 workers; two worker counts are too few for it."""
+    base = {"task": "t", "variant": "", "model": "threads", "payload_bytes": 1, "interpreter": "py"}
+    rows = [{**base, "workers": n, "speedup": float(usl(n, 0.05, 0.02))} for n in (2, 4, 8, 16)]
+    fit = scaling_fits(pd.DataFrame(rows)).loc[0]
+    assert (fit["usl_sigma"], fit["usl_kappa"]) == pytest.approx((0.05, 0.02), abs=1e-6)
+    assert fit["usl_peak_workers"] == pytest.approx((0.95 / 0.02) ** 0.5)
+    assert fit["usl_sigma_ci_low"] <= 0.05 <= fit["usl_sigma_ci_high"]
+    two = scaling_fits(pd.DataFrame(rows[:2])).loc[0]
+    assert np.isnan(two["usl_sigma"])
 
 
 def test_compare_exact() -> None:
@@ -429,3 +448,23 @@ def test_instability_says_when_the_asked_precision_was_not_reached() -> None:
     assert instability(cell_row, target_ci=0.02) == (
         "too few trials for the precision asked: the median is known to ±4.0%, not ±2.0%"
     )
+
+
+def test_karp_flatt_counts_only_the_cores_that_can_work() -> None:
+    """Four workers on two usable cores are two processors: a speedup of 2 is perfect."""
+    result = karp_flatt(pd.Series([2.0, 1.6]), pd.Series([4, 4]), cores=2).tolist()
+    assert result[0] == pytest.approx(0.0)
+    assert result[1] == pytest.approx((1 / 1.6 - 0.5) / 0.5)
+
+
+def test_the_ideal_applies_to_cpu_bound_tasks_only() -> None:
+    rows = [
+        {**row, "task": "io_sleep"}
+        for row in cell(1, "sequential", 1, [2.0, 2.0]) + cell(2, "threads", 4, [0.5, 0.5])
+    ]
+    summary = summarize(rows, cores=2)
+    assert summary["ideal_speedup"].isna().all()  # waits overlap whatever the cores
+    cpu = summarize(
+        cell(1, "sequential", 1, [2.0, 2.0]) + cell(2, "threads", 4, [2.0, 2.0]), cores=1.5
+    )
+    assert cpu.loc[2, "ideal_speedup"] == 1.5  # a cgroup quota of 1.5 CPUs

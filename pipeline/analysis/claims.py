@@ -57,7 +57,7 @@ def _gather(data: RunData) -> None:
         processes_versus_threads(data, "startup", str(task), "startup_s")
     processes_versus_threads(data, "communication", "transfer", "wall_s")
     for family in data.evidence.values():
-        decide_family(family, data.margin)
+        decide_family(family, data.margin, paired=data.paired)
 
 
 # -- deciding ---------------------------------------------------------------------------------
@@ -384,13 +384,15 @@ def verdicts(
     summary: pd.DataFrame,
     trials: pd.DataFrame,
     facts: pd.DataFrame,
-    cores: int,
+    cores: float,
     margin: float = MARGIN,
+    *,
+    paired: bool = False,
 ) -> list[Verdict]:
     """A verdict on every claim of the explainer, from one run's cell summary, trials
     (the ``trial_results`` view) and task facts (the ``trial_facts`` view); differences
     under ``margin`` (a share: 0.10 is 10%) count as no practical difference."""
-    data = gather_evidence(summary, trials, facts, cores, margin)
+    data = gather_evidence(summary, trials, facts, cores, margin, paired=paired)
     return [
         replace(found, title=TITLES[found.claim]) for found in (claim(data) for claim in CLAIMS)
     ]
@@ -416,12 +418,14 @@ def undecided_cells(
     summary: pd.DataFrame,
     trials: pd.DataFrame,
     facts: pd.DataFrame,
-    cores: int,
+    cores: float,
     margin: float = MARGIN,
+    *,
+    paired: bool = False,
 ) -> set[int]:
     """The ids of the cells in a comparison that does not yet answer its claim's question:
     the cells more trials should go to."""
-    data = gather_evidence(summary, trials, facts, cores, margin)
+    data = gather_evidence(summary, trials, facts, cores, margin, paired=paired)
     return {
         cell_id
         for family in data.evidence.values()
@@ -432,7 +436,13 @@ def undecided_cells(
 
 
 def gather_evidence(
-    summary: pd.DataFrame, trials: pd.DataFrame, facts: pd.DataFrame, cores: int, margin: float
+    summary: pd.DataFrame,
+    trials: pd.DataFrame,
+    facts: pd.DataFrame,
+    cores: float,
+    margin: float,
+    *,
+    paired: bool = False,
 ) -> RunData:
     """Every claim's comparisons, estimated and decided (``RunData.evidence`` by claim)."""
     summary = (
@@ -440,7 +450,7 @@ def gather_evidence(
         if "variant" in summary
         else summary.assign(variant="")
     )
-    data = RunData(summary, trials, facts, cores, margin)
+    data = RunData(summary, trials, facts, cores, margin, paired)
     if not summary.empty:
         _gather(data)
     return data

@@ -88,16 +88,19 @@ class Evidence:
         return f"{e.ratio:.2f}× [{e.low:.2f}, {e.high:.2f}] ({level} CI{how}): {self.decision}"
 
 
-def decide_family(evidence: list[Evidence], margin: float, alpha: float = ALPHA) -> None:
+def decide_family(
+    evidence: list[Evidence], margin: float, alpha: float = ALPHA, *, paired: bool = False
+) -> None:
     """Estimate and decide every comparison of one claim, each interval at the family's
-    level (Bonferroni over the claim's comparisons: 1 − 2α/m)."""
+    level (Bonferroni over the claim's comparisons: 1 − 2α/m); ``paired``: trials paired
+    by round where both cells ran in the same rounds."""
     level = family_level(len(evidence), alpha)
     for e in evidence:
         e.estimate = ratio(
             e.first.values,
             e.second.values,
             level=level,
-            pairs=(e.first.rounds, e.second.rounds),
+            pairs=(e.first.rounds, e.second.rounds) if paired else None,
         )
         e.decision = decide(e.estimate, margin)
 
@@ -109,8 +112,9 @@ class RunData:
     summary: pd.DataFrame
     trials: pd.DataFrame
     facts: pd.DataFrame
-    cores: int
+    cores: float
     margin: float = 0.10  # differences under this share are no practical difference
+    paired: bool = False  # comparisons paired by round (the spec's pair_rounds)
     evidence: dict[str, list[Evidence]] = field(default_factory=dict)
 
     def cells(self, task: str | tuple[str, ...], models: tuple[str, ...]) -> pd.DataFrame:

@@ -16,7 +16,11 @@ from .inference import MARGIN, Decision, decide, family_level, ratio
 
 
 def task_headlines(
-    summary: pd.DataFrame, trials: pd.DataFrame | None = None, margin: float = MARGIN
+    summary: pd.DataFrame,
+    trials: pd.DataFrame | None = None,
+    margin: float = MARGIN,
+    *,
+    paired: bool = False,
 ) -> dict[str, str]:
     """A headline per task of a (numeric) cell summary; ``trials`` (the run's measured
     trials) let the decision rule separate the best model from the rest; without them a
@@ -24,7 +28,7 @@ def task_headlines(
     if summary.empty:
         return {}
     return {
-        str(task): _headline(str(task), cells, trials, margin)
+        str(task): _headline(str(task), cells, trials, margin, paired)
         for task, cells in summary.groupby("task", sort=False)
     }
 
@@ -35,7 +39,9 @@ def _walls(trials: pd.DataFrame, cell_id: int) -> tuple[pd.Series, pd.Series]:
     return rows["wall_s"].astype("float64"), rounds
 
 
-def _headline(task: str, cells: pd.DataFrame, trials: pd.DataFrame | None, margin: float) -> str:
+def _headline(
+    task: str, cells: pd.DataFrame, trials: pd.DataFrame | None, margin: float, paired: bool
+) -> str:
     measured = cells[cells["speedup"].notna() & cells["model"].ne(BASELINE_MODEL)]
     if measured.empty:
         return f"{task}: no speedup available (no sequential baseline or no ok trials)"
@@ -69,7 +75,8 @@ def _headline(task: str, cells: pd.DataFrame, trials: pd.DataFrame | None, margi
     for _, rival in same.iterrows():
         mine, my_rounds = _walls(trials, int(best["cell_id"]))
         theirs, their_rounds = _walls(trials, int(rival["cell_id"]))
-        found = ratio(theirs, mine, level=level, pairs=(their_rounds, my_rounds))
+        pairs = (their_rounds, my_rounds) if paired else None
+        found = ratio(theirs, mine, level=level, pairs=pairs)
         if decide(found, margin) is not Decision.MORE:
             ties.append(rival)
     if not ties:

@@ -7,6 +7,7 @@ payload and interpreter.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast, overload
@@ -20,6 +21,7 @@ from ..cells import BASELINE_KEYS as BASELINE_CELL_KEYS
 from ..cells import BASELINE_MODEL, CELL_KEYS, SERIES_KEYS
 from ..metrics import SUMMARY_METRICS
 from ..status import TrialStatus
+from ..worker.tasks import TASKS
 from . import inference
 
 CELL_COLUMNS = list(CELL_KEYS)
@@ -47,11 +49,12 @@ NO_INTERVAL: Interval = (float("nan"), float("nan"))
 
 
 @overload
-def ideal_speedup(workers: int, cores: int) -> int: ...
+def ideal_speedup(workers: int, cores: float) -> float: ...
 @overload
-def ideal_speedup(workers: pd.Series, cores: int) -> pd.Series: ...
-def ideal_speedup(workers: int | pd.Series, cores: int) -> int | pd.Series:
-    """Best speedup `workers` can reach on `cores` CPUs: min(workers, cores)."""
+def ideal_speedup(workers: pd.Series, cores: float) -> pd.Series: ...
+def ideal_speedup(workers: int | pd.Series, cores: float) -> float | pd.Series:
+    """Best speedup CPU-bound work on `workers` workers can reach with `cores` usable
+    CPUs (affinity capped by the cgroup quota): min(workers, cores)."""
     if cores < 1:
         raise ValueError(f"cores must be at least 1, got {cores}")
     if isinstance(workers, pd.Series):
@@ -72,12 +75,14 @@ def count_outliers(values: pd.Series | Sample) -> int:
     return int(np.sum((sample < q1 - spread) | (sample > q3 + spread)))
 
 
-def karp_flatt(speedup: pd.Series, workers: pd.Series) -> pd.Series:
-    """The experimentally determined serial fraction e = (1/S - 1/n) / (1 - 1/n) of each
-    cell with n > 1 workers (NaN otherwise). Rising e with n means overhead grows with the
-    workers; a steady e is an inherent serial part."""
-    n = workers.astype("float64").where(workers > 1)
-    return (1.0 / speedup - 1.0 / n) / (1.0 - 1.0 / n)
+def karp_flatt(speedup: pd.Series, workers: pd.Series, cores: float = math.inf) -> pd.Series:
+    """The experimentally determined serial fraction e = (1/S - 1/p) / (1 - 1/p) of each
+    cell, with p = min(workers, cores) the processors that can work at once (NaN for
+    p <= 1). Rising e with p means overhead grows with the workers; a steady e is an
+    inherent serial part."""
+    p = workers.astype("float64").clip(upper=cores)
+    p = p.where(p > 1)
+    return (1.0 / speedup - 1.0 / p) / (1.0 - 1.0 / p)
 
 
 def instability(cell: Mapping[Hashable, Any], target_ci: float | None = None) -> str:
@@ -118,9 +123,10 @@ def numeric_summary(summary: pd.DataFrame) -> pd.DataFrame:
 def summarize_cells(
     trials: pd.DataFrame,
     *,
-    cores: int,
+    cores: float,
     confidence: float = 0.95,
     target_ci: float | None = None,
+    pair_rounds: bool = False,
 ) -> pd.DataFrame:
     """One row per cell (sorted by cell_id) with the columns of SUMMARY_COLUMNS.
 
@@ -148,8 +154,10 @@ def summarize_cells(
     summary["ci_low_wall_s"] = [intervals.get(cell, no_interval).low for cell in summary.index]
     summary["ci_high_wall_s"] = [intervals.get(cell, no_interval).high for cell in summary.index]
     summary["ci_level_wall"] = [intervals.get(cell, no_interval).level for cell in summary.index]
+    if not pair_rounds:
+        walls = {cell: Walls(wall.values, None) for cell, wall in walls.items()}
     summary = _add_speedups(summary, walls, confidence, cores)
-    summary["karp_flatt"] = karp_flatt(summary["speedup"], summary["workers"])
+    summary["karp_flatt"] = karp_flatt(summary["speedup"], summary["workers"], cores)
     summary["warnings"] = [instability(row, target_ci) for row in summary.to_dict("records")]
     return summary[SUMMARY_COLUMNS]
 
@@ -238,7 +246,7 @@ def _add_speedups(
     summary: pd.DataFrame,
     walls: dict[int, Walls],
     confidence: float,
-    cores: int,
+    cores: float,
 ) -> pd.DataFrame:
     """Add speedup against the sequential baseline, its interval, efficiency and ideal."""
     summary = summary.reset_index().merge(_baselines(summary), on=BASELINE_KEYS, how="left")
@@ -254,7 +262,9 @@ def _add_speedups(
     # A sequential cell uses one worker whatever its workers column says.
     workers = summary["workers"].where(summary["model"].ne(BASELINE_MODEL), 1)
     summary["efficiency"] = summary["speedup"] / workers
-    summary["ideal_speedup"] = ideal_speedup(workers, cores)
+    # the ideal applies to CPU-bound work only: waits overlap whatever the cores
+    cpu_bound = summary["task"].map(lambda task: getattr(TASKS.get(task), "cpu_bound", False))
+    summary["ideal_speedup"] = ideal_speedup(workers, cores).where(cpu_bound.astype(bool))
     return summary.sort_values("cell_id", ignore_index=True)
 
 
@@ -293,6 +303,13 @@ SCALING_COLUMNS = [
     "parallel_fraction_ci_low",
     "parallel_fraction_ci_high",
     "r_squared",
+    "usl_sigma",
+    "usl_sigma_ci_low",
+    "usl_sigma_ci_high",
+    "usl_kappa",
+    "usl_kappa_ci_low",
+    "usl_kappa_ci_high",
+    "usl_peak_workers",
     "note",
 ]
 POOR_FIT_R2 = 0.9  # below this, Amdahl's law does not describe the cells
@@ -306,40 +323,87 @@ def amdahl(workers: npt.ArrayLike, parallel_fraction: float) -> Sample:
     return speedup
 
 
-def scaling_fits(summary: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
-    """An Amdahl fit of speedup over workers for each (task, variant, model, payload,
-    interpreter) with a sequential baseline: the parallel fraction with its interval (from
-    the fit's covariance, t-distributed), R² and a note when the fit is poor or the points
-    are too few. The baseline itself is the point (1 worker, speedup 1)."""
-    from scipy.optimize import curve_fit
+def usl(workers: npt.ArrayLike, sigma: float, kappa: float) -> Sample:
+    """Gunther's Universal Scalability Law: n / (1 + σ(n − 1) + κ n(n − 1)), with σ the
+    contention (serialised share) and κ the coherency cost (pairwise crosstalk)."""
+    n = np.asarray(workers, dtype="float64")
+    speedup: Sample = n / (1.0 + sigma * (n - 1.0) + kappa * n * (n - 1.0))
+    return speedup
 
+
+def scaling_fits(summary: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Fits of speedup over workers for each (task, variant, model, payload, interpreter)
+    with a sequential baseline, on the measured cells only (no synthetic point at one
+    worker: a pool of one is not the sequential baseline):
+
+    * Amdahl's law (two or more worker counts): the parallel fraction with its interval
+      (from the fit's covariance, t-distributed) and R², with a note when it is poor;
+    * the Universal Scalability Law (three or more worker counts): contention σ and
+      coherency κ with intervals, and the worker count where it predicts the peak,
+      sqrt((1 − σ)/κ) (none while κ is 0: no retrograde scaling seen).
+    """
     rows = []
     cells = summary[summary["model"].ne(BASELINE_MODEL) & summary["speedup"].notna()]
     for key, group in cells.groupby(SCALING_KEYS, sort=False, dropna=False):
-        n = np.concatenate([[1.0], group["workers"].to_numpy(dtype="float64")])
-        speedup = np.concatenate([[1.0], group["speedup"].to_numpy(dtype="float64")])
-        row = dict(zip(SCALING_KEYS, key, strict=True))
+        n = group["workers"].to_numpy(dtype="float64")
+        speedup = group["speedup"].to_numpy(dtype="float64")
+        row: dict[str, Any] = dict(zip(SCALING_KEYS, key, strict=True))
         row["points"] = int(n.size)
-        if np.unique(n).size < 3:
-            rows.append({**row, "note": "too few points: needs 2 worker counts besides 1"})
+        if np.unique(n).size < 2:
+            rows.append({**row, "note": "too few points: needs 2 worker counts"})
             continue
-        (fraction,), covariance = curve_fit(amdahl, n, speedup, p0=[0.5], bounds=(0.0, 1.0))
-        spread = stats.t.ppf(0.5 + confidence / 2, n.size - 1) * float(np.sqrt(covariance[0, 0]))
-        residual = float(np.sum((speedup - amdahl(n, fraction)) ** 2))
-        total = float(np.sum((speedup - speedup.mean()) ** 2))
-        r_squared = 1.0 - residual / total if total > 0 else float("nan")
-        note = "" if r_squared >= POOR_FIT_R2 else f"poor fit (R² {r_squared:.2f} < {POOR_FIT_R2})"
-        rows.append(
-            {
-                **row,
-                "parallel_fraction": float(fraction),
-                "parallel_fraction_ci_low": max(0.0, float(fraction) - spread),
-                "parallel_fraction_ci_high": min(1.0, float(fraction) + spread),
-                "r_squared": r_squared,
-                "note": note,
-            }
-        )
+        row.update(_amdahl_fit(n, speedup, confidence))
+        if np.unique(n).size >= 3:
+            row.update(_usl_fit(n, speedup, confidence))
+        rows.append(row)
     return pd.DataFrame(rows, columns=SCALING_COLUMNS)
+
+
+def _t_spread(
+    covariance: Sample, index: int, points: int, parameters: int, confidence: float
+) -> float:
+    df = max(points - parameters, 1)
+    return float(
+        stats.t.ppf(0.5 + confidence / 2, df) * np.sqrt(max(covariance[index, index], 0.0))
+    )
+
+
+def _amdahl_fit(n: Sample, speedup: Sample, confidence: float) -> dict[str, Any]:
+    from scipy.optimize import curve_fit
+
+    (fraction,), covariance = curve_fit(amdahl, n, speedup, p0=[0.5], bounds=(0.0, 1.0))
+    spread = _t_spread(covariance, 0, n.size, 1, confidence)
+    residual = float(np.sum((speedup - amdahl(n, fraction)) ** 2))
+    total = float(np.sum((speedup - speedup.mean()) ** 2))
+    r_squared = 1.0 - residual / total if total > 0 else float("nan")
+    poor = not r_squared >= POOR_FIT_R2
+    return {
+        "parallel_fraction": float(fraction),
+        "parallel_fraction_ci_low": max(0.0, float(fraction) - spread),
+        "parallel_fraction_ci_high": min(1.0, float(fraction) + spread),
+        "r_squared": r_squared,
+        "note": f"poor Amdahl fit (R² {r_squared:.2f} < {POOR_FIT_R2})" if poor else "",
+    }
+
+
+def _usl_fit(n: Sample, speedup: Sample, confidence: float) -> dict[str, Any]:
+    from scipy.optimize import curve_fit
+
+    (sigma, kappa), covariance = curve_fit(
+        usl, n, speedup, p0=[0.1, 0.01], bounds=([0.0, 0.0], [1.0, 1.0])
+    )
+    sigma_spread = _t_spread(covariance, 0, n.size, 2, confidence)
+    kappa_spread = _t_spread(covariance, 1, n.size, 2, confidence)
+    peak = math.sqrt((1.0 - sigma) / kappa) if kappa > 0 else float("nan")
+    return {
+        "usl_sigma": float(sigma),
+        "usl_sigma_ci_low": max(0.0, float(sigma) - sigma_spread),
+        "usl_sigma_ci_high": float(sigma) + sigma_spread,
+        "usl_kappa": float(kappa),
+        "usl_kappa_ci_low": max(0.0, float(kappa) - kappa_spread),
+        "usl_kappa_ci_high": float(kappa) + kappa_spread,
+        "usl_peak_workers": peak,
+    }
 
 
 # -- comparisons ------------------------------------------------------------------------------

@@ -229,6 +229,45 @@ def cpu_affinity() -> set[int] | None:
         return None
 
 
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def cgroup_cpu_quota(root: Path = CGROUP_ROOT, proc: Path = PROC_ROOT) -> float | None:
+    """CPUs' worth of time the process's cgroup may use (cgroup v2 ``cpu.max``, or v1
+    ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``); None when unlimited or unreadable."""
+    relative = ""
+    for line in (read_line_all(proc / "self" / "cgroup") or "").splitlines():
+        if line.startswith("0::"):
+            relative = line[3:].lstrip("/")
+    for folder in dict.fromkeys([root / relative, root]):
+        text = read_line(folder / "cpu.max")
+        if text:
+            quota, _, period = text.partition(" ")
+            if quota != "max" and period:
+                return int(quota) / int(period)
+            return None
+    quota_us = read_int(root / "cpu" / "cpu.cfs_quota_us")
+    period_us = read_int(root / "cpu" / "cpu.cfs_period_us")
+    if quota_us is not None and quota_us > 0 and period_us:
+        return quota_us / period_us
+    return None
+
+
+def usable_cores(affinity: set[int] | None, quota: float | None, logical: int | None) -> float:
+    """How many CPUs a run can keep busy at once: the CPUs it may run on (affinity) capped
+    by its cgroup's CPU quota."""
+    cpus = float(len(affinity) if affinity else (logical or 1))
+    return min(cpus, quota) if quota else cpus
+
+
+def read_line_all(path: Path) -> str | None:
+    """A small file's whole text, or None where it cannot be read."""
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def isolated_cpus(root: Path = SYS_CPU_ROOT) -> str | None:
     """The CPUs isolated from the scheduler (isolcpus), or None when there are none."""
     return read_cpu_list(root / "isolated")
@@ -336,6 +375,8 @@ def capture() -> dict[str, Any]:
         "cpu_governor": cpu_governor(root),
         "cpu_turbo": cpu_turbo(root),
         "cpu_affinity": format_cpu_list(affinity) if affinity else None,
+        "cpu_quota": cgroup_cpu_quota(),
+        "usable_cores": usable_cores(affinity, cgroup_cpu_quota(), psutil.cpu_count(logical=True)),
         "isolated_cpus": isolated_cpus(root),
         "aslr": aslr(proc),
         "memory_available_bytes": memory_available(),

@@ -72,6 +72,7 @@ def run_row(plan: Plan) -> schema.Run:
         target_ci=spec.adaptive.target_ci if spec.adaptive else None,
         budget_s=spec.budget,
         margin=spec.margin,
+        pair_rounds=spec.pair_rounds,
         warmup=spec.warmup,
         items=spec.items,
         timeout_s=spec.timeout,

@@ -301,6 +301,9 @@ class Spec(_Strict):
     timeout: Annotated[float, Field(gt=0)] = 60.0
     # differences smaller than this share count as no practical difference in verdicts
     margin: Annotated[float, Field(gt=0, lt=1)] = 0.10
+    # compare cells trial by trial within rounds (cancels drift between rounds, at the cost
+    # of half the degrees of freedom; on the reference machine it made intervals wider)
+    pair_rounds: Annotated[bool, Field(strict=True)] = False
     seed: Annotated[int, Field(strict=True)] = 1
     items: Annotated[int, Field(ge=1, strict=True)] = 8
     matrix: Matrix

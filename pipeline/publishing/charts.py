@@ -39,7 +39,7 @@ class NothingToDraw(ValueError):
     """The run has no data for this chart (any other error is a bug, and is raised)."""
 
 
-IDEAL_LABEL = "ideal min(workers, cores)"
+IDEAL_LABEL = "ideal min(workers, usable cores)"
 # Marker and dash per model, so lines stay distinguishable in greyscale.
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 DASHES: list[tuple[float, ...]] = [
@@ -57,7 +57,7 @@ FACET_INCHES = (4.8, 3.4)
 MIN_WIDTH_INCHES = 7.0
 
 
-def speedup_chart(summary: pd.DataFrame, task: str, *, cores: int) -> str:
+def speedup_chart(summary: pd.DataFrame, task: str, *, cores: float) -> str:
     """Speedup vs workers of one task, a line per model, faceted by payload and interpreter."""
     cells = numeric_summary(summary[summary["task"] == task])
     if cells.empty:
@@ -72,7 +72,8 @@ def speedup_chart(summary: pd.DataFrame, task: str, *, cores: int) -> str:
     axes = figure.subplots(len(interpreters), len(payloads), sharey=True, squeeze=False)
     styles = model_styles(models)
     ideal = cells.groupby("workers")["ideal_speedup"].max()
-    top = 1.08 * float(cells[["speedup", "speedup_ci_high", "ideal_speedup"]].max().max())
+    highest = cells[["speedup", "speedup_ci_high", "ideal_speedup"]].max().max()
+    top = 1.08 * float(highest) if pd.notna(highest) else 1.0
     for (row, interpreter), (column, payload) in product(
         enumerate(interpreters), enumerate(payloads)
     ):
@@ -83,12 +84,13 @@ def speedup_chart(summary: pd.DataFrame, task: str, *, cores: int) -> str:
         ax.set_title(_facet_title(payloads, interpreters, payload, interpreter), parse_math=False)
     title = f"Speedup vs workers for task {task}"
     figure.suptitle(title, parse_math=False)
-    handles = _legend_handles(styles, cores)
+    cpu_bound = bool(ideal.notna().any())  # the ideal line is drawn for CPU-bound tasks only
+    handles = _legend_handles(styles, cores, ideal=cpu_bound)
     figure.legend(handles=handles, loc="outside lower center", ncols=3 if len(payloads) == 1 else 4)
+    ideal_text = f"the dashed line is the {IDEAL_LABEL} and " if cpu_bound else ""
     description = (
         f"{title}: one line per model ({', '.join(models)}), shaded bands are 95% "
-        f"confidence intervals, the dashed line is the {IDEAL_LABEL} and the dotted line "
-        f"marks {cores} cores."
+        f"confidence intervals, {ideal_text}the dotted line marks {cores:g} usable cores."
     )
     return _to_svg(figure, title, description, prefix=_id_prefix(task))
 
@@ -111,7 +113,7 @@ def _draw_facet(
     facet: pd.DataFrame,
     styles: dict[str, dict[str, Any]],
     ideal: pd.Series,
-    cores: int,
+    cores: float,
 ) -> None:
     """Lines and interval bars per model, the ideal line and the core count on one axes."""
     measured = facet[facet["speedup"].notna()]
@@ -142,17 +144,18 @@ def _draw_facet(
             alpha=0.18,
             linewidth=0,
         )
-    ax.plot(ideal.index, ideal.to_numpy(), color="black", linestyle="--", linewidth=1)
+    if ideal.notna().any():
+        ax.plot(ideal.index, ideal.to_numpy(), color="black", linestyle="--", linewidth=1)
     ax.axvline(cores, color="grey", linestyle=":", linewidth=1.2)
-    _style_axes(ax, sorted({*ideal.index, cores}))
+    _style_axes(ax, sorted({*(float(w) for w in ideal.index), float(cores)}))
 
 
-def _style_axes(ax: Axes, ticks: list[int]) -> None:
+def _style_axes(ax: Axes, ticks: list[float]) -> None:
     """Log2 worker axis with a tick per worker count, labels and a light grid."""
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_locator(FixedLocator(ticks))
     ax.xaxis.set_minor_locator(NullLocator())
-    ax.set_xticklabels([str(tick) for tick in ticks])
+    ax.set_xticklabels([f"{tick:g}" for tick in ticks])
     ax.set_xlabel("workers")
     ax.set_ylabel(METRICS["speedup"].label)
     ax.grid(True, axis="y", linewidth=0.5, alpha=0.5)
@@ -170,8 +173,10 @@ def _facet_title(
     return ", ".join(parts)
 
 
-def _legend_handles(styles: dict[str, dict[str, Any]], cores: int) -> list[Line2D]:
-    """One legend entry per model plus the ideal and core-count lines."""
+def _legend_handles(
+    styles: dict[str, dict[str, Any]], cores: float, *, ideal: bool = True
+) -> list[Line2D]:
+    """One legend entry per model plus the ideal (CPU-bound tasks) and core-count lines."""
     handles = [
         Line2D(
             [],
@@ -183,8 +188,11 @@ def _legend_handles(styles: dict[str, dict[str, Any]], cores: int) -> list[Line2
         )
         for model, style in styles.items()
     ]
-    handles.append(Line2D([], [], color="black", linestyle="--", linewidth=1, label=IDEAL_LABEL))
-    handles.append(Line2D([], [], color="grey", linestyle=":", label=f"{cores} cores"))
+    if ideal:
+        handles.append(
+            Line2D([], [], color="black", linestyle="--", linewidth=1, label=IDEAL_LABEL)
+        )
+    handles.append(Line2D([], [], color="grey", linestyle=":", label=f"{cores:g} usable cores"))
     return handles
 
 
@@ -221,7 +229,7 @@ def _to_svg(figure: Figure, title: str, description: str, *, prefix: str) -> str
 MIB = 2**20
 
 
-def metrics_chart(summary: pd.DataFrame, task: str, *, cores: int) -> str:
+def metrics_chart(summary: pd.DataFrame, task: str, *, cores: float) -> str:
     """Median wall time, efficiency and CPU utilisation vs workers, one line per model."""
     panels = [
         (column, METRICS[column].axis_label)
@@ -236,7 +244,7 @@ def metrics_chart(summary: pd.DataFrame, task: str, *, cores: int) -> str:
     )
 
 
-def memory_chart(summary: pd.DataFrame, task: str, *, cores: int) -> str:
+def memory_chart(summary: pd.DataFrame, task: str, *, cores: float) -> str:
     """Peak USS and RSS of the process tree per worker vs workers, one line per model."""
     cells = numeric_summary(summary[summary["task"] == task])
     workers = cells["workers"].where(cells["model"].ne("sequential"), 1).clip(lower=1)
@@ -252,7 +260,7 @@ def memory_chart(summary: pd.DataFrame, task: str, *, cores: int) -> str:
 
 
 def _panels_by_workers(
-    cells: pd.DataFrame, panels: list[tuple[str, str]], title: str, *, cores: int
+    cells: pd.DataFrame, panels: list[tuple[str, str]], title: str, *, cores: float
 ) -> str:
     """One panel per metric (columns) and per payload (rows), a line per model."""
     if cells.empty:
@@ -265,7 +273,7 @@ def _panels_by_workers(
         layout="constrained",
     )
     axes = figure.subplots(len(payloads), len(panels), squeeze=False)
-    ticks = sorted({*(int(w) for w in cells["workers"].unique()), cores})
+    ticks = sorted({*(float(w) for w in cells["workers"].unique()), float(cores)})
     for (row, payload), (column, (metric, label)) in product(
         enumerate(payloads), enumerate(panels)
     ):

@@ -63,7 +63,9 @@ def write_run_report(
     summary = numeric_summary(summary)
     facts = facts if facts is not None else pd.DataFrame(columns=["cell_id", "name"])
     tasks = list(dict.fromkeys(summary["task"])) if not summary.empty else []
-    headlines = task_headlines(summary, trials, run.get("margin") or MARGIN)
+    headlines = task_headlines(
+        summary, trials, run.get("margin") or MARGIN, paired=bool(run.get("pair_rounds"))
+    )
     sections = [
         {
             "task": task,
@@ -221,7 +223,10 @@ def markdown_digest(
         *(
             f"- {_md(line)}"
             for line in task_headlines(
-                numeric_summary(summary), trials, run.get("margin") or MARGIN
+                numeric_summary(summary),
+                trials,
+                run.get("margin") or MARGIN,
+                paired=bool(run.get("pair_rounds")),
             ).values()
         ),
         "",
@@ -350,7 +355,7 @@ def _fault_table(summary: pd.DataFrame, facts: pd.DataFrame) -> dict[str, Any] |
 
 
 def _scaling_rows(cells: pd.DataFrame) -> list[dict[str, str]]:
-    """One row per model (and payload, interpreter) of a section: its Amdahl fit."""
+    """One row per model (and payload, interpreter) of a section: its Amdahl and USL fits."""
     fits = scaling_fits(cells) if not cells.empty else pd.DataFrame()
     return [
         {
@@ -365,6 +370,15 @@ def _scaling_rows(cells: pd.DataFrame) -> list[dict[str, str]]:
                 fit["parallel_fraction_ci_low"], fit["parallel_fraction_ci_high"], Unit.RATIO
             ),
             "r_squared": METRICS["r_squared"].format(fit["r_squared"]),
+            "usl": MISSING
+            if _missing(fit["usl_sigma"])
+            else f"σ {fit['usl_sigma']:.3f} "
+            + format_interval(fit["usl_sigma_ci_low"], fit["usl_sigma_ci_high"], Unit.RATIO)
+            + f", κ {fit['usl_kappa']:.4f} "
+            + format_interval(fit["usl_kappa_ci_low"], fit["usl_kappa_ci_high"], Unit.NUMBER),
+            "peak": MISSING
+            if _missing(fit["usl_peak_workers"])
+            else f"{fit['usl_peak_workers']:.1f}",
             "note": str(fit["note"] or ""),
         }
         for fit in fits.to_dict("records")

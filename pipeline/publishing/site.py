@@ -71,7 +71,7 @@ def build_report(
 OVERVIEW = "\0overview"  # the key of the run-wide charts (no task can be named so)
 
 
-def _render_charts(summary: pd.DataFrame, tasks: list[str], cores: int) -> dict[str, list[str]]:
+def _render_charts(summary: pd.DataFrame, tasks: list[str], cores: float) -> dict[str, list[str]]:
     """Every chart of a report: each task's and the overview. Rendering SVG is the slow
     part of a report (about 0.5 s a figure), so with many figures it is spread over a
     process per core."""
@@ -88,11 +88,11 @@ def _render_charts(summary: pd.DataFrame, tasks: list[str], cores: int) -> dict[
         return dict(zip(jobs, drawn, strict=True))
 
 
-def _charts_of(summary: pd.DataFrame, job: str, cores: int) -> list[str]:
+def _charts_of(summary: pd.DataFrame, job: str, cores: float) -> list[str]:
     return _overview_charts(summary) if job == OVERVIEW else _task_charts(summary, job, cores)
 
 
-def _task_charts(summary: pd.DataFrame, task: str, cores: int) -> list[str]:
+def _task_charts(summary: pd.DataFrame, task: str, cores: float) -> list[str]:
     """Speedup; wall time, efficiency and CPU use; memory per worker (where measured)."""
     from . import charts
 

@@ -38,6 +38,7 @@ class Run(SQLModel, table=True):
     target_ci: float | None = None  # adaptive: relative half-width of the median's 95% CI
     budget_s: float | None = None  # adaptive: seconds the extra trials may take
     margin: float | None = None  # practical margin of the verdicts (0.10: 10%); None: default
+    pair_rounds: bool | None = None  # comparisons paired by round (None: not, as before)
     warmup: int = 0
     items: int = 0
     timeout_s: float = 0.0
@@ -84,6 +85,8 @@ class EnvironmentRow(SQLModel, table=True):
     cpu_governor: str | None = None  # cpufreq scaling governor(s), e.g. "performance"
     cpu_turbo: str | None = None  # "enabled" / "disabled" where the driver says
     cpu_affinity: str | None = None  # CPUs the orchestrator may run on, e.g. "0-1"
+    cpu_quota: float | None = None  # the cgroup's CPU quota in CPUs (None: unlimited)
+    usable_cores: float | None = None  # affinity capped by the quota: CPUs a run can keep busy
     isolated_cpus: str | None = None  # kernel isolcpus, where set
     aslr: str | None = None  # /proc/sys/kernel/randomize_va_space, e.g. "2 (full)"
     memory_available_bytes: int | None = Field(default=None, sa_type=BigInteger)

@@ -97,6 +97,7 @@ class Task:
         params: Optional[Dict[str, Param]] = None,
         session: Callable[[Params, bytes, Setting], Session] = Session,
         imports: Tuple[str, ...] = (),
+        cpu_bound: bool = False,
     ) -> None:
         self.name = name
         self.summary = summary
@@ -106,6 +107,8 @@ class Task:
         self.session = session
         # modules the work function uses, imported before timing starts in every worker
         self.imports = imports
+        # all CPU work that can run in parallel: its ideal speedup is min(workers, cores)
+        self.cpu_bound = cpu_bound
 
 
 def items_done(items: List[Dict[str, Any]]) -> int:

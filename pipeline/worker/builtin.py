@@ -271,6 +271,7 @@ TASKS: Dict[str, Task] = {
             "pure-Python arithmetic loop (holds the GIL)",
             _cpu_pure,
             params={"iterations": Param(200_000, 1, "loop iterations per work item")},
+            cpu_bound=True,
         ),
         Task(
             "cpu_gil_released",
@@ -282,6 +283,7 @@ TASKS: Dict[str, Task] = {
                 "level": Param(6, 0, "zlib compression level", maximum=9),
             },
             imports=("hashlib",),
+            cpu_bound=True,
         ),
         Task(
             "io_sleep",
