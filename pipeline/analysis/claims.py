@@ -119,6 +119,19 @@ def _speedup_claim(
         undecided=len(evidence) - len(gains) - len(flat),
         margin=data.margin,
     )
+    return _family_verdict(claim, statement, verdict, summary, evidence, shown=best)
+
+
+def _family_verdict(
+    claim: str,
+    statement: str,
+    verdict: str,
+    summary: str,
+    evidence: list[Evidence],
+    shown: Evidence,
+) -> Verdict:
+    """A verdict that rests on a family of comparisons: every one as a line, ``shown`` as
+    the headline numbers."""
     return Verdict(
         claim,
         statement,
@@ -126,7 +139,7 @@ def _speedup_claim(
         summary,
         _lines(evidence),
         _conditions(evidence),
-        headline=_headline(best),
+        headline=_headline(shown),
         comparisons=len(evidence),
     )
 
@@ -158,16 +171,7 @@ def _resource_claim(data: RunData, claim: str, statement: str, what: str) -> Ver
         f"{undecided} of {len(evidence)} comparisons"
     )
     weakest = min(evidence, key=lambda e: _or(e.estimate.ratio, math.inf))
-    return Verdict(
-        claim,
-        statement,
-        verdict,
-        summary,
-        _lines(evidence),
-        _conditions(evidence),
-        headline=_headline(weakest),
-        comparisons=len(evidence),
-    )
+    return _family_verdict(claim, statement, verdict, summary, evidence, shown=weakest)
 
 
 def _communication(data: RunData) -> Verdict:
