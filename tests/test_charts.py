@@ -247,3 +247,15 @@ def test_heatmap_names_the_fastest_model_and_its_margin() -> None:
     assert table.loc[("io_sleep", 8), "runner_up"] == "threads"
     assert table.loc[("io_sleep", 8), "margin"] == pytest.approx(0.5)
     assert best_model_heatmap(summary).startswith("<svg")
+
+
+def test_the_usl_fit_is_drawn_where_a_model_has_three_worker_counts():
+    """summary_rows' two models have four worker counts each: a USL curve is drawn for
+    each (two more line objects than with two worker counts, where no USL is fitted)."""
+    full = speedup_chart(summary_rows(), "cpu_pure", cores=4)
+    two = summary_rows()
+    few = speedup_chart(two[two["workers"].isin([1, 2])], "cpu_pure", cores=4)
+    assert "Universal Scalability Law" in full
+    assert (
+        len(re.findall(r'id="[^"]*line2d_', full)) >= len(re.findall(r'id="[^"]*line2d_', few)) + 2
+    )

@@ -14,6 +14,7 @@ from itertools import product
 from typing import Any
 
 import matplotlib as mpl
+import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
@@ -21,7 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, NullLocator
 
-from ..analysis.stats import numeric_summary
+from ..analysis.stats import numeric_summary, scaling_fits, usl
 from ..metrics import METRICS
 from ..units import BYTE_UNITS, format_bytes
 
@@ -90,7 +91,9 @@ def speedup_chart(summary: pd.DataFrame, task: str, *, cores: float) -> str:
     ideal_text = f"the dashed line is the {IDEAL_LABEL} and " if cpu_bound else ""
     description = (
         f"{title}: one line per model ({', '.join(models)}), shaded bands are 95% "
-        f"confidence intervals, {ideal_text}the dotted line marks {cores:g} usable cores."
+        "confidence intervals, thin dotted curves the Universal Scalability Law fitted to a "
+        "model with three or more worker counts (a diamond at its predicted peak), "
+        f"{ideal_text}the dotted vertical line marks {cores:g} usable cores."
     )
     return _to_svg(figure, title, description, prefix=_id_prefix(task))
 
@@ -144,10 +147,32 @@ def _draw_facet(
             alpha=0.18,
             linewidth=0,
         )
+    _draw_usl(ax, measured, styles)
     if ideal.notna().any():
         ax.plot(ideal.index, ideal.to_numpy(), color="black", linestyle="--", linewidth=1)
     ax.axvline(cores, color="grey", linestyle=":", linewidth=1.2)
     _style_axes(ax, sorted({*(float(w) for w in ideal.index), float(cores)}))
+
+
+def _draw_usl(ax: Axes, measured: pd.DataFrame, styles: dict[str, dict[str, Any]]) -> None:
+    """Each model's Universal Scalability Law fit (three or more worker counts) as a thin
+    dotted curve, with a diamond at its predicted peak when that lies within the workers
+    measured (a peak beyond them is in the report's table, not extrapolated here)."""
+    if measured.empty:
+        return
+    if "variant" not in measured:
+        measured = measured.assign(variant="")
+    fits = scaling_fits(measured)
+    for fit in fits.dropna(subset=["usl_sigma"]).to_dict("records"):
+        rows = measured[measured["model"].eq(fit["model"])]
+        low, high = float(rows["workers"].min()), float(rows["workers"].max())
+        n = np.geomspace(low, high, 50)
+        color = styles[str(fit["model"])]["color"]
+        ax.plot(n, usl(n, fit["usl_sigma"], fit["usl_kappa"]), color=color, linestyle=":", lw=1)
+        peak = fit["usl_peak_workers"]
+        if not np.isnan(peak) and low <= peak <= high:
+            top = float(usl([peak], fit["usl_sigma"], fit["usl_kappa"])[0])
+            ax.plot([peak], [top], marker="D", color=color, markersize=5)
 
 
 def _style_axes(ax: Axes, ticks: list[float]) -> None:
