@@ -352,9 +352,12 @@ def scaling_fits(summary: pd.DataFrame, confidence: float = 0.95) -> pd.DataFram
         if np.unique(n).size < 2:
             rows.append({**row, "note": "too few points: needs 2 worker counts"})
             continue
-        row.update(_amdahl_fit(n, speedup, confidence))
-        if np.unique(n).size >= 3:
-            row.update(_usl_fit(n, speedup, confidence))
+        try:
+            row.update(_amdahl_fit(n, speedup, confidence))
+            if np.unique(n).size >= 3:
+                row.update(_usl_fit(n, speedup, confidence))
+        except (RuntimeError, ValueError) as error:  # curve_fit found no optimum
+            row["note"] = f"fit did not converge: {error}"
         rows.append(row)
     return pd.DataFrame(rows, columns=SCALING_COLUMNS)
 
