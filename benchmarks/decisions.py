@@ -36,9 +36,8 @@ def pairing_effect(results: store.Store, run_id: int) -> list[float]:
     ratios = []
     for family in data.evidence.values():
         for e in family:
-            pairs = (e.first.rounds, e.second.rounds)
-            paired = inference.ratio(e.first.values, e.second.values, pairs=pairs)
-            welch = inference.ratio(e.first.values, e.second.values)
+            paired = inference.ratio_of(e.first, e.second, level=0.95, paired=True)
+            welch = inference.ratio_of(e.first, e.second, level=0.95, paired=False)
             if paired.paired and welch.known and welch.high > welch.low:
                 ratios.append(
                     float(np.log(paired.high / paired.low) / np.log(welch.high / welch.low))

@@ -36,7 +36,8 @@ class Unit(StrEnum):
     NUMBER = ""  # a plain number, three significant digits
 
 
-def _missing(value: Any) -> bool:
+def is_missing(value: Any) -> bool:
+    """True for None and NaN: a number that was not measured."""
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
@@ -71,7 +72,7 @@ FORMATTERS: dict[Unit, Callable[[float], str]] = {
 
 def format_value(value: Any, unit: Unit) -> str:
     """``value`` in ``unit`` for people; a dash when it is missing."""
-    if _missing(value):
+    if is_missing(value):
         return MISSING
     try:
         return FORMATTERS[unit](float(value))
@@ -82,7 +83,7 @@ def format_value(value: Any, unit: Unit) -> str:
 def format_interval(low: Any, high: Any, unit: Unit) -> str:
     """'[low, high]' in ``unit`` ('[1.90, 2.01]' for ratios: the value beside it carries
     the ×), or '' when either end is missing."""
-    if _missing(low) or _missing(high):
+    if is_missing(low) or is_missing(high):
         return ""
     if unit is Unit.RATIO:
         return f"[{float(low):.2f}, {float(high):.2f}]"
@@ -202,5 +203,5 @@ def format_column(column: str, values: Iterable[Any]) -> list[str]:
     (missing values as a dash)."""
     metric = METRICS.get(column)
     if metric is None:
-        return [MISSING if _missing(value) else str(value) for value in values]
+        return [MISSING if is_missing(value) else str(value) for value in values]
     return [metric.format(value) for value in values]

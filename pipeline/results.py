@@ -53,15 +53,17 @@ def undecided_cells(results: store.Store, run_id: int) -> set[int]:
         return set()
     run_row = results.resolve_run(run_id)
     paired = bool(run_row.pair_rounds)
-    summary = stats.summarize_cells(trials, cores=cores(results, run_id), pair_rounds=paired)
-    return claims.undecided_cells(
+    usable = cores(results, run_id)
+    summary = stats.summarize_cells(trials, cores=usable, pair_rounds=paired)
+    data = claims.gather_evidence(
         stats.numeric_summary(summary),
         trials,
         results.facts_frame(run_id),
-        cores(results, run_id),
-        margin=run_row.margin or inference.MARGIN,
+        usable,
+        run_row.margin or inference.MARGIN,
         paired=paired,
     )
+    return claims.undecided_cells(data)
 
 
 def verdicts(

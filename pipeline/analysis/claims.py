@@ -396,7 +396,11 @@ def verdicts(
     """A verdict on every claim of the explainer, from one run's cell summary, trials
     (the ``trial_results`` view) and task facts (the ``trial_facts`` view); differences
     under ``margin`` (a share: 0.10 is 10%) count as no practical difference."""
-    data = gather_evidence(summary, trials, facts, cores, margin, paired=paired)
+    return judge(gather_evidence(summary, trials, facts, cores, margin, paired=paired))
+
+
+def judge(data: RunData) -> list[Verdict]:
+    """Every claim's verdict from the evidence already gathered (:func:`gather_evidence`)."""
     return [
         replace(found, title=TITLES[found.claim]) for found in (claim(data) for claim in CLAIMS)
     ]
@@ -418,18 +422,9 @@ TITLES = {
 }
 
 
-def undecided_cells(
-    summary: pd.DataFrame,
-    trials: pd.DataFrame,
-    facts: pd.DataFrame,
-    cores: float,
-    margin: float = MARGIN,
-    *,
-    paired: bool = False,
-) -> set[int]:
-    """The ids of the cells in a comparison that does not yet answer its claim's question:
-    the cells more trials should go to."""
-    data = gather_evidence(summary, trials, facts, cores, margin, paired=paired)
+def undecided_cells(data: RunData) -> set[int]:
+    """The ids of the cells in a comparison that does not yet answer its claim's question
+    (from :func:`gather_evidence`): the cells more trials should go to."""
     return {
         cell_id
         for family in data.evidence.values()

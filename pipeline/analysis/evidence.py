@@ -5,17 +5,24 @@ gathered from a run's summary and trials, with the run's facts about each cell
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
 from ..cells import row_label
 from ..status import TrialStatus
 from ..worker.concurrency import PROCESS_MODELS
-from .inference import ALPHA, NO_RATIO, Decision, Ratio, decide, family_level, ratio
+from .inference import (
+    ALPHA,
+    NO_RATIO,
+    Decision,
+    Observed,
+    Ratio,
+    decide,
+    family_level,
+    ratio_of,
+)
 
 IO_TASKS = ("io_sleep", "io_network", "io_file")
 
@@ -44,18 +51,6 @@ class Verdict:
     comparisons: int = 0
 
 
-@dataclass(frozen=True)
-class Sample:
-    """One metric over a cell's ok trials, with the round (repetition) of each value."""
-
-    values: npt.NDArray[np.float64]
-    rounds: npt.NDArray[np.int64]
-
-    @property
-    def median(self) -> float:
-        return float(np.median(self.values)) if self.values.size else math.nan
-
-
 @dataclass
 class Evidence:
     """One comparison a verdict rests on: how many times ``first`` is ``second`` for one
@@ -64,8 +59,8 @@ class Evidence:
 
     label: str
     metric: str
-    first: Sample
-    second: Sample
+    first: Observed
+    second: Observed
     conditions: str
     payload_bytes: int = 0
     cell_ids: tuple[int, ...] = ()  # the two cells compared
@@ -96,12 +91,7 @@ def decide_family(
     by round where both cells ran in the same rounds."""
     level = family_level(len(evidence), alpha)
     for e in evidence:
-        e.estimate = ratio(
-            e.first.values,
-            e.second.values,
-            level=level,
-            pairs=(e.first.rounds, e.second.rounds) if paired else None,
-        )
+        e.estimate = ratio_of(e.first, e.second, level=level, paired=paired)
         e.decision = decide(e.estimate, margin)
 
 
@@ -135,7 +125,7 @@ class RunData:
         ]
         return None if match.empty else match.iloc[0]
 
-    def sample(self, cell_id: int, metric: str) -> Sample:
+    def sample(self, cell_id: int, metric: str) -> Observed:
         """One metric over the ok trials of a cell, with their rounds."""
         t = self.trials
         rows = t[t["cell_id"].eq(cell_id) & t["status"].eq(TrialStatus.OK)]
@@ -146,7 +136,7 @@ class RunData:
             if "repetition" in rows
             else np.arange(len(rows), dtype="int64")
         )
-        return Sample(values[known], rounds[known])
+        return Observed(values[known], rounds[known])
 
     def gil_on(self, cell: pd.Series) -> bool:
         """Whether the GIL was on in a cell's trials (on unless every one says off)."""

@@ -12,7 +12,7 @@ from ..cells import BASELINE_MODEL
 from ..metrics import Unit, format_with_interval
 from ..status import TrialStatus
 from ..units import format_bytes
-from .inference import MARGIN, Decision, decide, family_level, ratio
+from .inference import MARGIN, Decision, Observed, decide, family_level, ratio_of
 
 
 def task_headlines(
@@ -33,10 +33,11 @@ def task_headlines(
     }
 
 
-def _walls(trials: pd.DataFrame, cell_id: int) -> tuple[pd.Series, pd.Series]:
+def _walls(trials: pd.DataFrame, cell_id: int) -> Observed:
+    """A cell's ok wall times, with their rounds where the trials have them."""
     rows = trials[trials["cell_id"].eq(cell_id) & trials["status"].eq(TrialStatus.OK)]
-    rounds = rows["repetition"] if "repetition" in rows else pd.Series(range(len(rows)))
-    return rows["wall_s"].astype("float64"), rounds
+    rounds = rows["repetition"].to_numpy(dtype="int64") if "repetition" in rows else None
+    return Observed(rows["wall_s"].to_numpy(dtype="float64"), rounds)
 
 
 def _headline(
@@ -73,10 +74,8 @@ def _headline(
     level = family_level(len(same))
     ties = []
     for _, rival in same.iterrows():
-        mine, my_rounds = _walls(trials, int(best["cell_id"]))
-        theirs, their_rounds = _walls(trials, int(rival["cell_id"]))
-        pairs = (their_rounds, my_rounds) if paired else None
-        found = ratio(theirs, mine, level=level, pairs=pairs)
+        theirs = _walls(trials, int(rival["cell_id"]))
+        found = ratio_of(theirs, _walls(trials, int(best["cell_id"])), level=level, paired=paired)
         if decide(found, margin) is not Decision.MORE:
             ties.append(rival)
     if not ties:

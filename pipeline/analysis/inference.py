@@ -83,6 +83,27 @@ class Ratio:
 NO_RATIO = Ratio(math.nan, math.nan, math.nan, math.nan, 0, 0, False)
 
 
+@dataclass(frozen=True)
+class Observed:
+    """One metric over a cell's ok trials, with the round (repetition) of each value where
+    it is known (None: rounds unknown, never paired)."""
+
+    values: npt.NDArray[np.float64]
+    rounds: npt.NDArray[np.int64] | None = None
+
+    @property
+    def median(self) -> float:
+        return float(np.median(self.values)) if self.values.size else math.nan
+
+
+def ratio_of(first: Observed, second: Observed, *, level: float, paired: bool) -> Ratio:
+    """:func:`ratio` of two observed cells, paired by round when ``paired`` and both
+    rounds are known."""
+    if paired and first.rounds is not None and second.rounds is not None:
+        return ratio(first.values, second.values, level=level, pairs=(first.rounds, second.rounds))
+    return ratio(first.values, second.values, level=level)
+
+
 def family_level(size: int, alpha: float = ALPHA) -> float:
     """The level of each interval of a family of ``size`` comparisons (Bonferroni), such
     that the family's one-sided statements are all true with probability 1 − α each way."""

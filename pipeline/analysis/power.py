@@ -74,7 +74,7 @@ def claim_power(
     summary = numeric_summary(summarize_cells(placeholder, cores=2))
     data = claims.gather_evidence(summary, placeholder, _no_facts(), 2, margin)
     found = []
-    for verdict in claims.verdicts(summary, placeholder, _no_facts(), 2, margin):
+    for verdict in claims.judge(data):
         family = data.evidence.get(verdict.claim, [])
         measured = bool(family) or _counted(verdict.claim, cells)
         gain, none = power(len(family), trials, margin, cv) if family else (math.nan, math.nan)

@@ -154,9 +154,7 @@ def summarize_cells(
     summary["ci_low_wall_s"] = [intervals.get(cell, no_interval).low for cell in summary.index]
     summary["ci_high_wall_s"] = [intervals.get(cell, no_interval).high for cell in summary.index]
     summary["ci_level_wall"] = [intervals.get(cell, no_interval).level for cell in summary.index]
-    if not pair_rounds:
-        walls = {cell: Walls(wall.values, None) for cell, wall in walls.items()}
-    summary = _add_speedups(summary, walls, confidence, cores)
+    summary = _add_speedups(summary, walls, confidence, cores, pair_rounds)
     summary["karp_flatt"] = karp_flatt(summary["speedup"], summary["workers"], cores)
     summary["warnings"] = [instability(row, target_ci) for row in summary.to_dict("records")]
     return summary[SUMMARY_COLUMNS]
@@ -206,18 +204,11 @@ def _per_trial_resources(ok: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-@dataclass(frozen=True)
-class Walls:
-    """A cell's ok wall times and the round (repetition) of each, where known."""
-
-    values: Sample
-    rounds: npt.NDArray[np.int64] | None
-
-
-def _walls_by_cell(ok: pd.DataFrame) -> dict[int, Walls]:
+def _walls_by_cell(ok: pd.DataFrame) -> dict[int, inference.Observed]:
+    """Each cell's ok wall times, with their rounds where every trial has one."""
     known = "repetition" in ok and bool(ok["repetition"].notna().all())
     return {
-        int(cast(int, cell_id)): Walls(
+        int(cast(int, cell_id)): inference.Observed(
             group["wall_s"].to_numpy(dtype="float64"),
             group["repetition"].to_numpy(dtype="int64") if known else None,
         )
@@ -226,10 +217,14 @@ def _walls_by_cell(ok: pd.DataFrame) -> dict[int, Walls]:
 
 
 def _speedup_interval(
-    walls: dict[int, Walls], cell_id: float, baseline_id: float, confidence: float
+    walls: dict[int, inference.Observed],
+    cell_id: float,
+    baseline_id: float,
+    confidence: float,
+    paired: bool,
 ) -> Interval:
-    """The interval of baseline time / cell time (inference.ratio: a t-interval of the log
-    ratio, paired by round when both cells ran in the same rounds)."""
+    """The interval of baseline time / cell time (a t-interval of the log ratio: Welch's,
+    or paired by round)."""
     if np.isnan(cell_id) or np.isnan(baseline_id):
         return NO_INTERVAL
     cell, base = walls.get(int(cell_id)), walls.get(int(baseline_id))
@@ -237,22 +232,22 @@ def _speedup_interval(
         return NO_INTERVAL
     if cell_id == baseline_id:
         return (1.0, 1.0)  # a cell against itself
-    pairs = None if base.rounds is None or cell.rounds is None else (base.rounds, cell.rounds)
-    found = inference.ratio(base.values, cell.values, level=confidence, pairs=pairs)
+    found = inference.ratio_of(base, cell, level=confidence, paired=paired)
     return (found.low, found.high)
 
 
 def _add_speedups(
     summary: pd.DataFrame,
-    walls: dict[int, Walls],
+    walls: dict[int, inference.Observed],
     confidence: float,
     cores: float,
+    paired: bool,
 ) -> pd.DataFrame:
     """Add speedup against the sequential baseline, its interval, efficiency and ideal."""
     summary = summary.reset_index().merge(_baselines(summary), on=BASELINE_KEYS, how="left")
     summary["speedup"] = summary["baseline_median_wall_s"] / summary["median_wall_s"]
     intervals = [
-        _speedup_interval(walls, cell_id, baseline_id, confidence)
+        _speedup_interval(walls, cell_id, baseline_id, confidence, paired)
         for cell_id, baseline_id in zip(
             summary["cell_id"], summary["baseline_cell_id"], strict=True
         )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -30,6 +29,7 @@ from ..metrics import (
     format_interval,
     format_value,
     format_with_interval,
+    is_missing,
 )
 from ..results import environment_groups
 from ..status import TrialStatus
@@ -110,9 +110,9 @@ def interpreter_rows(frame: pd.DataFrame) -> list[dict[str, str]]:
                 "label": str(row["label"]),
                 "python": f"{implementation} {row['version']}",
                 "build": MISSING
-                if _missing(row["free_threaded_build"])
+                if is_missing(row["free_threaded_build"])
                 else ("free-threaded" if row["free_threaded_build"] else "with GIL"),
-                "gil": MISSING if _missing(row["gil_enabled"]) else _on_off(row["gil_enabled"]),
+                "gil": MISSING if is_missing(row["gil_enabled"]) else _on_off(row["gil_enabled"]),
                 "env": " ".join(f"{key}={value}" for key, value in env.items()),
                 "executable": str(row["executable"]),
                 "cannot_run": "; ".join(f"{model}: {why}" for model, why in unsupported.items()),
@@ -364,20 +364,20 @@ def _scaling_rows(cells: pd.DataFrame) -> list[dict[str, str]]:
             "interpreter": str(fit["interpreter"]),
             "points": str(fit["points"]),
             "fraction": MISSING
-            if _missing(fit["parallel_fraction"])
+            if is_missing(fit["parallel_fraction"])
             else f"{fit['parallel_fraction']:.3f} "
             + format_interval(
                 fit["parallel_fraction_ci_low"], fit["parallel_fraction_ci_high"], Unit.RATIO
             ),
             "r_squared": METRICS["r_squared"].format(fit["r_squared"]),
             "usl": MISSING
-            if _missing(fit["usl_sigma"])
+            if is_missing(fit["usl_sigma"])
             else f"σ {fit['usl_sigma']:.3f} "
             + format_interval(fit["usl_sigma_ci_low"], fit["usl_sigma_ci_high"], Unit.RATIO)
             + f", κ {fit['usl_kappa']:.4f} "
             + format_interval(fit["usl_kappa_ci_low"], fit["usl_kappa_ci_high"], Unit.NUMBER),
             "peak": MISSING
-            if _missing(fit["usl_peak_workers"])
+            if is_missing(fit["usl_peak_workers"])
             else f"{fit['usl_peak_workers']:.1f}",
             "note": str(fit["note"] or ""),
         }
@@ -418,19 +418,14 @@ def _fact_value(fact: pd.Series) -> str:
 
 def _level_note(level: Any) -> str:
     """' (93.8%)' after an interval whose level is below the 95% asked for, else ''."""
-    if _missing(level) or level >= CONFIDENCE_PERCENT / 100 - 1e-9:
+    if is_missing(level) or level >= CONFIDENCE_PERCENT / 100 - 1e-9:
         return ""
     return f" ({format_value(level, Unit.SHARE)})"
 
 
-def _missing(value: Any) -> bool:
-    """True for None and NaN."""
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
 def _format_value(value: Any) -> str:
     """A scalar as text for a table cell (datetimes to the second, missing as a dash)."""
-    if _missing(value):
+    if is_missing(value):
         return MISSING
     if isinstance(value, datetime):
         return value.isoformat(sep=" ", timespec="seconds")
@@ -440,7 +435,7 @@ def _format_value(value: Any) -> str:
 def _run_order(run: Mapping[str, Any]) -> tuple[str, int]:
     """Sort key of a run: start time, then id (runs never started sort oldest)."""
     started = run.get("started_at")
-    started_text = "" if _missing(started) else _format_value(started)
+    started_text = "" if is_missing(started) else _format_value(started)
     run_id = run.get("id")
     return started_text, run_id if isinstance(run_id, int) else 0
 
