@@ -46,12 +46,13 @@ format: $(STAMP)  ## Apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP)  ## Benchmarks: calibration of the verdicts, run overhead, adaptive repetitions, report of 100k trials, database
+bench: $(STAMP)  ## Benchmarks: calibration of the verdicts, run overhead, adaptive repetitions, report of 100k trials, database, cluster dispatch
 	$(BIN)/python -m benchmarks.calibration
 	$(BIN)/python -m benchmarks.overhead $(SPEC)
 	$(BIN)/python -m benchmarks.adaptive
 	$(BIN)/python -m benchmarks.report
 	$(BIN)/python -m benchmarks.database
+	$(BIN)/python -m benchmarks.cluster
 
 bench-decisions: $(STAMP)  ## Run SPEC (quick.yaml) five times as make run does: time and verdicts of each
 	$(BIN)/python -m benchmarks.decisions $(SPEC) 5

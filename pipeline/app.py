@@ -28,6 +28,7 @@ from .publishing.site import DEFAULT_REPORTS_DIR, build_report, publish, report_
 from .results import (
     EXPORTS,
     export_frame,
+    hosts,
     load_summary,
     load_trials,
     runs_frame,
@@ -50,9 +51,11 @@ __all__ = [
     "RunOutcome",
     "build_report",
     "claim_power",
+    "compare_hosts",
     "compare_runs",
     "database_url",
     "export_frame",
+    "hosts",
     "load_summary",
     "load_trials",
     "open_store",
@@ -104,6 +107,11 @@ def compare_runs(results: store.Store, first: str | int, second: str | int) -> p
     return stored.compare_runs(results, first, second)
 
 
+def compare_hosts(results: store.Store, run: str | int, first: str, second: str) -> pd.DataFrame:
+    """The cells two hosts of one run (hosts: each) share, side by side."""
+    return stored.compare_hosts(results, run, first, second)
+
+
 def claim_power(planned: Plan) -> list[Any]:
     """Which claims the plan's cells can test, and the power of its repetitions to decide
     each at a typical noise level (see pipeline.analysis.power): at the minimum, and at
@@ -121,6 +129,7 @@ def claim_power(planned: Plan) -> list[Any]:
             "workers": cell.workers,
             "payload_bytes": cell.payload_bytes,
             "interpreter": cell.interpreter,
+            "host": cell.host,
             "gil_enabled": bool(planned.probes[cell.interpreter].facts.get("gil_enabled", True)),
         }
         for cell in planned.cells

@@ -14,12 +14,27 @@ if TYPE_CHECKING:
     import pandas as pd
 
 # The columns that identify a cell within a run, in the matrix's order (docs/schema.md).
-CELL_KEYS = ("task", "variant", "model", "workers", "payload_bytes", "interpreter")
+# ``host``: the cluster worker a cell ran on when a spec runs on each host ("" otherwise).
+CELL_KEYS = ("task", "variant", "model", "workers", "payload_bytes", "interpreter", "host")
+# The cell keys that are numbers (the others are text).
+NUMERIC_KEYS = ("workers", "payload_bytes")
+TEXT_KEYS = tuple(key for key in CELL_KEYS if key not in NUMERIC_KEYS)
 # The model every speedup is measured against, and what a cell shares with that baseline.
 BASELINE_MODEL = "sequential"
 BASELINE_KEYS = tuple(key for key in CELL_KEYS if key not in ("model", "workers"))
 # One line of a scaling chart or fit: a cell's keys but the worker count.
 SERIES_KEYS = tuple(key for key in CELL_KEYS if key != "workers")
+
+
+# Keys a frame may lack (hand-made, or from before they existed) or hold NULL in: "" then.
+OPTIONAL_KEYS = ("variant", "host")
+
+
+def with_optional_keys(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every OPTIONAL_KEYS column present, NULL and NaN turned into ""."""
+    return frame.assign(
+        **{key: frame[key].map(variant_text) if key in frame else "" for key in OPTIONAL_KEYS}
+    )
 
 
 def variant_text(value: Any) -> str:
@@ -36,12 +51,21 @@ def model_label(model: str, workers: Any, payload_bytes: Any = None) -> str:
 
 
 def label(
-    task: str, variant: Any, model: str, workers: int, payload_bytes: int | None = None
+    task: str,
+    variant: Any,
+    model: str,
+    workers: int,
+    payload_bytes: int | None = None,
+    host: Any = "",
 ) -> str:
     """A cell's name for people: 'sync (lock=with) threads ×2, 64 KiB' (no payload when
-    ``payload_bytes`` is None)."""
+    ``payload_bytes`` is None), with ' on HOST' for a cell of one cluster host."""
     swept = variant_text(variant)
-    return f"{task}{f' ({swept})' if swept else ''} {model_label(model, workers, payload_bytes)}"
+    where = variant_text(host)
+    return (
+        f"{task}{f' ({swept})' if swept else ''} {model_label(model, workers, payload_bytes)}"
+        f"{f' on {where}' if where else ''}"
+    )
 
 
 def row_label(cell: Mapping[str, Any] | pd.Series[Any], *, payload: bool = True) -> str:
@@ -52,6 +76,7 @@ def row_label(cell: Mapping[str, Any] | pd.Series[Any], *, payload: bool = True)
         cell["model"],
         cell["workers"],
         cell["payload_bytes"] if payload else None,
+        cell.get("host", ""),
     )
 
 

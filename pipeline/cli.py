@@ -112,14 +112,26 @@ def run(
             "resumable run of this spec), running only the trials it lacks.",
         ),
     ] = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            envvar="PIPELINE_CLUSTER",
+            metavar="ADDRESS",
+            help="Run the trials on a Dask distributed cluster (tcp://HOST:8786), one at a "
+            "time per host; the spec's hosts key says spread or each (README: clusters).",
+        ),
+    ] = None,
 ) -> None:
     """Run every trial of SPEC, store each as it finishes, then write the report.
 
     Exit codes: 0 run finished (failed trials are data), 2 bad input, 130 interrupted
     (finished trials are kept).
     """
+    planned = app.plan(spec, cluster)
     try:
-        planned = app.plan(spec)
+        for warning in planned.warnings():
+            terminal.warn(warning)
         if dry_run:
             terminal.print_plan(planned, app.claim_power(planned))
             return
@@ -138,6 +150,8 @@ def run(
             f"{stopped.run_id} builds a report of them)"
         )
         raise typer.Exit(130) from None
+    finally:
+        planned.close()
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts.items()))
     if not quiet:
         terminal.print_verdicts(
@@ -192,9 +206,13 @@ def verdicts(
         bool,
         typer.Option("--details", help="Also every comparison behind each verdict, in words."),
     ] = False,
+    host: Annotated[
+        str | None,
+        typer.Option("--host", help="Only the cells of this host (a run with hosts: each)."),
+    ] = None,
 ) -> None:
     """Verdicts of a run on each claim of the threads-vs-processes explainer."""
-    found = app.verdicts(app.open_store(db), run_id)
+    found = app.verdicts(app.open_store(db), run_id, host=host)
     if as_json:
         typer.echo(json.dumps([dataclasses.asdict(verdict) for verdict in found], indent=2))
         return
@@ -257,6 +275,9 @@ def show(
         f"run {run_row.id} {run_row.name} ({run_row.status}), started {run_row.started_at}"
     )
     terminal.print_environment(environment)
+    ran_on = app.hosts(app.open_store(db), run_row.id or 0)
+    if not ran_on.empty:
+        terminal.print_frame(ran_on, terminal.Format.table, title="cluster hosts")
     terminal.say(f"spec ({run_row.spec_path}):")
     out.print(run_row.spec_text, markup=False, highlight=False)
     terminal.print_frame(summary, terminal.Format.table, title="cell summary")
@@ -266,7 +287,22 @@ def show(
 @_errors_exit_2
 def compare(
     first: Annotated[str, typer.Argument(metavar="RUN_A", help="The baseline run.")],
-    second: Annotated[str, typer.Argument(metavar="RUN_B", help="The run to compare with it.")],
+    second: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[RUN_B]",
+            help="The run to compare with it (none with --hosts).",
+            show_default=False,
+        ),
+    ] = None,
+    hosts: Annotated[
+        tuple[str, str] | None,
+        typer.Option(
+            "--hosts",
+            metavar="A B",
+            help="Compare two hosts of RUN_A (a run with hosts: each) instead of two runs.",
+        ),
+    ] = None,
     db: DbOption = None,
     output_format: FormatOption = terminal.Format.table,
     fail_above: Annotated[
@@ -281,11 +317,21 @@ def compare(
         bool, typer.Option("--wide", help="Every column in the table, not only the main ones.")
     ] = False,
 ) -> None:
-    """The cells two runs share, side by side: change in median wall time, its interval
-    and Holm-corrected Mann-Whitney significance."""
-    compared = app.compare_runs(app.open_store(db), first, second)
-    if compared.empty:
-        raise _fail(f"runs {first} and {second} share no cell with ok trials")
+    """The cells two runs (or two hosts of one run) share, side by side: change in median
+    wall time, its interval and Holm-corrected Mann-Whitney significance."""
+    if (second is None) == (hosts is None):
+        raise _fail("compare needs RUN_A RUN_B, or RUN_A --hosts A B")
+    if hosts is not None:
+        compared = app.compare_hosts(app.open_store(db), first, *hosts)
+        if compared.empty:
+            raise _fail(
+                f"hosts {hosts[0]} and {hosts[1]} of run {first} share no cell with ok trials"
+            )
+    else:
+        assert second is not None
+        compared = app.compare_runs(app.open_store(db), first, second)
+        if compared.empty:
+            raise _fail(f"runs {first} and {second} share no cell with ok trials")
     if output_format is terminal.Format.table and not wide:
         terminal.print_frame(terminal.compare_view(compared), output_format)
         _gate(compared, fail_above)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from .errors import PipelineError
 from .metrics import Unit, format_value
 from .planning.axes import describe_interpreter
 from .storage import engine, schema, store
@@ -36,7 +37,10 @@ def summarise(results: store.Store, run_id: int, trials: pd.DataFrame | None = N
 
 def cores(results: store.Store, run_id: int) -> float:
     """The CPUs a run could keep busy: affinity capped by its cgroup quota (older runs:
-    the physical cores)."""
+    the physical cores; cluster runs: the host with the fewest)."""
+    on_hosts = host_cores(results, run_id)
+    if on_hosts:  # a cluster run: the hosts', not the orchestrator's (the fewest)
+        return min(on_hosts.values())
     found = results.environment(run_id)
     if found is None:
         return 1.0
@@ -67,9 +71,14 @@ def undecided_cells(results: store.Store, run_id: int) -> set[int]:
 
 
 def verdicts(
-    results: store.Store, run: str | int | None, trials: pd.DataFrame | None = None
+    results: store.Store,
+    run: str | int | None,
+    trials: pd.DataFrame | None = None,
+    *,
+    host: str | None = None,
 ) -> list[Any]:
-    """The verdicts on the explainer's claims for one run (see pipeline.claims)."""
+    """The verdicts on the explainer's claims for one run (see pipeline.claims); with
+    ``host``, from that host's cells only (a run with hosts: each)."""
     from .analysis import claims, inference, stats
 
     run_row = results.resolve_run(run)
@@ -77,14 +86,44 @@ def verdicts(
     trials = results.trials_frame(run_id) if trials is None else trials
     if results.summary_frame(run_id).empty and not trials.empty:
         summarise(results, run_id, trials)
+    summary, facts = results.summary_frame(run_id), results.facts_frame(run_id)
+    usable = cores(results, run_id)
+    if host is not None:
+        known = sorted(set(summary["host"]) - {""}) if "host" in summary else []
+        if host not in known:
+            raise PipelineError(
+                f"run {run_id} has no host {host!r} (hosts: {', '.join(known) or 'none'})"
+            )
+        summary = summary[summary["host"].eq(host)]
+        trials, facts = trials[trials["host"].eq(host)], facts[facts["host"].eq(host)]
+        usable = host_cores(results, run_id).get(host, usable)
     return claims.verdicts(
-        stats.numeric_summary(results.summary_frame(run_id)),
+        stats.numeric_summary(summary),
         trials,
-        results.facts_frame(run_id),
-        cores(results, run_id),
+        facts,
+        usable,
         margin=run_row.margin or inference.MARGIN,
         paired=bool(run_row.pair_rounds),
     )
+
+
+def cell_hosts(results: store.Store, run_id: int) -> list[str]:
+    """The hosts that are an axis of a run's cells (hosts: each), in order; [] otherwise."""
+    return sorted(set(results.cell_hosts(run_id)) - {""})
+
+
+def host_cores(results: store.Store, run_id: int) -> dict[str, float]:
+    """Usable cores of each cluster host of a run."""
+    found = results.hosts_frame(run_id)
+    return {
+        str(name): float(value or logical or 1)
+        for name, value, logical in zip(
+            found.get("name", []),
+            found.get("usable_cores", []),
+            found.get("cpu_logical", []),
+            strict=True,
+        )
+    }
 
 
 def run_dict(results: store.Store, run_row: schema.Run) -> dict[str, Any]:
@@ -209,13 +248,21 @@ def environment_groups(values: dict[str, Any]) -> list[tuple[str, list[tuple[str
 
 
 # -- the database as a product: runs, one run, exports ----------------------------------------
+def where_text(results: store.Store, run_id: int) -> str:
+    """Where a run was measured, in words: its cluster hosts, or the orchestrator's host."""
+    names = list(results.hosts_frame(run_id).get("name", []))
+    if names:
+        return ", ".join(str(name) for name in names)
+    found = results.environment(run_id)
+    return found.hostname if found else ""
+
+
 def runs_frame(results: store.Store) -> pd.DataFrame:
     """Every run, newest first: id, name, status, start, duration, host, interpreters and
     measured trials by status."""
     rows = []
     for row in results.runs():
         run_id = row.id or 0
-        found = results.environment(run_id)
         counts = results.trial_counts(run_id)
         finished = row.finished_at
         rows.append(
@@ -227,7 +274,7 @@ def runs_frame(results: store.Store) -> pd.DataFrame:
                 "duration_s": round((finished - row.started_at).total_seconds(), 1)
                 if finished is not None
                 else None,
-                "host": found.hostname if found else "",
+                "host": where_text(results, run_id),
                 "interpreters": ", ".join(results.interpreters(run_id)),
                 "trials": ", ".join(f"{n} {status}" for status, n in sorted(counts.items())),
             }
@@ -263,6 +310,32 @@ def show(
     )
 
 
+def hosts(results: store.Store, run: str | int | None) -> pd.DataFrame:
+    """The cluster hosts of a run, for people: name, machine, cores, memory, interpreters
+    and how many trials each ran (empty for a run on one machine)."""
+    run_row = results.resolve_run(run)
+    found = results.hosts_frame(run_row.id or 0)
+    if found.empty:
+        return found
+    counts = results.trials_frame(run_row.id or 0)["trial_host"].value_counts()
+    return pd.DataFrame(
+        {
+            "host": found["name"],
+            "hostname": found["hostname"],
+            "cpu_model": found["cpu_model"],
+            "usable_cores": found["usable_cores"],
+            "memory": [_bytes(value) for value in found["memory_total_bytes"]],
+            "interpreters": [
+                ", ".join(
+                    f"{label} {facts.get('version')}" for label, facts in json.loads(text).items()
+                )
+                for text in found["interpreters_json"]
+            ],
+            "trials": [int(counts.get(name, 0)) for name in found["name"]],
+        }
+    )
+
+
 EXPORTS = {"trials": "trials_frame", "summary": "summary_frame", "facts": "facts_frame"}
 
 
@@ -291,3 +364,18 @@ def compare_runs(results: store.Store, first: str | int, second: str | int) -> p
 
     runs = [results.resolve_run(run) for run in (first, second)]
     return compare.trials(*(results.trials_frame(run.id or 0) for run in runs))
+
+
+def compare_hosts(results: store.Store, run: str | int, first: str, second: str) -> pd.DataFrame:
+    """The cells two hosts of one run (hosts: each) share, side by side."""
+    from .analysis import compare
+
+    run_row = results.resolve_run(run)
+    trials = results.trials_frame(run_row.id or 0)
+    known = sorted(set(trials["host"]) - {""})
+    for host in (first, second):
+        if host not in known:
+            raise PipelineError(
+                f"run {run_row.id} has no host {host!r} (hosts: {', '.join(known) or 'none'})"
+            )
+    return compare.trials(*(trials[trials["host"].eq(host)] for host in (first, second)))

@@ -43,6 +43,11 @@ def say(text: str) -> None:
     out.print(text, highlight=False, soft_wrap=True)
 
 
+def warn(text: str) -> None:
+    """One warning line on stderr."""
+    err.print(f"warning: {text}", highlight=False, soft_wrap=True, markup=False)
+
+
 def for_people(frame: Any) -> dict[str, list[str]]:
     """Each column of a DataFrame as text for people: the metrics registry formats the
     columns it knows (times, bytes, ratios, shares...), the others print as they are."""

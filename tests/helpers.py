@@ -3,9 +3,12 @@ tasks, a fake executor with exact timings, interpreters for the interpreter test
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -84,3 +87,100 @@ def fake_python(tmp_path: Path, script: str) -> str:
     path.write_text(f"#!/bin/sh\n{script}\n")
     path.chmod(0o755)
     return str(path)
+
+
+class LocalCluster:
+    """A real Dask scheduler and named workers on 127.0.0.1, started as README's cluster
+    section says (``--nthreads 1 --resources host=1``); a context manager that stops them
+    all (``kill(name)`` SIGKILLs one worker mid-run)."""
+
+    def __init__(
+        self, folder: Path, names: tuple[str, ...] = ("alpha", "beta"), *, pin: bool = False
+    ) -> None:
+        self.folder = folder
+        self.names = names
+        self.pin = pin  # each worker (and its trials) on a CPU of its own, like a host
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.address = ""
+
+    def _start(self, name: str, *arguments: str, cpu: int | None = None) -> None:
+        dask = str(Path(sys.executable).parent / "dask")
+        pinned = ["taskset", "--cpu-list", str(cpu)] if cpu is not None else []
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+        with (self.folder / f"{name}.log").open("wb") as log:  # the child keeps its own copy
+            self.processes[name] = subprocess.Popen(
+                [*pinned, dask, *arguments], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT
+            )
+
+    def __enter__(self) -> LocalCluster:
+        scheduler_file = self.folder / "scheduler.json"
+        self._start(
+            "scheduler",
+            "scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--no-dashboard",
+            "--scheduler-file",
+            str(scheduler_file),
+        )
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists() or not scheduler_file.read_text().strip():
+            if time.monotonic() > deadline or self.processes["scheduler"].poll() is not None:
+                self.__exit__()
+                raise RuntimeError(f"dask scheduler did not start: {self.log('scheduler')}")
+            time.sleep(0.1)
+        self.address = json.loads(scheduler_file.read_text())["address"]
+        for name in self.names:
+            self.add(name)
+        if self.names:
+            self.wait_for(len(self.names))
+        return self
+
+    def add(self, name: str) -> None:
+        """Start one more worker (no nanny: a killed worker stays dead)."""
+        cpus = sorted(os.sched_getaffinity(0))
+        cpu = cpus[len(self.processes) % len(cpus)] if self.pin else None
+        self._start(
+            name,
+            "worker",
+            self.address,
+            "--nthreads",
+            "1",
+            "--resources",
+            "host=1",
+            "--name",
+            name,
+            "--no-nanny",
+            "--no-dashboard",
+            "--host",
+            "127.0.0.1",
+            cpu=cpu,
+        )
+
+    def wait_for(self, count: int) -> None:
+        """Wait until ``count`` workers are registered with the scheduler."""
+        from distributed import Client
+
+        with Client(self.address, timeout=30, set_as_default=False) as client:
+            client.wait_for_workers(count, timeout=60)
+
+    def log(self, name: str) -> str:
+        return (self.folder / f"{name}.log").read_text(errors="replace")[-2000:]
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one worker."""
+        self.processes[name].kill()
+        self.processes[name].wait(timeout=10)
+
+    def __exit__(self, *_exc: object) -> None:
+        for process in reversed(list(self.processes.values())):
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

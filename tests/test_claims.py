@@ -159,16 +159,35 @@ def test_free_threading_and_subinterpreters_say_how_to_measure_them() -> None:
 
 
 def test_processes_gain_everywhere_nowhere_or_in_part() -> None:
-    def processes(*walls: float) -> str:
+    def processes(*walls: float, big: float | None = None) -> str:
         run = Run()
         run.cell("cpu_pure", "sequential", 1, 1.0)
         for workers, wall in zip((2, 4), walls, strict=False):
             run.cell("cpu_pure", "processes", workers, wall)
+        if big is not None:  # a second payload, with its own baseline
+            run.cell("cpu_pure", "sequential", 1, 1.0, payload=1 << 20)
+            run.cell("cpu_pure", "processes", 4, big, payload=1 << 20)
         return run.verdicts()["processes_cpu"].verdict
 
     assert processes(0.55, 0.5) == claims.SUPPORTED
     assert processes(1.2, 1.3) == claims.CONTRADICTED
-    assert processes(0.55, 1.3) == claims.NUANCED
+    assert processes(0.55, 0.5, big=1.3) == claims.NUANCED
+
+
+def test_a_gain_claim_is_tested_at_the_most_workers_a_no_gain_claim_at_every_count() -> None:
+    """'Processes gain' holds when some worker count gains: it is judged where the model
+    has the most workers; 'GIL threads gain nothing' needs every count to show no gain."""
+    run = Run()
+    run.cell("cpu_pure", "sequential", 1, 1.0)
+    run.cell("cpu_pure", "processes", 2, 1.3)  # a pool of 2 that lost (ignored)
+    run.cell("cpu_pure", "processes", 4, 0.5)
+    run.cell("cpu_pure", "threads", 2, 0.5)  # a GIL-threads gain at 2 is not ignored
+    run.cell("cpu_pure", "threads", 4, 1.0)
+    found = run.verdicts()
+    assert found["processes_cpu"].verdict == claims.SUPPORTED
+    assert found["processes_cpu"].comparisons == 1
+    assert found["gil_threads_cpu"].verdict == claims.NUANCED
+    assert found["gil_threads_cpu"].comparisons == 2
 
 
 def test_noisy_cells_are_inconclusive_not_contradicted() -> None:

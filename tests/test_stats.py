@@ -67,7 +67,7 @@ def test_columns_and_order():
     summary = summarize_cells(pd.DataFrame(rows), cores=2)
     assert list(summary.columns) == SUMMARY_COLUMNS
     assert list(summary["cell_id"]) == [1, 2]
-    assert SUMMARY_COLUMNS[:9] == [
+    assert SUMMARY_COLUMNS[:10] == [
         "cell_id",
         "task",
         "variant",
@@ -75,6 +75,7 @@ def test_columns_and_order():
         "workers",
         "payload_bytes",
         "interpreter",
+        "host",
         "n",
         "n_ok",
     ]

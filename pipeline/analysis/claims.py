@@ -20,7 +20,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from ..cells import variant_text
+from ..cells import SERIES_KEYS, variant_text, with_optional_keys
 from ..units import format_bytes
 from ..worker.concurrency import PROCESS_MODELS
 from .evidence import (
@@ -47,6 +47,8 @@ def _gather(data: RunData) -> None:
         if spec.gil is not None:
             gil_on = [data.gil_on(cell) for _, cell in cells.iterrows()]
             cells = cells[pd.Series(gil_on, index=cells.index, dtype=bool).eq(spec.gil)]
+        if spec.expect_gain:
+            cells = _most_workers(cells)
         versus_baseline(data, claim, cells)
     memory_tasks = ["memory"] if "memory" in set(data.summary["task"]) else data.summary["task"]
     for task in dict.fromkeys(memory_tasks):
@@ -58,6 +60,18 @@ def _gather(data: RunData) -> None:
     processes_versus_threads(data, "communication", "transfer", "wall_s")
     for family in data.evidence.values():
         decide_family(family, data.margin, paired=data.paired)
+
+
+def _most_workers(cells: pd.DataFrame) -> pd.DataFrame:
+    """Each series' cell with the most workers (a series: a task, variant, model, payload,
+    interpreter and host). A claim that a model gains says that some worker count does: it
+    is tested where the model has the most to give. A claim that a model gains nothing
+    says that no count does, and is tested at every count."""
+    if cells.empty:
+        return cells
+    keys = [key for key in SERIES_KEYS if key in cells]
+    most = cells.groupby(keys, dropna=False)["workers"].transform("max")
+    return cells[cells["workers"].eq(most)]
 
 
 # -- deciding ---------------------------------------------------------------------------------
@@ -444,11 +458,7 @@ def gather_evidence(
     paired: bool = False,
 ) -> RunData:
     """Every claim's comparisons, estimated and decided (``RunData.evidence`` by claim)."""
-    summary = (
-        summary.assign(variant=summary["variant"].map(variant_text))
-        if "variant" in summary
-        else summary.assign(variant="")
-    )
+    summary = with_optional_keys(summary)
     data = RunData(summary, trials, facts, cores, margin, paired)
     if not summary.empty:
         _gather(data)

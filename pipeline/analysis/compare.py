@@ -13,12 +13,14 @@ from . import stats
 def trials(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
     """The cells two runs share, side by side: median wall times, the change (second /
     first - 1) with its bootstrap interval, and Mann-Whitney p-values Holm-corrected over
-    the shared cells. Runs with one interpreter each are matched whatever it is (to
-    compare interpreters or machines); otherwise the interpreter is part of the match."""
+    the shared cells. Sides with one interpreter (or one host) each are matched whatever
+    it is (to compare interpreters or machines); otherwise it is part of the match."""
     trials = [first, second]
     keys = list(CELL_KEYS)
-    if all(frame["interpreter"].nunique() <= 1 for frame in trials):
-        keys.remove("interpreter")
+    for key in ("interpreter", "host"):
+        missing = key not in first or key not in second
+        if missing or all(frame[key].nunique() <= 1 for frame in trials):
+            keys.remove(key)
     ok = [frame[frame["status"].eq(TrialStatus.OK)] for frame in trials]
     walls = [dict(iter(frame.groupby(keys)["wall_s"])) for frame in ok]
     rows = []

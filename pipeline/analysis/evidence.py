@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..cells import row_label
+from ..cells import BASELINE_KEYS, BASELINE_MODEL, row_label, variant_text
 from ..status import TrialStatus
 from ..worker.concurrency import PROCESS_MODELS
 from .inference import (
@@ -114,16 +114,15 @@ class RunData:
         return found.sort_values("cell_id")
 
     def baseline(self, cell: pd.Series) -> pd.Series | None:
-        """The sequential cell of the same task, variant, payload and interpreter."""
+        """The sequential cell that shares the cell's task, variant, payload, interpreter
+        and host (cells.BASELINE_KEYS)."""
         s = self.summary
-        match = s[
-            s["model"].eq("sequential")
-            & s["task"].eq(cell["task"])
-            & s["variant"].eq(cell["variant"])
-            & s["payload_bytes"].eq(cell["payload_bytes"])
-            & s["interpreter"].eq(cell["interpreter"])
-        ]
-        return None if match.empty else match.iloc[0]
+        match = s["model"].eq(BASELINE_MODEL)
+        for key in BASELINE_KEYS:
+            if key in s:
+                match &= s[key].eq(cell[key] if key in cell.index else "")
+        found = s[match]
+        return None if found.empty else found.iloc[0]
 
     def sample(self, cell_id: int, metric: str) -> Observed:
         """One metric over the ok trials of a cell, with their rounds."""
@@ -151,7 +150,8 @@ class RunData:
         gil = t["gil_enabled"].dropna() if "gil_enabled" in t else pd.Series(dtype=bool)
         state = "GIL state unknown" if gil.empty else ("GIL on" if gil.all() else "GIL off")
         free = "free-threaded build, " if t.get("free_threaded_build", pd.Series()).any() else ""
-        return f"Python {version}, {free}{state}"
+        host = variant_text(cell.get("host", ""))
+        return f"Python {version}, {free}{state}{f', host {host}' if host else ''}"
 
     def fact(self, cell_id: int, name: str) -> np.ndarray:
         f = self.facts

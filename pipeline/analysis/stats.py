@@ -18,20 +18,19 @@ import pandas as pd
 from scipy import stats
 
 from ..cells import BASELINE_KEYS as BASELINE_CELL_KEYS
-from ..cells import BASELINE_MODEL, CELL_KEYS, SERIES_KEYS
+from ..cells import BASELINE_MODEL, CELL_KEYS, SERIES_KEYS, TEXT_KEYS, with_optional_keys
 from ..metrics import SUMMARY_METRICS
 from ..status import TrialStatus
 from ..worker.tasks import TASKS
 from . import inference
 
 CELL_COLUMNS = list(CELL_KEYS)
-TEXT_COLUMNS = ["task", "variant", "model", "interpreter", "warnings"]
+TEXT_COLUMNS = [*TEXT_KEYS, "warnings"]
 BASELINE_KEYS = list(BASELINE_CELL_KEYS)
 TIMING_COLUMNS = ["wall_s", "startup_s", "shutdown_s", "cpu_user_s", "cpu_sys_s"]
 TRIAL_COLUMNS = ["cell_id", *CELL_COLUMNS, "status", *TIMING_COLUMNS, "peak_rss_bytes"]
 # columns a trials frame may lack (older databases, hand-made frames): taken as missing
 OPTIONAL_TRIAL_COLUMNS: dict[str, str | float] = {
-    "variant": "",
     "peak_uss_bytes": np.nan,
     "peak_pss_bytes": np.nan,
 }
@@ -115,8 +114,10 @@ def instability(cell: Mapping[Hashable, Any], target_ci: float | None = None) ->
 
 
 def numeric_summary(summary: pd.DataFrame) -> pd.DataFrame:
-    """The summary with NaN for missing numbers (read back from SQL, they may be None)."""
+    """The summary with NaN for missing numbers (read back from SQL, they may be None)
+    and "" for missing optional keys (variant, host)."""
     numeric = [c for c in SUMMARY_COLUMNS if c in summary.columns and c not in TEXT_COLUMNS]
+    summary = with_optional_keys(summary)
     return summary.assign(**{column: pd.to_numeric(summary[column]) for column in numeric})
 
 
@@ -136,9 +137,9 @@ def summarize_cells(
     Every interval is computed, not resampled (order statistics for a median; a t-interval
     of the log ratio for a speedup, paired by round where the trials allow): no random
     draws, so a cell's numbers depend only on its own trials and its baseline's. A frame
-    without a ``variant`` column (no swept parameters) is taken as all "".
+    without a ``variant`` or ``host`` column is taken as all "" (cells.OPTIONAL_KEYS).
     """
-    trials = trials.assign(
+    trials = with_optional_keys(trials).assign(
         **{name: value for name, value in OPTIONAL_TRIAL_COLUMNS.items() if name not in trials}
     )
     _check_columns(trials)
@@ -338,6 +339,7 @@ def scaling_fits(summary: pd.DataFrame, confidence: float = 0.95) -> pd.DataFram
       sqrt((1 − σ)/κ) (none while κ is 0: no retrograde scaling seen).
     """
     rows = []
+    summary = with_optional_keys(summary)
     cells = summary[summary["model"].ne(BASELINE_MODEL) & summary["speedup"].notna()]
     for key, group in cells.groupby(SCALING_KEYS, sort=False, dropna=False):
         n = group["workers"].to_numpy(dtype="float64")

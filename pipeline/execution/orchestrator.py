@@ -18,7 +18,7 @@ from ..planning.spec import Spec, load_spec
 from ..results import summarise, undecided_cells
 from ..status import RunStatus, StopReason, TrialStatus
 from ..storage import store
-from . import adaptive, environment, interpreters, records, runner
+from . import adaptive, cluster, dispatch, environment, interpreters, records, runner
 from .resume import reopen
 
 
@@ -71,11 +71,31 @@ class Plan:
     cells: list[matrix.Cell]
     trials: list[matrix.TrialPlan]
     probes: dict[str, interpreters.Probe]  # by interpreter label
+    cluster: cluster.Cluster | None = None  # where the trials run (None: on this machine)
 
     def skip_reason(self, cell: matrix.Cell) -> str | None:
         """Why the cell's interpreter cannot run its model (its trials are then recorded as
         skipped without running), or None."""
         return self.probes[cell.interpreter].unsupported(cell.model)
+
+    def warnings(self) -> list[str]:
+        """What the user should know before the run starts: hosts that differ although
+        they share one matrix (hosts: spread)."""
+        if self.cluster is None:
+            each = self.spec.hosts == "each"
+            return ["hosts: each only applies with --cluster; this run is on this machine"] * each
+        if self.spec.hosts == "each":
+            return []
+        return [
+            f"{difference}: hosts: spread mixes their measurements in each cell (hosts: each "
+            "keeps them apart)"
+            for difference in self.cluster.differences()
+        ]
+
+    def close(self) -> None:
+        """Let go of the cluster, if any."""
+        if self.cluster is not None:
+            self.cluster.close()
 
     @property
     def warmup_count(self) -> int:
@@ -93,13 +113,25 @@ class RunOutcome:
     report_path: Path | None = None  # filled in by whoever writes the report
 
 
-def plan(spec_path: str | Path) -> Plan:
+def plan(spec_path: str | Path, cluster_address: str | None = None) -> Plan:
     """Load and validate the spec, probe its interpreters (each run once), expand the
-    matrix and order the trials. Writes nothing."""
-    spec = load_spec(spec_path, interpreters.check)
-    cells = matrix.expand(spec)
+    matrix and order the trials. Writes nothing. With ``cluster_address``, the
+    interpreters are probed on every host of that Dask cluster instead (the first host's
+    probes stand for all in the run's records), and ``hosts: each`` makes the hosts an
+    axis of cells."""
+    if cluster_address is None:
+        spec = load_spec(spec_path, interpreters.check)
+        probes = probe_interpreters(spec)
+        hosts: tuple[str, ...] = ("",)
+        connected = None
+    else:
+        spec = load_spec(spec_path, elsewhere=True)
+        connected = cluster.connect(cluster_address, spec.interpreter_entries)
+        probes = connected.hosts[connected.names[0]].probes
+        hosts = connected.names if spec.hosts == "each" else ("",)
+    cells = matrix.expand(spec, hosts)
     trials = matrix.schedule(cells, spec.min_repetitions, spec.warmup, spec.seed)
-    return Plan(spec, cells, trials, probe_interpreters(spec))
+    return Plan(spec, cells, trials, probes, connected)
 
 
 def probe_interpreters(spec: Spec) -> dict[str, interpreters.Probe]:
@@ -160,32 +192,50 @@ def run(
         if status_text == TrialStatus.SKIPPED
     }
 
-    def one(trial: matrix.TrialPlan) -> None:
-        progress.trial_started(trial)
+    def prepare(trial: matrix.TrialPlan) -> runner.TrialRequest | runner.Measurement:
+        """What to run for a trial, or the measurement of one that need not run."""
         reason = skipped.get(trial.cell.position) or plan.skip_reason(trial.cell)
         if reason:
-            measurement = _skipped(plan.probes[trial.cell.interpreter], reason)
-        else:
-            measurement = execute(_request(plan, trial.cell))
+            return _skipped(plan.probes[trial.cell.interpreter], reason)
+        return _request(plan, trial.cell)
+
+    def store_done(done: dispatch.Done) -> None:
+        trial, measurement = done.trial, done.measurement
         if measurement.status == TrialStatus.SKIPPED:
             skipped[trial.cell.position] = measurement.error or "skipped"
         results.add_trial(
-            records.trial_row(run_id, cell_ids[trial.cell.position], trial, measurement),
+            records.trial_row(
+                run_id,
+                cell_ids[trial.cell.position],
+                trial,
+                measurement,
+                host=done.host,
+                note=done.note,
+            ),
             records.trial_facts(trial.cell.task, trial.cell.workers, measurement),
         )
         if not trial.warmup:
             repetitions.record(trial.cell, measurement.status, measurement.result.get("work_s"))
         progress.trial_finished(trial, measurement.status)
 
+    def run_all(trials: list[matrix.TrialPlan]) -> None:
+        """Run ``trials`` where the plan says (this machine or the cluster), storing each
+        as it finishes."""
+        if plan.cluster is None:
+            finished = dispatch.run_locally(trials, prepare, execute, progress.trial_started)
+        else:
+            finished = plan.cluster.run(trials, prepare, progress.trial_started)
+        for done in finished:
+            store_done(done)
+
     try:
         with _sigterm_as_interrupt():
-            for trial in todo:
-                one(trial)
+            run_all(todo)
             positions = {cell_id: position for position, cell_id in cell_ids.items()}
             _adaptive_rounds(
                 plan,
                 repetitions,
-                one,
+                run_all,
                 progress,
                 next_sequence,
                 lambda: {positions[i] for i in undecided_cells(results, run_id) if i in positions},
@@ -194,6 +244,9 @@ def run(
     except KeyboardInterrupt:
         status = RunStatus.INTERRUPTED
         raise Interrupted(run_id) from None
+    except cluster.HostsGone as error:
+        status = RunStatus.INTERRUPTED
+        raise cluster.HostsGone(f"{error}: run {run_id} interrupted (--resume {run_id})") from None
     finally:
         progress.end()
         repetitions.stop_all(
@@ -219,6 +272,7 @@ def _start(results: store.Store, plan: Plan) -> tuple[int, dict[int, int]]:
         records.environment_row(environment.capture()),
         cell_rows,
         [records.interpreter_row(probe) for probe in plan.probes.values()],
+        records.host_rows(plan),
     )
     assert run_row.id is not None
     return run_row.id, {row.position: row.id or 0 for row in cell_rows}
@@ -237,7 +291,7 @@ def _repetitions(plan: Plan) -> adaptive.Repetitions:
 def _adaptive_rounds(
     plan: Plan,
     repetitions: adaptive.Repetitions,
-    one: Callable[[matrix.TrialPlan], None],
+    run_all: Callable[[list[matrix.TrialPlan]], None],
     progress: Progress,
     sequence: int,
     undecided: Callable[[], set[int]],
@@ -248,9 +302,12 @@ def _adaptive_rounds(
         return
     while cells := repetitions.next_round(undecided()):
         progress.extend(len(cells))
-        for cell in cells:
-            one(matrix.TrialPlan(sequence, cell, repetitions.counts.get(cell.position, 0), False))
-            sequence += 1
+        round_trials = [
+            matrix.TrialPlan(sequence + i, cell, repetitions.counts.get(cell.position, 0), False)
+            for i, cell in enumerate(cells)
+        ]
+        sequence += len(cells)
+        run_all(round_trials)
 
 
 def _skipped(probe: interpreters.Probe, reason: str) -> runner.Measurement:

@@ -8,6 +8,7 @@ import math
 import os
 import platform
 import statistics
+from datetime import timedelta
 from typing import Any
 
 from .. import __version__
@@ -39,6 +40,40 @@ def interpreter_row(probe: interpreters.Probe) -> schema.RunInterpreter:
     )
 
 
+def host_rows(plan: Plan) -> list[schema.RunHost]:
+    """The stored form of the plan's cluster hosts (none on this machine)."""
+    if plan.cluster is None:
+        return []
+    rows = []
+    for host in plan.cluster.hosts.values():
+        facts = host.facts
+        rows.append(
+            schema.RunHost(
+                run_id=0,
+                name=host.name,
+                address=host.address,
+                hostname=str(facts.get("hostname", "")),
+                os=str(facts.get("os", "")),
+                cpu_model=str(facts.get("cpu_model", "")),
+                cpu_logical=facts.get("cpu_logical"),
+                usable_cores=facts.get("usable_cores"),
+                memory_total_bytes=facts.get("memory_total_bytes"),
+                python_version=str(facts.get("python_version", "")),
+                interpreters_json=schema.to_json(
+                    {
+                        label: {
+                            "version": probe.facts.get("version"),
+                            "executable": probe.executable,
+                        }
+                        for label, probe in host.probes.items()
+                    }
+                ),
+                environment_json=schema.to_json(facts),
+            )
+        )
+    return rows
+
+
 def cell_rows(plan: Plan) -> list[schema.CellRow]:
     """The stored form of the plan's cells (their run and ids are filled in on insert)."""
     return [
@@ -51,6 +86,7 @@ def cell_rows(plan: Plan) -> list[schema.CellRow]:
             payload_bytes=cell.payload_bytes,
             interpreter=cell.interpreter,
             variant=cell.variant_label,
+            host=cell.host,
             params_json=schema.to_json(matrix.cell_params(plan.spec, cell)),
         )
         for cell in plan.cells
@@ -86,10 +122,17 @@ def run_row(plan: Plan) -> schema.Run:
 
 
 def trial_row(
-    run_id: int, cell_id: int, trial: matrix.TrialPlan, measurement: runner.Measurement
+    run_id: int,
+    cell_id: int,
+    trial: matrix.TrialPlan,
+    measurement: runner.Measurement,
+    *,
+    host: str = "",
+    note: str | None = None,
 ) -> schema.Trial:
-    """The stored form of one measured trial."""
+    """The stored form of one measured trial (``host``: the cluster worker that ran it)."""
     result = measurement.result
+    started_at = measurement.started_at or schema.now()
     interpreter = result.get("interpreter", {})
     latencies = sorted(item["latency_s"] for item in result.get("items", []) if "latency_s" in item)
     work_s = result.get("work_s")
@@ -126,6 +169,10 @@ def trial_row(
         free_threaded_build=interpreter.get("free_threaded_build"),
         switch_interval_s=interpreter.get("switch_interval_s"),
         error=measurement.error,
+        started_at=started_at,
+        finished_at=started_at + timedelta(seconds=measurement.process_s),
+        host=host,
+        note=note,
         detail_json=json.dumps(result, default=repr),
     )
 

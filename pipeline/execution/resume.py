@@ -39,6 +39,13 @@ def reopen(
     changed = _changed_interpreters(results.interpreters_frame(run_id), plan.probes)
     if changed:
         raise ResumeError(f"run {run_id} cannot be resumed: {changed}")
+    stored_hosts = sorted(set(results.cell_hosts(run_id)) - {""})
+    planned_hosts = sorted({cell.host for cell in plan.cells} - {""})
+    if stored_hosts != planned_hosts:
+        raise ResumeError(
+            f"run {run_id} cannot be resumed: it ran on hosts {stored_hosts or 'of no cluster'}, "
+            f"this one has {planned_hosts or 'none'} (hosts: each needs the same hosts)"
+        )
     results.claim_run(run_id, platform.node(), os.getpid())
     return run_id, results.cell_ids(run_id), results.done_trials(run_id)
 

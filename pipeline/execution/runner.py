@@ -20,7 +20,8 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,7 @@ class Measurement:
     peak_uss_bytes: int | None = None
     peak_pss_bytes: int | None = None
     error: str | None = None  # the first error, for people
+    started_at: datetime | None = None  # when the worker process was about to start
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", TrialStatus(self.status))  # refuses unknown ones
@@ -170,12 +172,19 @@ class Peaks:
 
 def execute_in_process(request: TrialRequest) -> Measurement:
     """Run ``request`` in a fresh worker process; never raises for a failing trial."""
+    started_at = datetime.now(UTC)
+    return replace(_execute(request), started_at=started_at)
+
+
+def _execute(request: TrialRequest) -> Measurement:
     with tempfile.TemporaryDirectory(prefix="pipeline-trial-") as folder:
         request_path = Path(folder, "request.json")
         result_path = Path(folder, "result.json")
         progress_path = Path(folder, "progress.log")
         request_path.write_text(
-            json.dumps({**asdict(request), "progress_path": str(progress_path)})
+            json.dumps(
+                {**asdict(request), "progress_path": str(progress_path), "watcher_pid": os.getpid()}
+            )
         )
         with Path(folder, "output.log").open("w+b") as output:
             executable = str(

@@ -1,9 +1,10 @@
 """Expand a spec into cells and order the trials.
 
 Cells come from the cross product of the axes in the order task, model, workers, payload,
-interpreter; the last axis varies fastest (like nested for-loops written in that order).
-Excludes are applied to that raw product; then every ``sequential`` cell is collapsed to
-one worker and duplicates are dropped, keeping the first occurrence. So a spec with
+interpreter (and host, on a cluster with ``hosts: each``); the last axis varies fastest
+(like nested for-loops written in that order). Excludes are applied to that raw product;
+then every ``sequential`` cell is collapsed to one worker and duplicates are dropped,
+keeping the first occurrence. So a spec with
 workers ``[1, 2, 4]`` gets one sequential baseline per task, payload and interpreter.
 
 Trials: all warm-up trials first (each cell's ``warmup`` trials, in cell order), then the
@@ -41,9 +42,10 @@ class Cell:
     interpreter: str
     # swept task parameters (a spec param given as a list), as sorted (name, value) pairs
     variant: tuple[tuple[str, Any], ...] = ()
+    host: str = ""  # the cluster host it runs on (hosts: each), "" for any
 
     @property
-    def key(self) -> tuple[str, str, int, int, str, str]:
+    def key(self) -> tuple[str, str, int, int, str, str, str]:
         """The axis values, which identify the cell within a run."""
         return (
             self.task,
@@ -52,6 +54,7 @@ class Cell:
             self.payload_bytes,
             self.interpreter,
             self.variant_label,
+            self.host,
         )
 
     @property
@@ -62,7 +65,7 @@ class Cell:
     def label(self) -> str:
         """A short human-readable name, for progress lines."""
         return cells.label(
-            self.task, self.variant_label, self.model, self.workers, self.payload_bytes
+            self.task, self.variant_label, self.model, self.workers, self.payload_bytes, self.host
         )
 
 
@@ -76,10 +79,12 @@ class TrialPlan:
     warmup: bool
 
 
-def expand(spec: Spec) -> list[Cell]:
-    """The run's cells in the documented order, excludes applied, sequential collapsed."""
+def expand(spec: Spec, hosts: tuple[str, ...] = ("",)) -> list[Cell]:
+    """The run's cells in the documented order, excludes applied, sequential collapsed.
+    ``hosts``: the cluster hosts when every host runs the whole matrix (an axis after the
+    interpreter); ("",) otherwise."""
     axes = spec.matrix
-    seen: set[tuple[str, str, int, int, str, str]] = set()
+    seen: set[tuple[str, str, int, int, str, str, str]] = set()
     cells: list[Cell] = []
     product = itertools.product(
         [(task, variant) for task in axes.task for variant in variants(spec, task)],
@@ -87,8 +92,9 @@ def expand(spec: Spec) -> list[Cell]:
         axes.workers,
         axes.payload,
         spec.interpreters,
+        hosts,
     )
-    for (task, variant), model, workers, payload, interpreter in product:
+    for (task, variant), model, workers, payload, interpreter, host in product:
         values = {
             "task": task,
             "model": model,
@@ -106,6 +112,7 @@ def expand(spec: Spec) -> list[Cell]:
             payload,
             interpreter,
             variant,
+            host,
         )
         if cell.key not in seen:
             seen.add(cell.key)

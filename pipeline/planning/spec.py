@@ -14,7 +14,7 @@ import re
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -35,7 +35,7 @@ from ..errors import SpecError
 from ..worker.api import Param
 from ..worker.concurrency import MODELS
 from ..worker.tasks import TASKS, is_user_task
-from .axes import Interpreter, resolve
+from .axes import CURRENT, Interpreter, resolve
 from .yaml_source import describe_error, read_yaml
 
 # Says why an interpreter entry cannot run the worker, or None (the orchestrator's probe).
@@ -207,6 +207,9 @@ class Matrix(_Strict):
             at: tuple[Any, ...] = ("matrix", "interpreter", index)
             if isinstance(value, InterpreterEntry):
                 at = (*at, "path" if value.path else "name")
+            if (info.context or {}).get("elsewhere"):
+                resolved.append(entry)  # each host finds and probes it (cluster.describe_host)
+                continue
             executable = resolve(entry.executable, base)
             if executable is None:
                 hint = "; `make python-ft` gets one" if ".python-ft" in entry.executable else ""
@@ -304,6 +307,9 @@ class Spec(_Strict):
     # compare cells trial by trial within rounds (cancels drift between rounds, at the cost
     # of half the degrees of freedom; on the reference machine it made intervals wider)
     pair_rounds: Annotated[bool, Field(strict=True)] = False
+    # on a cluster: share the trials among identical hosts (spread), or run the whole
+    # matrix on every host, which becomes an axis of cells (each)
+    hosts: Literal["spread", "each"] = "spread"
     seed: Annotated[int, Field(strict=True)] = 1
     items: Annotated[int, Field(ge=1, strict=True)] = 8
     matrix: Matrix
@@ -313,6 +319,7 @@ class Spec(_Strict):
     # Filled in by load_spec, not by the YAML author.
     path: str = ""
     text: str = ""
+    elsewhere: bool = False  # interpreters are found on the cluster's hosts, not here
 
     @property
     def hash(self) -> str:
@@ -337,8 +344,8 @@ class Spec(_Strict):
     @property
     def interpreter_entries(self) -> list[Interpreter]:
         """The interpreter axis resolved (executables made absolute by validation)."""
-        if not self.matrix.interpreter:
-            return [Interpreter(sys.executable, sys.executable)]
+        if not self.matrix.interpreter:  # on a cluster: each host's own interpreter
+            return [Interpreter(sys.executable, CURRENT if self.elsewhere else sys.executable)]
         return [
             _resolved(entry, entry.executable)
             for entry in self.matrix.interpreter
@@ -428,9 +435,15 @@ class Spec(_Strict):
         return self
 
 
-def load_spec(path: str | Path, check_interpreter: CheckInterpreter | None = None) -> Spec:
+def load_spec(
+    path: str | Path,
+    check_interpreter: CheckInterpreter | None = None,
+    *,
+    elsewhere: bool = False,
+) -> Spec:
     """Read, parse and validate a spec file; raise SpecError with one line on any problem.
-    ``check_interpreter`` says why an interpreter entry cannot be used (None: it can)."""
+    ``check_interpreter`` says why an interpreter entry cannot be used (None: it can);
+    ``elsewhere``: see :func:`parse_spec`."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -438,17 +451,23 @@ def load_spec(path: str | Path, check_interpreter: CheckInterpreter | None = Non
         raise SpecError(f"{path}: spec file not found") from None
     except (OSError, UnicodeDecodeError) as error:
         raise SpecError(f"{path}: cannot read spec file: {error}") from None
-    return parse_spec(text, str(path), check_interpreter)
+    return parse_spec(text, str(path), check_interpreter, elsewhere=elsewhere)
 
 
 def parse_spec(
-    text: str, source: str = "<spec>", check_interpreter: CheckInterpreter | None = None
+    text: str,
+    source: str = "<spec>",
+    check_interpreter: CheckInterpreter | None = None,
+    *,
+    elsewhere: bool = False,
 ) -> Spec:
-    """Validate spec text; ``source`` names the file in error messages."""
+    """Validate spec text; ``source`` names the file in error messages. ``elsewhere``:
+    the trials run on other hosts (a cluster), which find and check the interpreters
+    themselves, so they are neither resolved nor checked here."""
     data, lines = read_yaml(text, source)
     if not isinstance(data, dict):
         raise SpecError(f"{source}:1: the spec must be a mapping of keys such as name, matrix")
-    for key in ("path", "text"):
+    for key in ("path", "text", "elsewhere"):
         if key in data:
             raise SpecError(f"{source}:{lines.get((key,), 1)}: {key}: unknown key")
     base = Path(source).parent
@@ -457,8 +476,8 @@ def parse_spec(
         data["python_path"] = [str((base / str(entry)).resolve()) for entry in python_path]
     try:
         return Spec.model_validate(
-            {**data, "path": source, "text": text},
-            context={"base": base, "check_interpreter": check_interpreter},
+            {**data, "path": source, "text": text, "elsewhere": elsewhere},
+            context={"base": base, "check_interpreter": check_interpreter, "elsewhere": elsewhere},
         )
     except ValidationError as error:
         raise SpecError(

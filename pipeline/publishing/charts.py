@@ -23,6 +23,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, NullLocator
 
 from ..analysis.stats import numeric_summary, scaling_fits, usl
+from ..cells import with_optional_keys
 from ..metrics import METRICS
 from ..units import BYTE_UNITS, format_bytes
 
@@ -160,8 +161,7 @@ def _draw_usl(ax: Axes, measured: pd.DataFrame, styles: dict[str, dict[str, Any]
     measured (a peak beyond them is in the report's table, not extrapolated here)."""
     if measured.empty:
         return
-    if "variant" not in measured:
-        measured = measured.assign(variant="")
+    measured = with_optional_keys(measured)
     fits = scaling_fits(measured)
     for fit in fits.dropna(subset=["usl_sigma"]).to_dict("records"):
         rows = measured[measured["model"].eq(fit["model"])]

@@ -13,7 +13,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..analysis.stats import numeric_summary
-from ..cells import SERIES_KEYS, model_label, row_label, variant_text
+from ..cells import SERIES_KEYS, model_label, row_label, variant_text, with_optional_keys
 from . import charts
 from .charts import NothingToDraw
 
@@ -183,7 +183,7 @@ def interpreter_chart(summary: pd.DataFrame) -> str:
     if len(interpreters) < 2:
         raise NothingToDraw("one interpreter: nothing to compare")
     keys = list(SERIES_KEYS)
-    cells = cells if "variant" in cells else cells.assign(variant="")
+    cells = with_optional_keys(cells)
     top = cells.loc[cells.groupby(keys, dropna=False)["workers"].idxmax()]
     payloads = top["payload_bytes"].nunique() > 1
     data = top.assign(cell=[row_label(cell, payload=payloads) for _, cell in top.iterrows()])
@@ -203,5 +203,59 @@ def interpreter_chart(summary: pd.DataFrame) -> str:
     description = (
         f"{title}: speedup of each task, model and payload at its largest worker count under each "
         f"interpreter ({', '.join(interpreters)})."
+    )
+    return charts.finish(figure, title, description)
+
+
+def host_chart(summary: pd.DataFrame, host_cores: dict[str, float]) -> str:
+    """Hosts compared (hosts: each): speedup vs workers, one line per host, a panel per
+    task and model, each host's usable cores marked by a dotted line in its colour."""
+    cells = numeric_summary(summary)
+    if "host" not in cells:
+        raise NothingToDraw("no host axis")
+    cells = cells[cells["speedup"].notna() & cells["model"].ne("sequential")]
+    cells = cells[cells["host"].fillna("").ne("")]
+    hosts = sorted(cells["host"].unique())
+    if len(hosts) < 2:
+        raise NothingToDraw("fewer than two hosts: nothing to compare")
+    cells = cells.assign(
+        panel=[
+            f"{row['task']}{f' ({v})' if (v := variant_text(row.get('variant'))) else ''}, "
+            f"{row['model']}"
+            for _, row in cells.iterrows()
+        ]
+    )
+    panels = list(dict.fromkeys(cells["panel"]))
+    columns = min(3, len(panels))
+    rows = -(-len(panels) // columns)
+    figure = Figure(figsize=(3.6 * columns + 1, 2.9 * rows + 0.8), layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    colours = dict(zip(hosts, sns.color_palette("colorblind", len(hosts)), strict=True))
+    for ax, panel in zip(axes, panels, strict=False):
+        data = (
+            cells[cells["panel"].eq(panel)]
+            .groupby(["host", "workers"], as_index=False)["speedup"]
+            .median()
+        )
+        for host in hosts:
+            line = data[data["host"].eq(host)].sort_values("workers")
+            ax.plot(line["workers"], line["speedup"], marker="o", color=colours[host], label=host)
+            if host in host_cores:
+                ax.axvline(host_cores[host], color=colours[host], linestyle=":", linewidth=1)
+        ax.axhline(1, color="black", linewidth=0.8)
+        ax.set_xscale("log", base=2)
+        ax.set_title(panel, fontsize=9)
+        ax.set_xlabel("workers")
+        ax.set_ylabel("speedup vs sequential")
+        ax.grid(True, linewidth=0.5, alpha=0.5)
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    figure.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center", ncol=len(hosts))
+    title = "Hosts compared"
+    cores_text = ", ".join(f"{h}: {host_cores[h]:g}" for h in hosts if h in host_cores)
+    description = (
+        f"{title}: median speedup over sequential against worker count on each host "
+        f"({', '.join(hosts)}), a panel per task and model; dotted lines mark each host's "
+        f"usable cores ({cores_text or 'unknown'})."
     )
     return charts.finish(figure, title, description)

@@ -55,11 +55,14 @@ def write_run_report(
     overview: list[str] | None = None,
     interpreters: pd.DataFrame | None = None,
     trials: pd.DataFrame | None = None,
+    hosts: pd.DataFrame | None = None,
+    host_verdicts: list[dict[str, Any]] | None = None,
 ) -> Path:
     """Write out_dir/index.html for one run and return its path. ``facts`` is the output
     of ``stats.summarize_facts``; ``warnings`` are notes about the machine (busy, tuning);
     ``interpreters`` the run's probed interpreters (``run_interpreter`` rows); ``trials``
-    its measured trials (for the cells that were skipped, and why)."""
+    its measured trials (for the cells that were skipped, and why); ``hosts`` the cluster
+    hosts (results.hosts) and ``host_verdicts`` each host's verdicts (hosts: each)."""
     summary = numeric_summary(summary)
     facts = facts if facts is not None else pd.DataFrame(columns=["cell_id", "name"])
     tasks = list(dict.fromkeys(summary["task"])) if not summary.empty else []
@@ -92,6 +95,8 @@ def write_run_report(
         faults=_fault_table(summary, facts),
         interpreters=interpreter_rows(interpreters) if interpreters is not None else [],
         skipped=skipped_rows(trials) if trials is not None else [],
+        hosts=_host_rows(hosts),
+        host_verdicts=host_verdicts or [],
         index_href=_relative_href(index_href) if index_href else None,
         confidence=CONFIDENCE_PERCENT,
     )
@@ -119,6 +124,16 @@ def interpreter_rows(frame: pd.DataFrame) -> list[dict[str, str]]:
             }
         )
     return rows
+
+
+def _host_rows(hosts: pd.DataFrame | None) -> list[dict[str, str]]:
+    """The cluster hosts as text cells (columns as results.hosts names them)."""
+    if hosts is None or hosts.empty:
+        return []
+    return [
+        {str(key): _format_value(value) for key, value in row.items()}
+        for row in hosts.to_dict("records")
+    ]
 
 
 def _on_off(flag: Any) -> str:

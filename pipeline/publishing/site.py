@@ -36,11 +36,16 @@ def build_report(
         stored.summarise(results, run_row.id, trials)
     summary = report.variant_sections(results.summary_frame(run_row.id))
     cores = stored.cores(results, run_row.id)
+    host_cores = stored.host_cores(results, run_row.id)
     rendered = _render_charts(
-        summary, [str(task) for task in dict.fromkeys(summary["task"])], cores
+        summary, [str(task) for task in dict.fromkeys(summary["task"])], cores, host_cores
     )
     out_dir = reports_dir / report_dir_name(run_row.id)
     found = stored.verdicts(results, run_row.id, trials)
+    per_host = [
+        {"host": host, "verdicts": stored.verdicts(results, run_row.id, trials, host=host)}
+        for host in stored.cell_hosts(results, run_row.id)
+    ]
     run_values = stored.run_dict(results, run_row)
     environment_values = stored.environment_dict(results, run_row.id)
     page = report.write_run_report(
@@ -55,6 +60,8 @@ def build_report(
         overview=rendered.pop(OVERVIEW, []),
         interpreters=results.interpreters_frame(run_row.id),
         trials=trials,
+        hosts=stored.hosts(results, run_row.id),
+        host_verdicts=per_host,
     )
     report.write_data_files(
         out_dir,
@@ -71,7 +78,9 @@ def build_report(
 OVERVIEW = "\0overview"  # the key of the run-wide charts (no task can be named so)
 
 
-def _render_charts(summary: pd.DataFrame, tasks: list[str], cores: float) -> dict[str, list[str]]:
+def _render_charts(
+    summary: pd.DataFrame, tasks: list[str], cores: float, host_cores: dict[str, float]
+) -> dict[str, list[str]]:
     """Every chart of a report: each task's and the overview. Rendering SVG is the slow
     part of a report (about 0.5 s a figure), so with many figures it is spread over a
     process per core."""
@@ -81,15 +90,20 @@ def _render_charts(summary: pd.DataFrame, tasks: list[str], cores: float) -> dic
     jobs = [*tasks, OVERVIEW]
     workers = min(os.cpu_count() or 1, len(jobs))
     if workers < 2 or len(jobs) < 4:
-        return {job: _charts_of(summary, job, cores) for job in jobs}
+        return {job: _charts_of(summary, job, cores, host_cores) for job in jobs}
     # fork: the children inherit the imported matplotlib and seaborn (seconds to import)
     with cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        drawn = pool.map(_charts_of, [summary] * len(jobs), jobs, [cores] * len(jobs))
+        n = len(jobs)
+        drawn = pool.map(_charts_of, [summary] * n, jobs, [cores] * n, [host_cores] * n)
         return dict(zip(jobs, drawn, strict=True))
 
 
-def _charts_of(summary: pd.DataFrame, job: str, cores: float) -> list[str]:
-    return _overview_charts(summary) if job == OVERVIEW else _task_charts(summary, job, cores)
+def _charts_of(
+    summary: pd.DataFrame, job: str, cores: float, host_cores: dict[str, float]
+) -> list[str]:
+    if job == OVERVIEW:
+        return _overview_charts(summary, host_cores)
+    return _task_charts(summary, job, cores)
 
 
 def _task_charts(summary: pd.DataFrame, task: str, cores: float) -> list[str]:
@@ -106,9 +120,11 @@ def _task_charts(summary: pd.DataFrame, task: str, cores: float) -> list[str]:
     return drawn
 
 
-def _overview_charts(summary: pd.DataFrame) -> list[str]:
+def _overview_charts(summary: pd.DataFrame, host_cores: dict[str, float]) -> list[str]:
     """The run-wide figures that have data: fastest model per task and worker count,
-    start-up and shutdown, transfer cost, and interpreters side by side."""
+    start-up and shutdown, transfer cost, interpreters and hosts side by side."""
+    from functools import partial
+
     from . import charts, overview
 
     drawn = []
@@ -117,6 +133,7 @@ def _overview_charts(summary: pd.DataFrame) -> list[str]:
         overview.startup_chart,
         overview.transfer_chart,
         overview.interpreter_chart,
+        partial(overview.host_chart, host_cores=host_cores),
     ):
         try:
             drawn.append(chart(summary))
@@ -157,14 +174,13 @@ def _index_entry(results: store.Store, run_row: schema.Run, reports_dir: Path) -
     from . import report
 
     run_id = run_row.id or 0
-    found = results.environment(run_id)
     counts = results.trial_counts(run_id)
     return {
         "id": run_id,
         "name": run_row.name,
         "status": run_row.status,
         "started_at": run_row.started_at,
-        "host": found.hostname if found else "",
+        "host": stored.where_text(results, run_id),
         "interpreters": ", ".join(results.interpreters(run_id)),
         "trial_count": sum(counts.values()),
         "report_href": f"{report_dir_name(run_id)}/index.html",

@@ -14,7 +14,7 @@ from ..cells import sql_columns
 from ..metrics import SUMMARY_METRICS
 from ..status import RunStatus
 
-SCHEMA_VERSION = 3  # 3: run_interpreter
+SCHEMA_VERSION = 4  # 3: run_interpreter; 4: hosts (run_host, cell.host, trial.host)
 
 
 def now() -> datetime:
@@ -109,6 +109,7 @@ class CellRow(SQLModel, table=True):
     payload_bytes: int = Field(index=True, sa_type=BigInteger)
     interpreter: str = Field(index=True)
     variant: str = Field(default="", index=True)  # swept task parameters ("" when none)
+    host: str = Field(default="", index=True)  # cluster host of a `hosts: each` run, else ""
     params_json: str = "{}"
     # why the cell got no more trials: fixed count, target met, max reached, budget spent,
     # no ok trials (adaptive runs), or interrupted
@@ -151,7 +152,10 @@ class Trial(SQLModel, table=True):
     free_threaded_build: bool | None = None
     switch_interval_s: float | None = None
     error: str | None = None
-    started_at: datetime = Field(default_factory=now)
+    started_at: datetime = Field(default_factory=now)  # when its worker process started
+    finished_at: datetime | None = None  # when its worker process was reaped
+    host: str = Field(default="", index=True)  # the cluster worker that ran it ("" locally)
+    note: str | None = None  # what happened on the way, e.g. run again after a worker died
     detail_json: str = "{}"
 
 
@@ -219,6 +223,25 @@ class RunInterpreter(SQLModel, table=True):
     facts_json: str = "{}"  # everything the probe reported
 
 
+class RunHost(SQLModel, table=True):
+    """A cluster host that ran a run's trials, as described there when the run started."""
+
+    __tablename__ = "run_host"
+
+    run_id: int = Field(primary_key=True, foreign_key="run.id")
+    name: str = Field(primary_key=True)  # the Dask worker's name; what trial.host says
+    address: str = ""  # the Dask worker's address when the run started
+    hostname: str = ""
+    os: str = ""
+    cpu_model: str = ""
+    cpu_logical: int | None = None
+    usable_cores: float | None = None
+    memory_total_bytes: int | None = Field(default=None, sa_type=BigInteger)
+    python_version: str = ""  # the interpreter running the Dask worker
+    interpreters_json: str = "{}"  # interpreter label -> version and executable there
+    environment_json: str = "{}"  # everything captured there (as the environment table)
+
+
 class Meta(SQLModel, table=True):
     """Key/value facts about the database itself, such as the schema version."""
 
@@ -240,7 +263,8 @@ VIEWS = {
                t.cpu_utilisation, t.peak_uss_bytes, t.peak_pss_bytes,
                t.ctx_switches_voluntary, t.ctx_switches_involuntary, t.start_method,
                t.python_version, t.python_implementation, t.gil_enabled,
-               t.free_threaded_build, t.switch_interval_s, t.error, t.started_at
+               t.free_threaded_build, t.switch_interval_s, t.error, t.started_at,
+               t.finished_at, t.host AS trial_host, t.note
         FROM trial t JOIN cell c ON c.id = t.cell_id
         WHERE NOT t.warmup""",
     "trial_facts": f"""

@@ -14,7 +14,7 @@ import pandas as pd
 from sqlalchemy import insert, text, update
 from sqlmodel import Session, col, select
 
-from ..cells import variant_text
+from ..cells import OPTIONAL_KEYS, with_optional_keys
 from ..errors import UnknownRun
 from ..status import RunStatus
 from .engine import create_schema, make_engine
@@ -26,6 +26,7 @@ from .schema import (
     CellStats,
     EnvironmentRow,
     Run,
+    RunHost,
     RunInterpreter,
     Trial,
     now,
@@ -55,16 +56,17 @@ class Store:
         environment: EnvironmentRow,
         cells: list[CellRow],
         interpreters: Sequence[RunInterpreter] = (),
+        hosts: Sequence[RunHost] = (),
     ) -> Run:
-        """Insert the run, its environment, its interpreters and its cells; ids are filled in
-        on return."""
+        """Insert the run, its environment, its interpreters, its cluster hosts and its cells;
+        ids are filled in on return."""
         with self.session() as session:
             session.add(run)
             session.flush()
             assert run.id is not None
             environment.run_id = run.id
             session.add(environment)
-            for row in [*cells, *interpreters]:
+            for row in [*cells, *interpreters, *hosts]:
                 row.run_id = run.id
                 session.add(row)
         return run
@@ -152,6 +154,11 @@ class Store:
             "ORDER BY t.sequence",
             run_id,
         )
+
+    def cell_hosts(self, run_id: int) -> list[str]:
+        """The host of each of a run's cells ("" for cells of no one host)."""
+        with self.session() as session:
+            return list(session.exec(select(CellRow.host).where(CellRow.run_id == run_id)))
 
     def cell_ids(self, run_id: int) -> dict[int, int]:
         """Cell id by position, for one run."""
@@ -257,6 +264,10 @@ class Store:
         """The run's probed interpreters (empty for runs stored before they were kept)."""
         return self._frame("SELECT * FROM run_interpreter WHERE run_id = :run_id", run_id)
 
+    def hosts_frame(self, run_id: int) -> pd.DataFrame:
+        """The cluster hosts of a run (none for a run on this machine only)."""
+        return self._frame("SELECT * FROM run_host WHERE run_id = :run_id ORDER BY name", run_id)
+
     def interpreters(self, run_id: int) -> list[str]:
         """The distinct interpreters of a run's cells."""
         frame = self._frame("SELECT DISTINCT interpreter FROM cell WHERE run_id = :run_id", run_id)
@@ -267,6 +278,4 @@ class Store:
         cell without a swept parameter."""
         with self.engine.connect() as connection:
             frame = pd.read_sql(text(sql), connection, params={"run_id": run_id})
-        if "variant" in frame:
-            frame["variant"] = frame["variant"].map(variant_text)
-        return frame
+        return with_optional_keys(frame) if any(key in frame for key in OPTIONAL_KEYS) else frame

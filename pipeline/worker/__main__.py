@@ -88,11 +88,30 @@ def run_trial(request: Dict[str, Any]) -> Dict[str, Any]:
     }
 
 
+def die_with_parent() -> bool:
+    """Ask Linux to SIGKILL this process when the process that started it dies (an
+    orchestrator or Dask worker killed mid-trial), so no trial outlives its watcher. What
+    the trial started itself sees its pipes close and exits, or is killed with the group by
+    the next watcher. Returns whether it was set (not on other systems)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        pr_set_pdeathsig, sigkill = 1, 9
+        return bool(ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, sigkill) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
 def main(argv: List[str]) -> int:
     """``REQUEST RESULT``: read the request file, write the result file (atomically)."""
+    die_with_parent()
     request_path, result_path = argv
     with open(request_path, encoding="utf-8") as handle:
         request = json.load(handle)
+    if request.get("watcher_pid") not in (None, os.getppid()):
+        return 3  # the watcher died before die_with_parent: nobody waits for this trial
     try:
         result = run_trial(request)
     except concurrency.Unsupported as error:

@@ -1,0 +1,307 @@
+"""Runs on a real Dask cluster: a scheduler and named workers started on 127.0.0.1 as README
+says, on SQLite and on PostgreSQL. Spread shares trials among hosts without overlap; each
+makes the host an axis; a worker or the orchestrator killed mid-run loses and doubles
+nothing."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import pytest
+
+from pipeline.storage import readonly
+from tests.helpers import ROOT, LocalCluster
+
+pytestmark = pytest.mark.slow  # real schedulers, workers and runs: seconds each
+
+SPEC = """\
+name: {name}
+repetitions: {repetitions}
+warmup: 1
+timeout: 60
+items: 4
+hosts: {hosts}
+matrix:
+  task: [io_sleep]
+  model: [sequential, threads]
+  workers: [2, 4]
+  payload: [1KiB]
+params:
+  io_sleep: {{seconds: {seconds}}}
+"""
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """One scheduler and workers alpha and beta, shared by the tests that kill nothing."""
+    with LocalCluster(tmp_path_factory.mktemp("dask")) as started:
+        yield started
+
+
+def pipeline_command(*arguments: str) -> list[str]:
+    return [sys.executable, "-m", "pipeline", *arguments]
+
+
+def run_pipeline(*arguments: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        pipeline_command(*arguments),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+def write(
+    tmp_path: Path, hosts: str = "spread", repetitions: int = 3, seconds: float = 0.02
+) -> Path:
+    path = tmp_path / f"{hosts}.yaml"
+    path.write_text(
+        SPEC.format(name=f"cluster-{hosts}", hosts=hosts, repetitions=repetitions, seconds=seconds)
+    )
+    return path
+
+
+def trials(url: str) -> pd.DataFrame:
+    return readonly.query(
+        url,
+        "SELECT t.id, t.cell_id, t.repetition, t.warmup, t.status, t.host, t.started_at, "
+        "t.finished_at, t.note, c.host AS cell_host FROM trial t JOIN cell c ON c.id = t.cell_id",
+    )
+
+
+def assert_each_trial_once(found: pd.DataFrame, cells: int, repetitions: int) -> None:
+    assert len(found) == cells * (repetitions + 1)  # one warm-up each
+    assert not found.duplicated(["cell_id", "repetition", "warmup"]).any()
+
+
+def assert_no_overlap_per_host(found: pd.DataFrame) -> None:
+    for host, rows in found.groupby("host"):
+        rows = rows.assign(
+            started_at=pd.to_datetime(rows["started_at"], format="ISO8601", utc=True),
+            finished_at=pd.to_datetime(rows["finished_at"], format="ISO8601", utc=True),
+        ).sort_values("started_at")
+        later_starts = rows["started_at"].iloc[1:].to_numpy()
+        earlier_ends = rows["finished_at"].iloc[:-1].to_numpy()
+        assert (later_starts >= earlier_ends).all(), f"trials overlap on {host}"
+
+
+def test_spread_shares_trials_among_hosts_without_overlap(
+    cluster: LocalCluster, db_url: str, tmp_path: Path
+) -> None:
+    done = run_pipeline(
+        "run",
+        str(write(tmp_path)),
+        "--db",
+        db_url,
+        "--cluster",
+        cluster.address,
+        "--no-report",
+        "-q",
+    )
+    assert done.returncode == 0, done.stderr
+    found = trials(db_url)
+    assert_each_trial_once(found, cells=3, repetitions=3)
+    assert set(found["status"]) == {"ok"}
+    assert set(found["host"]) == {"alpha", "beta"}  # both hosts took trials
+    assert set(found["cell_host"]) == {""}  # spread: cells belong to no one host
+    assert_no_overlap_per_host(found)
+    hosts = readonly.query(db_url, "SELECT name, cpu_logical, interpreters_json FROM run_host")
+    assert sorted(hosts["name"]) == ["alpha", "beta"]
+    assert (hosts["cpu_logical"] >= 1).all()
+    shown = run_pipeline("show", "--db", db_url)
+    assert "alpha" in shown.stdout, shown.stdout
+    assert "beta" in shown.stdout, shown.stdout
+
+
+def test_each_runs_the_whole_matrix_on_every_host(
+    cluster: LocalCluster, db_url: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "reports"
+    done = run_pipeline(
+        "run",
+        str(write(tmp_path, "each")),
+        "--db",
+        db_url,
+        "--cluster",
+        cluster.address,
+        "--out",
+        str(out),
+        "-q",
+    )
+    assert done.returncode == 0, done.stderr
+    found = trials(db_url)
+    assert_each_trial_once(found, cells=6, repetitions=3)
+    assert (found["host"] == found["cell_host"]).all()  # every trial ran on its cell's host
+    assert_no_overlap_per_host(found)
+    summary = readonly.query(db_url, "SELECT host, model, workers, speedup FROM cell_summary")
+    assert sorted(summary["host"].unique()) == ["alpha", "beta"]
+    assert len(summary) == 6
+    threads = summary[summary["model"].eq("threads")]
+    assert (threads["speedup"] > 1.2).all()  # sleeps overlap on every host
+    pages = list(out.glob("*/index.html"))
+    assert len(pages) == 1
+    page = pages[0].read_text()
+    assert "<h3>Hosts compared</h3>" in page  # the hosts table
+    assert "Hosts compared: median speedup over sequential" in page  # the chart (inline SVG)
+    assert "Verdicts per host" in page
+    compared = run_pipeline("compare", "latest", "--hosts", "alpha", "beta", "--db", db_url)
+    assert compared.returncode == 0, compared.stderr
+    assert "io_sleep" in compared.stdout
+
+
+def test_an_interpreter_a_host_lacks_is_refused_before_the_run(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    spec = write(tmp_path)
+    spec.write_text(
+        spec.read_text().replace(
+            "  payload: [1KiB]\n", "  payload: [1KiB]\n  interpreter: [current, python9.99]\n"
+        )
+    )
+    url = f"sqlite:///{tmp_path / 'never.db'}"
+    done = run_pipeline("run", str(spec), "--db", url, "--cluster", cluster.address, "-q")
+    assert done.returncode == 2
+    assert "host alpha: interpreter python9.99" in done.stderr
+    assert not (tmp_path / "never.db").exists()
+
+
+def test_a_scheduler_without_hosts_is_refused(tmp_path: Path) -> None:
+    with LocalCluster(tmp_path, names=()) as empty:
+        done = run_pipeline(
+            "run",
+            str(write(tmp_path)),
+            "--db",
+            f"sqlite:///{tmp_path / 'x.db'}",
+            "--cluster",
+            empty.address,
+        )
+    assert done.returncode == 2
+    assert "offers the 'host' resource" in done.stderr
+    assert "--resources host=1" in done.stderr
+
+
+def wait_for_trials(url: str, count: int, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        try:
+            if len(trials(url)) >= count:
+                return
+        except Exception:  # the database is not created yet
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"fewer than {count} trials after 120 s")
+
+
+def wait_for_a_trial_on(worker_pid: int) -> int:
+    """The pid of a trial the Dask worker ``worker_pid`` is running, once it runs one."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for child in psutil.Process(worker_pid).children():
+            with contextlib.suppress(psutil.Error):
+                if "pipeline.worker.__main__" in " ".join(child.cmdline()):
+                    return child.pid
+        time.sleep(0.005)
+    raise AssertionError("the worker ran no trial for 60 s")
+
+
+def trial_processes() -> list[psutil.Process]:
+    """Trial worker processes of this project still running anywhere on the machine."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if "pipeline.worker.__main__" in cmdline and str(ROOT) in cmdline:
+            found.append(process)
+    return found
+
+
+def test_a_worker_killed_mid_run_loses_and_doubles_nothing(db_url: str, tmp_path: Path) -> None:
+    folder = tmp_path / "dask"
+    folder.mkdir()
+    with LocalCluster(folder) as own:
+        spec = write(tmp_path, repetitions=4, seconds=0.15)
+        process = subprocess.Popen(
+            pipeline_command(
+                "run", str(spec), "--db", db_url, "--cluster", own.address, "--no-report", "-q"
+            ),
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        wait_for_trials(db_url, 4, process)
+        running = wait_for_a_trial_on(own.processes["beta"].pid)
+        own.kill("beta")  # mid-trial
+        _, stderr = process.communicate(timeout=240)
+        assert process.returncode == 0, stderr
+        found = trials(db_url)
+        assert_each_trial_once(found, cells=3, repetitions=4)
+        assert set(found["status"]) == {"ok"}
+        assert "alpha" in set(found["host"])
+        notes = found["note"].dropna()
+        assert len(notes) == 1  # the trial beta was running ran again, on alpha
+        assert "ran again after its Dask worker died" in notes.iloc[0]
+        assert found.loc[notes.index[0], "host"] == "alpha"
+        assert not psutil.pid_exists(running) or psutil.Process(running).status() == "zombie"
+        assert trial_processes() == []  # the killed worker's trial died with it
+
+
+def test_the_orchestrator_killed_then_resumed_completes_without_duplicates(
+    cluster: LocalCluster, db_url: str, tmp_path: Path
+) -> None:
+    spec = write(tmp_path, repetitions=4, seconds=0.1)
+    process = subprocess.Popen(
+        pipeline_command(
+            "run", str(spec), "--db", db_url, "--cluster", cluster.address, "--no-report", "-q"
+        ),
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    wait_for_trials(db_url, 5, process)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=30)
+    partial = len(trials(db_url))
+    assert 5 <= partial < 15
+    done = run_pipeline(
+        "run",
+        str(spec),
+        "--db",
+        db_url,
+        "--cluster",
+        cluster.address,
+        "--resume",
+        "--no-report",
+        "-q",
+    )
+    assert done.returncode == 0, done.stderr
+    found = trials(db_url)
+    assert_each_trial_once(found, cells=3, repetitions=4)
+    assert_no_overlap_per_host(found)
+
+
+def test_the_readme_cluster_commands_are_the_ones_tested_here() -> None:
+    """README's team set-up (a ```bash block: it starts servers, so test_docs does not run
+    it) uses the scheduler and worker commands that LocalCluster runs in these tests."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("### Clusters", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    assert "dask scheduler --port 8786" in block
+    workers = [line for line in block.splitlines() if line.startswith("dask worker")]
+    assert len(workers) == 2
+    for line in workers:
+        assert "--nthreads 1 --resources host=1 --name" in line
+    assert "pipeline run experiments/quick.yaml --cluster tcp://127.0.0.1:8786" in block
