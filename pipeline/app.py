@@ -77,8 +77,11 @@ def database_url(db: str | None = None) -> str:
 
 
 def open_store(db: str | None = None) -> store.Store:
-    """The results database at :func:`database_url` ``(db)``."""
-    return store.Store(database_url(db))
+    """The results database at :func:`database_url` ``(db)``, which must exist: the
+    commands that only read never create one (a missing SQLite file is a DatabaseError)."""
+    url = database_url(db)
+    engine.require_existing(url)
+    return store.Store(url)
 
 
 def run(

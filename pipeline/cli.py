@@ -6,6 +6,7 @@ import dataclasses
 import functools
 import importlib.util
 import json
+import signal
 import sys
 from collections.abc import Callable
 from enum import StrEnum
@@ -430,5 +431,12 @@ def normalise_args(args: list[str]) -> list[str]:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. SIGTERM ends any command as an exit (143), so that its
+    cleanup runs (a report being written leaves no part-written file); ``run`` turns it
+    into an interrupted run."""
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     cli(args=normalise_args(sys.argv[1:]), prog_name="pipeline")
+
+
+def _exit_on_sigterm(_signum: int, _frame: Any) -> None:
+    raise SystemExit(143)

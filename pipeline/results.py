@@ -327,13 +327,29 @@ def hosts(results: store.Store, run: str | int | None) -> pd.DataFrame:
             "memory": [_bytes(value) for value in found["memory_total_bytes"]],
             "interpreters": [
                 ", ".join(
-                    f"{label} {facts.get('version')}" for label, facts in json.loads(text).items()
+                    f"{label} {facts.get('version')}"
+                    for label, facts in sorted(json.loads(text).items())
                 )
                 for text in found["interpreters_json"]
             ],
             "trials": [int(counts.get(name, 0)) for name in found["name"]],
         }
     )
+
+
+def host_warnings(results: store.Store, run_id: int) -> list[str]:
+    """A report note for a run whose trials were shared among hosts (hosts: spread) that
+    differ in CPU model, usable cores or interpreters."""
+    from .analysis import machine
+
+    found = hosts(results, run_id)
+    if found.empty or cell_hosts(results, run_id):
+        return []  # one machine, or hosts: each (hosts kept apart)
+    rows = found.rename(columns={"host": "name"}).to_dict("records")
+    return [
+        f"{difference}: their trials were shared, so each cell mixes their measurements"
+        for difference in machine.host_differences(rows)
+    ]
 
 
 EXPORTS = {"trials": "trials_frame", "summary": "summary_frame", "facts": "facts_frame"}

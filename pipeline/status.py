@@ -14,6 +14,10 @@ class TrialStatus(StrEnum):
     TIMEOUT = "timeout"  # past the spec's timeout: its process tree was killed
     CRASHED = "crashed"  # the worker died without a result
     SKIPPED = "skipped"  # the interpreter cannot run the model: recorded, not run
+    # over one of the spec's limits: its process tree was killed
+    MEMORY_LIMIT = "memory_limit"  # RSS summed over the tree
+    PROCESS_LIMIT = "process_limit"  # processes in the tree at once
+    OUTPUT_LIMIT = "output_limit"  # bytes printed to stdout and stderr
 
 
 class RunStatus(StrEnum):

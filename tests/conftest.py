@@ -3,14 +3,19 @@ trials of built-in tasks."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import textwrap
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 from typer.testing import CliRunner
+
+from pipeline.execution.runner import TRIAL_MARK
 
 MINIMAL_MATRIX = """\
 matrix:
@@ -19,6 +24,33 @@ matrix:
   workers: [2]
   payload: [1KiB]
 """
+
+
+def trial_processes_since(started: float) -> list[psutil.Process]:
+    """Processes started by trials (they carry runner.TRIAL_MARK) since ``started`` that
+    are still running, wherever they are now (children of init included)."""
+    found = []
+    for process in psutil.process_iter(["create_time", "status"]):
+        if process.info["create_time"] < started or process.info["status"] == "zombie":
+            continue
+        with contextlib.suppress(psutil.Error):
+            if process.environ().get(TRIAL_MARK) == "1":
+                found.append(process)
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_trial_process_outlives_its_test() -> Iterator[None]:
+    """After every test: nothing a trial started is still running (a grace of 10 s for
+    trials a killed orchestrator's Dask worker is still finishing)."""
+    started = time.time() - 1.0
+    yield
+    deadline = time.monotonic() + 10.0
+    while (left := trial_processes_since(started)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not left, "left running: " + "; ".join(
+        f"{p.pid} {' '.join(p.cmdline())[:120]}" for p in left
+    )
 
 
 @pytest.fixture

@@ -113,6 +113,13 @@ class LocalCluster:
             )
 
     def __enter__(self) -> LocalCluster:
+        try:
+            return self._start_all()
+        except BaseException:
+            self.__exit__()  # nothing started may outlive a failed start
+            raise
+
+    def _start_all(self) -> LocalCluster:
         scheduler_file = self.folder / "scheduler.json"
         self._start(
             "scheduler",
@@ -128,7 +135,6 @@ class LocalCluster:
         deadline = time.monotonic() + 60
         while not scheduler_file.exists() or not scheduler_file.read_text().strip():
             if time.monotonic() > deadline or self.processes["scheduler"].poll() is not None:
-                self.__exit__()
                 raise RuntimeError(f"dask scheduler did not start: {self.log('scheduler')}")
             time.sleep(0.1)
         self.address = json.loads(scheduler_file.read_text())["address"]

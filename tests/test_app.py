@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from sqlmodel import select
 
@@ -119,3 +121,18 @@ def test_a_fixed_count_records_its_stop_reason(write_spec, db_url) -> None:
     app.run(planned(write_spec), db_url, execute=fake_execute, reports_dir=None)
     reasons = readonly.query(db_url, "SELECT DISTINCT stop_reason FROM cell")["stop_reason"]
     assert reasons.tolist() == ["fixed count"]
+
+
+def test_hosts_that_differ_are_named_and_cluster_needs_distributed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pipeline.analysis.machine import host_differences
+    from pipeline.execution import cluster
+
+    same = {"cpu_model": "Xeon", "usable_cores": 2.0, "interpreters": "current 3.11.7"}
+    assert host_differences([{"name": "a", **same}, {"name": "b", **same}]) == []
+    found = host_differences([{"name": "a", **same}, {"name": "b", **same, "usable_cores": 64}])
+    assert found == ["the hosts differ in usable cores (a: 2.0, b: 64)"]
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed
+    with pytest.raises(cluster.ClusterError, match=r"pip install 'pipeline\[cluster\]'"):
+        cluster.connect("tcp://127.0.0.1:1", [])

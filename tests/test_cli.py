@@ -15,6 +15,7 @@ import pytest
 
 from pipeline import __version__
 from pipeline.cli import cli
+from pipeline.storage import store
 
 from .helpers import FAKE_SPEC, TESTS_DIR, fake_execute
 
@@ -148,9 +149,32 @@ def test_query_formats(cli_runner, tmp_path) -> None:
 
 def test_report_of_unknown_run(cli_runner, tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'r.db'}"
+    store.Store(url)  # an empty database
     result = cli_runner.invoke(cli, ["report", "7", "--db", url, "--out", str(tmp_path)])
     assert result.exit_code == 2
     assert result.stderr.startswith("error: no run 7 in ")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["report"],
+        ["show"],
+        ["verdicts"],
+        ["runs"],
+        ["compare", "1", "2"],
+        ["export", "latest"],
+        ["publish"],
+        ["query", "SELECT 1"],
+    ],
+)
+def test_commands_that_only_read_never_create_a_database(cli_runner, tmp_path, command) -> None:
+    missing = tmp_path / "missing.db"
+    result = cli_runner.invoke(cli, [*command, "--db", f"sqlite:///{missing}"])
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith(f"error: {missing}: ")
+    assert "Traceback" not in result.output
+    assert not missing.exists()
 
 
 def _count_trials(db_file: Path) -> int:

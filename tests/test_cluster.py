@@ -6,6 +6,7 @@ nothing."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -158,6 +159,14 @@ def test_each_runs_the_whole_matrix_on_every_host(
     compared = run_pipeline("compare", "latest", "--hosts", "alpha", "beta", "--db", db_url)
     assert compared.returncode == 0, compared.stderr
     assert "io_sleep" in compared.stdout
+    judged = run_pipeline("verdicts", "--host", "beta", "--json", "--db", db_url)
+    assert judged.returncode == 0, judged.stderr
+    threads_io = next(v for v in json.loads(judged.stdout) if v["claim"] == "threads_io")
+    assert threads_io["verdict"] == "supported"  # 4 threads overlap 4 sleeps on beta alone
+    assert "host beta" in threads_io["conditions"]
+    unknown = run_pipeline("verdicts", "--host", "gamma", "--db", db_url)
+    assert unknown.returncode == 2
+    assert "no host 'gamma' (hosts: alpha, beta)" in unknown.stderr
 
 
 def test_an_interpreter_a_host_lacks_is_refused_before_the_run(
@@ -305,3 +314,48 @@ def test_the_readme_cluster_commands_are_the_ones_tested_here() -> None:
     for line in workers:
         assert "--nthreads 1 --resources host=1 --name" in line
     assert "pipeline run experiments/quick.yaml --cluster tcp://127.0.0.1:8786" in block
+
+
+def test_a_run_whose_hosts_all_vanish_stops_and_resumes_later(db_url: str, tmp_path: Path) -> None:
+    """With no host left for PIPELINE_CLUSTER_GRACE_S the run stops (interrupted, exit 2,
+    saying so) instead of hanging; with a host back, --resume completes it."""
+    folder = tmp_path / "dask"
+    folder.mkdir()
+    spec = write(tmp_path, repetitions=4, seconds=0.1)
+    with LocalCluster(folder, ("alpha",)) as own:
+        process = subprocess.Popen(
+            pipeline_command(
+                "run", str(spec), "--db", db_url, "--cluster", own.address, "--no-report", "-q"
+            ),
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT), "PIPELINE_CLUSTER_GRACE_S": "3"},
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        wait_for_trials(db_url, 3, process)
+        own.kill("alpha")
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 2, stderr
+        assert "no host of the cluster" in stderr
+        assert "--resume" in stderr
+        status = readonly.query(db_url, "SELECT status FROM run")["status"].tolist()
+        assert status == ["interrupted"]
+        own.add("gamma")
+        own.wait_for(1)
+        done = run_pipeline(
+            "run",
+            str(spec),
+            "--db",
+            db_url,
+            "--cluster",
+            own.address,
+            "--resume",
+            "-q",
+            "--no-report",
+        )
+    assert done.returncode == 0, done.stderr
+    found = trials(db_url)
+    assert_each_trial_once(found, cells=3, repetitions=4)
+    assert "gamma" in set(found["host"])
+    assert readonly.query(db_url, "SELECT status FROM run")["status"].tolist() == ["finished"]

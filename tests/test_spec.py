@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 from pipeline.cli import cli
 from pipeline.errors import SpecError
@@ -75,6 +81,57 @@ matrix:
             GOOD.replace("name: ok", "name: has space"),
             "{f}:1: name: String should match pattern '^[A-Za-z0-9_-]+$'",
         ),
+        # hostile input (README: What we tried)
+        (
+            GOOD + "matrix:\n  task: [io_sleep]\n",
+            "{f}:7: matrix: duplicate key (first on line 2; YAML would keep only the last)",
+        ),
+        (
+            GOOD.replace("  workers", "  model: [threads]\n  workers"),
+            "{f}:5: matrix.model: duplicate key (first on line 4; YAML would keep only the last)",
+        ),
+        (
+            GOOD + "exclude:\n  - {model: [sequential, threads]}\n",
+            "{f}:7: exclude: removes every cell of the matrix",
+        ),
+        (GOOD + "timeout: .inf\n", "{f}:7: timeout: Input should be a finite number"),
+        (GOOD + "margin: .nan\n", "{f}:7: margin: Input should be a finite number"),
+        (
+            GOOD + "params:\n  io_sleep: {seconds: .inf}\n",
+            "{f}:8: params.io_sleep.seconds: must be a finite number, got inf",
+        ),
+        (GOOD + "seed: -1\n", "{f}:7: seed: Input should be greater than or equal to 0"),
+        (
+            GOOD.replace("[1KiB]", "[1048576GiB]"),
+            "{f}:6: matrix.payload[0]: '1048576GiB' is more than 1 TiB, the largest payload "
+            "allowed",
+        ),
+        (
+            GOOD.replace("[1KiB]", "[" + "9" * 400 + "]"),
+            "{f}:6: matrix.payload[0]: " + "9" * 400 + " is more than 1 TiB, the largest "
+            "payload allowed",
+        ),
+        (
+            GOOD.replace("[1, 2]", "[1, 100000000]"),
+            "{f}:5: matrix.workers[1]: 100000000 workers is more than 1024 (max_workers; raise "
+            "it in the spec if the machine can take them)",
+        ),
+        (
+            GOOD.replace("[1KiB]", "[1GiB]") + "items: 100000\n",
+            "{f}:6: matrix.payload: 1 GiB × 100000 items × (2 workers + 1) needs 293.0 TiB, "
+            "more than the {available} of memory available",
+        ),
+        (
+            GOOD.replace("cpu_pure, io_sleep", "no_such_module:run"),
+            "{f}:3: matrix.task[0]: no_such_module:run cannot be loaded by interpreter "
+            "{python}: ModuleNotFoundError: No module named 'no_such_module'",
+        ),
+        (
+            GOOD.replace("cpu_pure, io_sleep", "mine:run")
+            + "params:\n  mine:run: {day: 2024-01-01}\n",
+            "{f}:8: params.mine:run.day: cannot be stored as JSON (numbers, text, true/false, "
+            "lists, mappings), got datetime.date(2024, 1, 1)",
+        ),
     ],
 )
 def test_invalid_spec_is_one_line_with_exit_2_and_no_database(
@@ -84,7 +141,10 @@ def test_invalid_spec_is_one_line_with_exit_2_and_no_database(
     db_file = tmp_path / "results.db"
     result = cli_runner.invoke(cli, ["run", str(path), "--db", f"sqlite:///{db_file}"])
     assert result.exit_code == 2
-    assert result.stderr == f"error: {message.format(f=path)}\n"
+    # the memory available changes from moment to moment: any amount is taken there
+    expected = re.escape(message.format(f=path, python=sys.executable, available="AMOUNT"))
+    pattern = f"error: {expected}\n".replace("AMOUNT", r"[\d.]+ [KMGT]?i?B")
+    assert re.fullmatch(pattern, result.stderr), result.stderr
     assert not db_file.exists()
 
 
@@ -242,3 +302,66 @@ def test_adaptive_repetition_errors(write_spec, extra: str, message: str) -> Non
     with pytest.raises(SpecError) as raised:
         load_spec(path)
     assert str(raised.value) == f"{path}:7: {message}"
+
+
+# any YAML value, including the awkward ones: huge and negative numbers, inf and nan,
+# dates, nulls, nested lists and mappings
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**400), max_value=10**400)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=12)
+    | st.dates()
+    | st.sampled_from(["1KiB", "4 MiB", "io_sleep", "threads", "mod:fn", ".inf", "-1"])
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_KEYS = [
+    "name",
+    "repetitions",
+    "budget",
+    "warmup",
+    "timeout",
+    "margin",
+    "pair_rounds",
+    "hosts",
+    "seed",
+    "items",
+    "max_workers",
+    "limits",
+    "params",
+    "exclude",
+    "python_path",
+]
+_AXES = ["task", "model", "workers", "payload", "interpreter"]
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)  # the same specs in every run
+@given(
+    top=st.dictionaries(st.sampled_from(_KEYS), _VALUES, max_size=4),
+    axes=st.dictionaries(st.sampled_from(_AXES), _VALUES, max_size=2),
+)
+def test_no_spec_gets_a_traceback(tmp_path_factory, top, axes) -> None:
+    """Whatever a spec holds, `pipeline run --dry-run` plans it or refuses it with one
+    line and exit 2: never a traceback."""
+    folder = tmp_path_factory.mktemp("fuzz")
+    spec = yaml.safe_load(GOOD)
+    spec.update(top)
+    spec["matrix"].update(axes)
+    path = folder / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, allow_unicode=True))
+    result = CliRunner().invoke(
+        cli, ["run", str(path), "--dry-run", "--db", f"sqlite:///{folder / 'x.db'}"]
+    )
+    assert result.exit_code in (0, 2), result.output
+    assert "Traceback" not in result.output
+    if result.exit_code == 2:
+        assert result.stderr.startswith("error: "), result.stderr
+        assert result.stderr.count("\n") == 1, result.stderr
+    assert not (folder / "x.db").exists()

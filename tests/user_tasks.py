@@ -40,3 +40,47 @@ def hang_with_child(payload: bytes, params: dict[str, Any]) -> None:
         handle.write(f"{child.pid}\n")
     while True:
         time.sleep(1)
+
+
+# -- hostile tasks: each must end as a recorded status, with nothing left running ------------
+def allocate_forever(payload: bytes, params: dict[str, Any]) -> None:
+    """Allocates (and touches) 16 MiB after 16 MiB until something stops it."""
+    hoard = []
+    while True:
+        hoard.append(bytearray(16 * 1024 * 1024))
+        time.sleep(0.001)
+
+
+def fork_forever(payload: bytes, params: dict[str, Any]) -> None:
+    """Starts sleeping children without end (a slow fork bomb that waits on nothing)."""
+    while True:
+        if os.fork() == 0:
+            time.sleep(600)
+            os._exit(0)
+        time.sleep(0.002)
+
+
+def print_forever(payload: bytes, params: dict[str, Any]) -> None:
+    """Prints 64 KiB lines without end."""
+    line = "x" * 65535
+    while True:
+        print(line, flush=True)
+
+
+def ignore_sigterm(payload: bytes, params: dict[str, Any]) -> None:
+    """Ignores SIGTERM and sleeps past any timeout."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    time.sleep(600)
+
+
+def escape_session(payload: bytes, params: dict[str, Any]) -> None:
+    """Double-forks a grandchild that leaves the trial's session (setsid) and sleeps for
+    ten minutes, then ends the item normally."""
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            time.sleep(600)
+        os._exit(0)
+    os.wait()

@@ -4,7 +4,8 @@ pyperf advises changing."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 
 class MachineFacts(Protocol):
@@ -79,3 +80,23 @@ def busy_warnings(env: MachineFacts) -> list[str]:
     normal and never warned about.
     """
     return [*_load_warnings(env), *_cpu_percent_warnings(env), *_config_warnings(env)]
+
+
+HOST_FACTS = {  # what hosts sharing one matrix (hosts: spread) must have in common
+    "cpu_model": "CPU model",
+    "usable_cores": "usable cores",
+    "interpreters": "interpreters",
+}
+
+
+def host_differences(hosts: Sequence[Mapping[Any, Any]]) -> list[str]:
+    """How cluster hosts differ in CPU model, usable cores or interpreter versions
+    (``hosts``: one dict per host with ``name`` and the HOST_FACTS keys): what makes
+    sharing one matrix among them mix unlike measurements in each cell."""
+    found = []
+    for key, what in HOST_FACTS.items():
+        values = {str(host["name"]): host.get(key) for host in hosts}
+        if len({repr(value) for value in values.values()}) > 1:
+            shown = ", ".join(f"{name}: {value}" for name, value in sorted(values.items()))
+            found.append(f"the hosts differ in {what} ({shown})")
+    return found

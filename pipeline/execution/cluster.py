@@ -26,10 +26,11 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..analysis import machine
 from ..errors import PipelineError
 from ..planning.axes import Interpreter, resolve
 from ..planning.matrix import TrialPlan
@@ -68,9 +69,12 @@ class Host:
 
 
 # -- on the hosts (pickled by reference: they must import this module) ------------------------
-def describe_host(entries: list[Interpreter]) -> dict[str, Any]:
+def describe_host(
+    entries: list[Interpreter], tasks: list[str], python_path: list[str]
+) -> dict[str, Any]:
     """Runs on a host: its environment, and each interpreter found there (on its PATH, a
-    path, or ``current``: the Python running its Dask worker) and probed, or why not."""
+    path, or ``current``: the Python running its Dask worker) and probed, or why not
+    (including a user task of the spec it cannot load)."""
     probes: dict[str, Any] = {}
     for entry in entries:
         executable = resolve(entry.executable)
@@ -78,9 +82,14 @@ def describe_host(entries: list[Interpreter]) -> dict[str, Any]:
             probes[entry.label] = f"{entry.executable!r} not found on this host"
             continue
         try:
-            probes[entry.label] = interpreters.probe(replace(entry, executable=executable))
+            probes[entry.label] = probed = interpreters.probe(replace(entry, executable=executable))
         except interpreters.ProbeError as error:
             probes[entry.label] = str(error)
+            continue
+        for task in tasks:
+            problem = interpreters.task_problem(probed, task, python_path)
+            if problem:
+                probes[entry.label] = f"cannot load task {task}: {problem}"
     return {"facts": environment.capture(), "probes": probes}
 
 
@@ -100,6 +109,13 @@ def run_trial_on_host(
 def _started_topic(key: Any) -> str:
     """The scheduler event topic where the hosts that started a trial's task log it."""
     return f"pipeline-started-{key}"
+
+
+def interpreter_versions(probes: dict[str, interpreters.Probe]) -> str:
+    """A host's interpreters as 'label version, ...' (what run_host.interpreters_json keeps)."""
+    return ", ".join(
+        f"{label} {probe.facts.get('version')}" for label, probe in sorted(probes.items())
+    )
 
 
 def _retries(keys: list[str], dask_scheduler: Any = None) -> dict[str, int]:
@@ -135,7 +151,9 @@ class Cluster:
             if (info.get("resources") or {}).get(RESOURCE)
         }
 
-    def describe(self, entries: list[Interpreter]) -> None:
+    def describe(
+        self, entries: list[Interpreter], tasks: list[str], python_path: list[str]
+    ) -> None:
         """Describe every host (environment and interpreters, probed there); refuse hosts
         that lack an interpreter of the spec, naming them."""
         live = self.live_hosts()
@@ -143,6 +161,8 @@ class Cluster:
             name: self.client.submit(
                 describe_host,
                 entries,
+                tasks,
+                python_path,
                 key=f"pipeline-describe-{name}-{uuid.uuid4().hex}",
                 workers=[address],
                 resources={RESOURCE: 1},
@@ -161,24 +181,18 @@ class Cluster:
             raise ClusterError("; ".join(problems))
 
     def differences(self) -> list[str]:
-        """How the hosts differ in CPU model, usable cores or interpreter versions: what
-        makes sharing one matrix among them (hosts: spread) mix unlike measurements."""
-        found = []
-        for what, read in (
-            ("CPU model", lambda h: h.facts.get("cpu_model")),
-            ("usable cores", lambda h: h.facts.get("usable_cores")),
-            (
-                "interpreters",
-                lambda h: tuple(
-                    (label, probe.facts.get("version")) for label, probe in sorted(h.probes.items())
-                ),
-            ),
-        ):
-            values = {name: read(host) for name, host in sorted(self.hosts.items())}
-            if len(set(map(repr, values.values()))) > 1:
-                shown = ", ".join(f"{name}: {value}" for name, value in values.items())
-                found.append(f"the hosts differ in {what} ({shown})")
-        return found
+        """How the hosts differ in CPU model, usable cores or interpreter versions."""
+        return machine.host_differences(
+            [
+                {
+                    "name": name,
+                    "cpu_model": host.facts.get("cpu_model"),
+                    "usable_cores": host.facts.get("usable_cores"),
+                    "interpreters": interpreter_versions(host.probes),
+                }
+                for name, host in self.hosts.items()
+            ]
+        )
 
     def executables(self) -> dict[str, dict[str, str]]:
         """Each host's executable for each interpreter label."""
@@ -194,8 +208,8 @@ class Cluster:
         started: Callable[[TrialPlan], None],
     ) -> Iterator[Done]:
         """Submit every trial (earlier sequences first on each host), then yield each as it
-        completes. Raises KeyboardInterrupt when no host has been left for NO_HOST_GRACE_S
-        (the run is then interrupted, and resumable)."""
+        completes. Raises HostsGone when the hosts that could run the remaining trials
+        have been gone for NO_HOST_GRACE_S (the run is then interrupted, and resumable)."""
         from distributed import as_completed
 
         executables = self.executables()
@@ -206,7 +220,7 @@ class Cluster:
                 started(trial)
                 yield Done(trial, job)
                 continue
-            host = self.hosts.get(trial.cell.host)
+            host = self.hosts.get(trial.cell.host)  # hosts: each pins a cell to its host
             future = self.client.submit(
                 run_trial_on_host,
                 job,
@@ -223,13 +237,19 @@ class Cluster:
         if not pending:
             return
         stop = threading.Event()
+        needs = {
+            future: self.hosts[trial.cell.host].address if trial.cell.host else ""
+            for future, trial in pending.items()
+        }
         watchdog = threading.Thread(
-            target=self._watch, args=(list(pending), stop), name="pipeline-cluster", daemon=True
+            target=self._watch, args=(needs, stop), name="pipeline-cluster", daemon=True
         )
         watchdog.start()
         stranded = 0
         try:
-            completed = as_completed(list(pending), loop=self.client.loop)  # type: ignore[no-untyped-call]
+            completed = as_completed(  # type: ignore[no-untyped-call]
+                list(pending), loop=self.client.loop
+            )
             for future in completed:
                 trial = pending.pop(future)
                 if future.cancelled():
@@ -243,8 +263,8 @@ class Cluster:
                 self.client.cancel(list(pending))
         if stranded:
             raise HostsGone(
-                f"no host of the cluster at {self.address} was left for {_grace_s():g} s; "
-                f"{stranded} trials did not run"
+                f"no host of the cluster at {self.address} could run {stranded} trials for "
+                f"{_grace_s():g} s (every host, or the one their cells belong to, was gone)"
             )
 
     def _done(self, future: Any, trial: TrialPlan) -> Done:
@@ -271,29 +291,38 @@ class Cluster:
         ]
         return max(named)[1] if named else ""
 
-    def _watch(self, futures: list[Any], stop: threading.Event) -> None:
-        """Cancel the trials not done when no host has been there for NO_HOST_GRACE_S."""
-        alone_since: float | None = None
-        while not stop.wait(_WATCH_EVERY_S):
+    def _watch(self, needs: dict[Any, str], stop: threading.Event) -> None:
+        """Cancel the trials not done whose host's worker (by address; "": any host) has
+        been gone for NO_HOST_GRACE_S. A worker that restarts comes back at another
+        address: the trials pinned to it stop the run, and --resume finds the new one."""
+        gone_since: dict[str, float] = {}
+        while not stop.wait(_WATCH_EVERY_S) and needs:
             try:
-                alive = bool(self.live_hosts())
+                live = set(self.live_hosts().values())
             except Exception:  # the scheduler itself is gone
-                alive = False
-            if alive:
-                alone_since = None
-                continue
-            alone_since = alone_since or time.monotonic()
-            if time.monotonic() - alone_since >= _grace_s():
-                self.client.cancel([future for future in futures if not future.done()])
-                return
+                live = set()
+            now = time.monotonic()
+            for wanted in set(needs.values()):
+                if (wanted in live) if wanted else bool(live):
+                    gone_since.pop(wanted, None)
+                elif now - gone_since.setdefault(wanted, now) >= _grace_s():
+                    stranded = [f for f, host in needs.items() if host == wanted]
+                    self.client.cancel([future for future in stranded if not future.done()])
+                    needs = {f: host for f, host in needs.items() if host != wanted}
 
 
 def _grace_s() -> float:
     return float(os.environ.get(GRACE_ENV) or NO_HOST_GRACE_S)
 
 
-def connect(address: str, entries: list[Interpreter]) -> Cluster:
-    """Connect to the scheduler at ``address`` and describe its hosts."""
+def connect(
+    address: str,
+    entries: list[Interpreter],
+    tasks: Sequence[str] = (),
+    python_path: Sequence[str] = (),
+) -> Cluster:
+    """Connect to the scheduler at ``address`` and describe its hosts (``tasks``: the
+    spec's user tasks, which every interpreter of every host must load)."""
     try:
         from distributed import Client
     except ImportError:
@@ -311,7 +340,7 @@ def connect(address: str, entries: list[Interpreter]) -> Cluster:
                 f"no Dask worker at {address} offers the '{RESOURCE}' resource: start one on "
                 f"each host with `{WORKER_COMMAND.format(address=address)}`"
             )
-        cluster.describe(entries)
+        cluster.describe(entries, list(tasks), list(python_path))
     except BaseException:
         cluster.close()
         raise

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..planning.axes import Interpreter, describe_interpreter
-from .launch import probe_command
+from .launch import check_task_command, probe_command
 
 MIN_VERSION = (3, 9)  # the worker package's syntax and standard library
 PROBE_TIMEOUT_S = 60.0
@@ -107,6 +107,34 @@ def _probe(executable: str, env: tuple[tuple[str, str], ...]) -> dict[str, Any]:
             "not a free-threaded build"
         )
     return facts
+
+
+def task_problem(probed: Probe, task: str, python_path: list[str]) -> str | None:
+    """Why interpreter ``probed`` cannot load the user task ``task`` (with the spec's
+    python_path), or None; run in an empty folder under the entry's environment, as a
+    trial would."""
+    environment = {**os.environ, **probed.interpreter.environment}
+    with tempfile.TemporaryDirectory(prefix="pipeline-probe-") as folder:
+        try:
+            done = subprocess.run(
+                check_task_command(probed.executable, task, python_path),
+                capture_output=True,
+                text=True,
+                env=environment,
+                cwd=folder,
+                timeout=PROBE_TIMEOUT_S,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return f"importing it took more than {PROBE_TIMEOUT_S:g} s"
+    try:
+        answer = json.loads(done.stdout.splitlines()[-1]) if done.stdout else None
+    except ValueError:
+        answer = None
+    if done.returncode != 0 or not done.stdout:
+        return _last_words(done.stderr)
+    return None if answer is None else str(answer)
 
 
 def _last_words(stderr: str) -> str:

@@ -43,6 +43,22 @@ PROBE = (
 )
 
 
+# One user-task check: ``python -c CHECK_TASK ROOT TASK PYTHON_PATH_JSON``; prints JSON:
+# null, or why the task cannot be loaded.
+CHECK_TASK = (
+    "import json, sys\n"
+    + IMPORT_WORKER
+    + "sys.stdout.write(json.dumps(worker.check_task(sys.argv[2], json.loads(sys.argv[3]))))\n"
+)
+
+
+def check_task_command(executable: str, task: str, python_path: list[str]) -> list[str]:
+    """The command line that checks that an interpreter can load a user task."""
+    import json
+
+    return [executable, "-c", CHECK_TASK, WORKER_ROOT, task, json.dumps(python_path)]
+
+
 def trial_command(executable: str, request_path: str, result_path: str) -> list[str]:
     """The command line of one trial's worker process."""
     return [executable, "-c", BOOTSTRAP, WORKER_ROOT, request_path, result_path]

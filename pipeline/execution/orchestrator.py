@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import signal
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -18,6 +18,7 @@ from ..planning.spec import Spec, load_spec
 from ..results import summarise, undecided_cells
 from ..status import RunStatus, StopReason, TrialStatus
 from ..storage import store
+from ..worker.tasks import is_user_task
 from . import adaptive, cluster, dispatch, environment, interpreters, records, runner
 from .resume import reopen
 
@@ -72,6 +73,7 @@ class Plan:
     trials: list[matrix.TrialPlan]
     probes: dict[str, interpreters.Probe]  # by interpreter label
     cluster: cluster.Cluster | None = None  # where the trials run (None: on this machine)
+    limits: runner.Limits = field(default_factory=runner.Limits)  # what a trial may use
 
     def skip_reason(self, cell: matrix.Cell) -> str | None:
         """Why the cell's interpreter cannot run its model (its trials are then recorded as
@@ -126,12 +128,93 @@ def plan(spec_path: str | Path, cluster_address: str | None = None) -> Plan:
         connected = None
     else:
         spec = load_spec(spec_path, elsewhere=True)
-        connected = cluster.connect(cluster_address, spec.interpreter_entries)
+        user_tasks = [task for task in spec.matrix.task if is_user_task(task)]
+        connected = cluster.connect(
+            cluster_address, spec.interpreter_entries, user_tasks, spec.python_path
+        )
         probes = connected.hosts[connected.names[0]].probes
         hosts = connected.names if spec.hosts == "each" else ("",)
     cells = matrix.expand(spec, hosts)
+    if not cells:
+        raise SpecError(
+            f"{spec.path}:{spec.line_of('exclude')}: exclude: removes every cell of the matrix"
+        )
+    available = (
+        min(int(h.facts.get("memory_available_bytes") or 0) for h in connected.hosts.values())
+        if connected is not None
+        else None
+    )
+    _check_capacity(spec, cells, available)
+    limits = trial_limits(spec, cells, available)
+    if connected is None:  # on a cluster, each host checked them (cluster.describe_host)
+        _check_user_tasks(spec, probes)
     trials = matrix.schedule(cells, spec.min_repetitions, spec.warmup, spec.seed)
-    return Plan(spec, cells, trials, probes, connected)
+    return Plan(spec, cells, trials, probes, connected, limits)
+
+
+def _check_user_tasks(spec: Spec, probes: dict[str, interpreters.Probe]) -> None:
+    """Refuse a module:function task that an interpreter of the spec cannot load (before
+    the first trial, rather than as a failure of every trial)."""
+    for index, task in enumerate(spec.matrix.task):
+        if not is_user_task(task):
+            continue
+        for label, probed in probes.items():
+            problem = interpreters.task_problem(probed, task, spec.python_path)
+            if problem:
+                raise SpecError(
+                    f"{spec.path}:{spec.line_of('matrix', 'task', index)}: matrix.task[{index}]: "
+                    f"{task} cannot be loaded by interpreter {label}: {problem}"
+                )
+
+
+DEFAULT_PROCESSES = 512
+DEFAULT_OUTPUT_BYTES = 16 * 1024**2
+MEMORY_SHARE = 0.8  # of the memory available when the run starts
+
+
+def trial_limits(spec: Spec, cells: list[matrix.Cell], available: int | None) -> runner.Limits:
+    """The spec's limits, each unset one derived from the machine: 80% of the memory
+    available now, 512 processes (or twice the most workers, plus 16, if more; never more
+    than RLIMIT_NPROC allows), 16 MiB of output."""
+    import resource
+
+    available = available or environment.memory_available()
+    nproc, _ = resource.getrlimit(resource.RLIMIT_NPROC)
+    processes = max(DEFAULT_PROCESSES, 2 * max(cell.workers for cell in cells) + 16)
+    if nproc != resource.RLIM_INFINITY:
+        processes = min(processes, nproc)
+    given = spec.limits
+    return runner.Limits(
+        memory_bytes=given.memory or (int(available * MEMORY_SHARE) if available else None),
+        processes=given.processes or processes,
+        output_bytes=given.output or DEFAULT_OUTPUT_BYTES,
+    )
+
+
+def _check_capacity(spec: Spec, cells: list[matrix.Cell], available: int | None) -> None:
+    """Refuse cells the machine cannot hold: a trial keeps about payload × items bytes in
+    the parent and in every worker, and each worker may be a process (RLIMIT_NPROC)."""
+    import resource
+
+    from ..units import format_bytes, format_size
+
+    available = available or environment.memory_available()
+    largest = max(cells, key=lambda c: c.payload_bytes * spec.items * (c.workers + 1))
+    need = largest.payload_bytes * spec.items * (largest.workers + 1)
+    if available and need > available:
+        raise SpecError(
+            f"{spec.path}:{spec.line_of('matrix', 'payload')}: matrix.payload: "
+            f"{format_bytes(largest.payload_bytes)} × {spec.items} items × "
+            f"({largest.workers} workers + 1) needs {format_size(need)}, more than the "
+            f"{format_size(available)} of memory available"
+        )
+    limit, _ = resource.getrlimit(resource.RLIMIT_NPROC)
+    most = max(cell.workers for cell in cells)
+    if limit != resource.RLIM_INFINITY and most >= limit:
+        raise SpecError(
+            f"{spec.path}:{spec.line_of('matrix', 'workers')}: matrix.workers: {most} "
+            f"workers, but this user may run only {limit} processes (ulimit -u)"
+        )
 
 
 def probe_interpreters(spec: Spec) -> dict[str, interpreters.Probe]:
@@ -332,6 +415,7 @@ def _request(plan: Plan, cell: matrix.Cell) -> runner.TrialRequest:
         seed=spec.seed,
         params=matrix.cell_params(spec, cell),
         python_path=tuple(spec.python_path),
+        limits=plan.limits,
     )
 
 

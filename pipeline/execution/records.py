@@ -8,6 +8,7 @@ import math
 import os
 import platform
 import statistics
+from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
@@ -109,6 +110,7 @@ def run_row(plan: Plan) -> schema.Run:
         budget_s=spec.budget,
         margin=spec.margin,
         pair_rounds=spec.pair_rounds,
+        limits_json=schema.to_json(asdict(plan.limits)),
         warmup=spec.warmup,
         items=spec.items,
         timeout_s=spec.timeout,

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -38,6 +40,17 @@ USS_BUDGET = 0.05  # share of one core the USS/PSS sweeps may take
 _KILL_GRACE_S = 5.0
 _TRACKER_GRACE_S = 1.0
 _OUTPUT_TAIL_CHARS = 2000
+TRIAL_MARK = "PIPELINE_TRIAL"  # in the environment of every process a trial starts
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one trial may use before its process tree is killed (None: no limit). Checked
+    by the sampler, so a trial can overshoot by what it takes in one sample interval."""
+
+    memory_bytes: int | None = None  # RSS summed over the trial's process tree
+    processes: int | None = None  # processes in the tree at once
+    output_bytes: int | None = None  # bytes written to stdout and stderr
 
 
 @dataclass(frozen=True)
@@ -55,6 +68,7 @@ class TrialRequest:
     params: dict[str, Any] = field(default_factory=dict)
     python_path: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)  # added to the worker's environment
+    limits: Limits = field(default_factory=Limits)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,10 +158,12 @@ def worker_environment(folder: str, extra: dict[str, str] | None = None) -> dict
     as in most installations), with TMPDIR set to the trial's own folder: whatever the
     trial leaves in temporary files (multiprocessing's pymp-* folders, io_file's files
     after a kill) goes when the folder is removed. ``extra`` is the interpreter entry's own
-    variables (such as PYTHON_GIL)."""
+    variables (such as PYTHON_GIL). Every process of the trial carries TRIAL_MARK, by
+    which one can be found wherever it ends up (the tests check that none outlives them)."""
     environment = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     environment.update(extra or {})
     environment["TMPDIR"] = folder
+    environment[TRIAL_MARK] = "1"  # inherited by everything the trial starts
     return environment
 
 
@@ -177,6 +193,7 @@ def execute_in_process(request: TrialRequest) -> Measurement:
 
 
 def _execute(request: TrialRequest) -> Measurement:
+    adopt_orphans()
     with tempfile.TemporaryDirectory(prefix="pipeline-trial-") as folder:
         request_path = Path(folder, "request.json")
         result_path = Path(folder, "result.json")
@@ -206,20 +223,18 @@ def _execute(request: TrialRequest) -> Measurement:
                 return Measurement(
                     status=TrialStatus.CRASHED, error=f"cannot start worker: {error}"
                 )
-            timed_out, peaks = _watch(process, started_s + request.timeout_s)
+            stopped, peaks = _watch(process, request.timeout_s, request.limits, output.fileno())
             process_s = time.perf_counter() - started_s
-            output.seek(0)
-            tail = output.read()[-_OUTPUT_TAIL_CHARS:].decode(errors="replace").strip()
+            size = os.fstat(output.fileno()).st_size
+            output.seek(max(0, size - _OUTPUT_TAIL_CHARS))  # never read it whole
+            tail = output.read().decode(errors="replace").strip()
         progress = _read_progress(progress_path)
-        if timed_out:
-            return _measurement(
-                TrialStatus.TIMEOUT,
-                progress,
-                process_s,
-                peaks,
-                f"killed after the {request.timeout_s:g} s timeout",
-            )
-        return _read_result(result_path, process.returncode, process_s, peaks, tail, progress)
+        if stopped is not None:
+            status, why = stopped
+            return _measurement(status, progress, process_s, peaks, why)
+        return _read_result(
+            result_path, process.returncode, process_s, peaks, tail, progress, request.items
+        )
 
 
 def _measurement(
@@ -251,19 +266,29 @@ def _read_progress(path: Path) -> dict[str, Any]:
     return {"items_done": done, "items_failed": len(outcomes) - done, "partial": True}
 
 
-def _watch(process: subprocess.Popen[bytes], deadline_s: float) -> tuple[bool, Peaks]:
-    """Sample the tree until the worker exits or the deadline passes; always clean up."""
+Stopped = tuple[TrialStatus, str]  # why the watcher killed a trial, in words
+
+
+def _watch(
+    process: subprocess.Popen[bytes], timeout_s: float, limits: Limits, output: int
+) -> tuple[Stopped | None, Peaks]:
+    """Sample the tree until the worker exits, the timeout passes or a limit is crossed
+    (``output``: the descriptor its stdout and stderr go to); always clean up."""
     sampler: TreeSampler | None = None
-    timed_out = False
+    stopped: Stopped | None = None
+    deadline_s = time.perf_counter() + timeout_s
     try:
         with contextlib.suppress(psutil.Error):
             sampler = TreeSampler(process.pid)
         while True:
             if sampler is not None:
                 sampler.sample()
+                stopped = _over_limit(sampler, limits, output)
+                if stopped is not None:
+                    break
             remaining_s = deadline_s - time.perf_counter()
             if remaining_s <= 0:
-                timed_out = True
+                stopped = (TrialStatus.TIMEOUT, f"killed after the {timeout_s:g} s timeout")
                 break
             try:
                 process.wait(timeout=min(SAMPLE_INTERVAL_S, remaining_s))
@@ -272,7 +297,34 @@ def _watch(process: subprocess.Popen[bytes], deadline_s: float) -> tuple[bool, P
                 continue
     finally:
         _kill_group(process, sampler)
-    return timed_out, Peaks.of(sampler)
+    return stopped, Peaks.of(sampler)
+
+
+def _over_limit(sampler: TreeSampler, limits: Limits, output: int) -> Stopped | None:
+    """The limit the trial has crossed, if any."""
+    from ..units import format_size
+
+    if limits.memory_bytes is not None and sampler.peak_rss_bytes > limits.memory_bytes:
+        return (
+            TrialStatus.MEMORY_LIMIT,
+            f"killed: its processes used {format_size(sampler.peak_rss_bytes)} of memory, "
+            f"over the {format_size(limits.memory_bytes)} limit",
+        )
+    if limits.processes is not None and len(sampler.members) > limits.processes:
+        return (
+            TrialStatus.PROCESS_LIMIT,
+            f"killed: it ran {len(sampler.members)} processes, over the limit of "
+            f"{limits.processes}",
+        )
+    if limits.output_bytes is not None:
+        printed = os.fstat(output).st_size
+        if printed > limits.output_bytes:
+            return (
+                TrialStatus.OUTPUT_LIMIT,
+                f"killed: it printed {format_size(printed)}, over the "
+                f"{format_size(limits.output_bytes)} limit",
+            )
+    return None
 
 
 def _kill_group(process: subprocess.Popen[bytes], sampler: TreeSampler | None) -> None:
@@ -290,6 +342,45 @@ def _kill_group(process: subprocess.Popen[bytes], sampler: TreeSampler | None) -
         sampler.kill_all()
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=_KILL_GRACE_S)
+    if sampler is not None:
+        _kill_orphans(process.pid, sampler.root.create_time())
+
+
+_SUBREAPER = {"set": False}
+
+
+def adopt_orphans() -> bool:
+    """Make this process the reaper of its orphaned descendants (Linux
+    PR_SET_CHILD_SUBREAPER), so that a trial's process that double-forks and leaves its
+    session still becomes our child, and is killed with the trial. Returns whether set."""
+    if not _SUBREAPER["set"] and sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            import ctypes
+
+            pr_set_child_subreaper = 36
+            libc = ctypes.CDLL(None, use_errno=True)
+            _SUBREAPER["set"] = libc.prctl(pr_set_child_subreaper, 1) == 0
+    return _SUBREAPER["set"]
+
+
+def _kill_orphans(worker_pid: int, worker_born: float) -> None:
+    """Kill and reap every child of ours born since the trial's worker (``worker_born``:
+    its psutil create_time, on the same clock as its descendants'), but the worker itself:
+    descendants of the trial orphaned while it ran, and adopted by us, the subreaper (this
+    process starts nothing else while a trial runs). Zombies among them are reaped."""
+    adopted = []
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.Error):
+            if child.pid != worker_pid and child.create_time() >= worker_born:
+                adopted.append(child)
+    for child in adopted:
+        with contextlib.suppress(psutil.Error):
+            for descendant in child.children(recursive=True):
+                descendant.kill()
+            child.kill()
+    for child in adopted:
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(child.pid, 0)
 
 
 def _wait_until_gone(processes: list[psutil.Process], timeout_s: float) -> None:
@@ -320,6 +411,7 @@ def _read_result(
     peaks: Peaks,
     tail: str,
     progress: dict[str, Any],
+    items: int,
 ) -> Measurement:
     """Turn the worker's result file (or its absence) into a Measurement."""
     try:
@@ -334,9 +426,10 @@ def _read_result(
             peaks,
             f"worker died ({how}) without a result{detail}",
         )
-    problem = _protocol_problem(result)
-    if problem:
-        return _measurement(TrialStatus.ERROR, result, process_s, peaks, problem)
+    problem = _protocol_problem(result) or _content_problem(result, items)
+    if problem:  # nothing of it reaches the measurement columns
+        rejected = {"rejected_result": repr(result)[:_OUTPUT_TAIL_CHARS], **progress}
+        return _measurement(TrialStatus.ERROR, rejected, process_s, peaks, problem)
     errors = result.get("errors") or []
     status = TrialStatus(result["status"])
     return _measurement(status, result, process_s, peaks, errors[0] if errors else None)
@@ -358,6 +451,53 @@ def _protocol_problem(result: Any) -> str | None:
     if result.get("status") not in WORKER_STATUSES:
         return f"worker result has status {result.get('status')!r}"
     return None
+
+
+# result fields that are numbers: seconds, counts; each finite and not negative when given
+_RESULT_NUMBERS = (
+    "startup_s", "work_s", "shutdown_s", "cpu_user_s", "cpu_sys_s",
+    "ctx_switches_voluntary", "ctx_switches_involuntary",
+)  # fmt: skip
+
+
+def _content_problem(result: dict[str, Any], items: int) -> str | None:
+    """What is wrong with a result file's fields (types, ranges, counts against the
+    request's ``items``), or None: a worker's report is checked, never trusted."""
+    for name in _RESULT_NUMBERS:
+        value = result.get(name)
+        if value is not None and not _non_negative(value):
+            return f"worker result field {name} is {value!r}, not a non-negative number"
+    done, failed = result.get("items_done", 0), result.get("items_failed", 0)
+    for name, count in (("items_done", done), ("items_failed", failed)):
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            return f"worker result field {name} is {count!r}, not a count"
+    if done + failed > items:
+        return f"worker result says {done} + {failed} items ended, of {items}"
+    records, facts = result.get("items", []), result.get("facts") or {}
+    errors = result.get("errors")
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        return "worker result field items is not a list of records"
+    if any(not _non_negative(r.get("latency_s", 0.0)) for r in records):
+        return "worker result has an item latency that is not a non-negative number"
+    if not isinstance(facts, dict) or not all(
+        isinstance(k, str) and (v is None or _finite(v)) for k, v in facts.items()
+    ):
+        return "worker result field facts is not a mapping of names to numbers"
+    if errors is not None and not (
+        isinstance(errors, list) and all(isinstance(e, str) for e in errors)
+    ):
+        return "worker result field errors is not a list of messages"
+    if not isinstance(result.get("interpreter", {}), dict):
+        return "worker result field interpreter is not a mapping"
+    return None
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _non_negative(value: Any) -> bool:
+    return _finite(value) and value >= 0
 
 
 def _describe_exit(returncode: int) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 import math
 import re
 import sys
@@ -43,6 +44,11 @@ CheckInterpreter = Callable[[Interpreter], "str | None"]
 AXES = ("task", "model", "workers", "payload", "interpreter")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB)?\s*$")
 _UNITS = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
+MAX_SIZE = 1024**4  # 1 TiB: a payload no machine here holds (memory is checked at plan time)
+MAX_WORKERS = 1024  # raised by the spec's max_workers
+MAX_ITEMS = 1_000_000
+MAX_REPETITIONS = 100_000
+MAX_SEED = 2**31 - 1  # stored as a 32-bit integer (PostgreSQL INTEGER)
 _USER_TASK = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -54,7 +60,7 @@ def parse_size(value: Any) -> int:
     if isinstance(value, int):
         if value < 0:
             raise _fail("size", f"a size cannot be negative, got {value!r}")
-        return value
+        return _at_most_max_size(value, value)
     match = _SIZE.match(value) if isinstance(value, str) else None
     if match is None:
         raise _fail("size", f"expected a size such as 1024, '1KiB' or '4 MiB', got {value!r}")
@@ -62,7 +68,13 @@ def parse_size(value: Any) -> int:
     size = float(number) * _UNITS[unit or "B"]
     if size != int(size):
         raise _fail("size", f"{value!r} is not a whole number of bytes")
-    return int(size)
+    return _at_most_max_size(int(size), value)
+
+
+def _at_most_max_size(size: int, value: Any) -> int:
+    if size > MAX_SIZE:
+        raise _fail("size", f"{value!r} is more than 1 TiB, the largest payload allowed")
+    return size
 
 
 def _fail(kind: str, message: str, at: tuple[Any, ...] = ()) -> PydanticCustomError:
@@ -82,7 +94,9 @@ def _did_you_mean(name: str, choices: Iterable[str]) -> str:
     return f"did you mean {close[0]}? " if close else ""
 
 
-def _check_task(name: str) -> str:
+def _check_task(name: Any) -> str:
+    if not isinstance(name, str):
+        raise _fail("task", f"expected a task name (text), got {name!r}")
     if name in TASKS or (is_user_task(name) and _USER_TASK.match(name)):
         return name
     hint = _did_you_mean(name, TASKS)
@@ -91,7 +105,9 @@ def _check_task(name: str) -> str:
     )
 
 
-def _check_model(name: str) -> str:
+def _check_model(name: Any) -> str:
+    if not isinstance(name, str):
+        raise _fail("model", f"expected a model name (text), got {name!r}")
     if name in MODELS:
         return name
     hint = _did_you_mean(name, MODELS)
@@ -110,7 +126,8 @@ Size = Annotated[int, BeforeValidator(parse_size)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # no .inf or .nan anywhere: a timeout that never fires, a margin that decides nothing
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # union tags: the two forms of repetitions, and of an interpreter entry
@@ -249,6 +266,17 @@ def _check_param(known: Param, value: Any, at: tuple[str | int, ...]) -> None:
             raise _fail("param", f"lists a value twice: {value!r}", at)
 
 
+def _json_problem(value: Any) -> str | None:
+    """Why a parameter cannot be stored as JSON (and so be sent to a worker), or None."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return (
+            f"cannot be stored as JSON (numbers, text, true/false, lists, mappings), got {value!r}"
+        )
+    return None
+
+
 def _param_problem(known: Param, value: Any) -> str | None:
     """What is wrong with ``value`` for a task parameter, or None."""
     expected = type(known.default)
@@ -274,8 +302,8 @@ class Adaptive(_Strict):
     ``target_ci``) to those whose median's 95% interval is wider than ``target_ci``
     (relative half-width), until each is decided and precise enough, or reaches ``max``."""
 
-    min: Annotated[int, Field(ge=2, strict=True)] = 5
-    max: Annotated[int, Field(ge=2, strict=True)] = 50
+    min: Annotated[int, Field(ge=2, le=MAX_REPETITIONS, strict=True)] = 5
+    max: Annotated[int, Field(ge=2, le=MAX_REPETITIONS, strict=True)] = 50
     target_ci: Annotated[float, Field(gt=0, lt=1)] | None = None
 
     @model_validator(mode="after")
@@ -289,13 +317,23 @@ class Adaptive(_Strict):
         return self
 
 
+class Limits(_Strict):
+    """``limits: {memory, processes, output}``: what one trial may use before its process
+    tree is killed and the trial recorded as over that limit. Unset: derived from the
+    machine when the run starts (docs: README, Limits)."""
+
+    memory: Size | None = None  # RSS summed over the trial's processes
+    processes: Annotated[int, Field(ge=2, strict=True)] | None = None  # at once, in the tree
+    output: Size | None = None  # bytes printed to stdout and stderr
+
+
 class Spec(_Strict):
     """A validated experiment spec (immutable once built)."""
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$", max_length=100)]
     description: str = ""
     repetitions: Annotated[
-        Annotated[Annotated[int, Field(ge=1, strict=True)], Tag(FIXED)]
+        Annotated[Annotated[int, Field(ge=1, le=MAX_REPETITIONS, strict=True)], Tag(FIXED)]
         | Annotated[Adaptive, Tag(ADAPTIVE)],
         Discriminator(lambda value: ADAPTIVE if isinstance(value, dict | Adaptive) else FIXED),
     ] = 5
@@ -310,8 +348,11 @@ class Spec(_Strict):
     # on a cluster: share the trials among identical hosts (spread), or run the whole
     # matrix on every host, which becomes an axis of cells (each)
     hosts: Literal["spread", "each"] = "spread"
-    seed: Annotated[int, Field(strict=True)] = 1
-    items: Annotated[int, Field(ge=1, strict=True)] = 8
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED, strict=True)] = 1
+    items: Annotated[int, Field(ge=1, le=MAX_ITEMS, strict=True)] = 8
+    # workers above MAX_WORKERS are refused unless this says how many the machine may take
+    max_workers: Annotated[int, Field(ge=1, strict=True)] = MAX_WORKERS
+    limits: Limits = Field(default_factory=Limits)
     matrix: Matrix
     params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     exclude: list[dict[str, Any]] = Field(default_factory=list)
@@ -320,6 +361,11 @@ class Spec(_Strict):
     path: str = ""
     text: str = ""
     elsewhere: bool = False  # interpreters are found on the cluster's hosts, not here
+
+    def line_of(self, *path: str | int) -> int:
+        """The line of a key path in the spec's text (1 when it is not there)."""
+        _, lines = read_yaml(self.text, self.path)
+        return lines.get(tuple(path), 1)
 
     @property
     def hash(self) -> str:
@@ -357,8 +403,12 @@ class Spec(_Strict):
     def _known_params(cls, params: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         for task_name, values in params.items():
             task = TASKS.get(task_name)
-            if task is None:
-                continue  # user tasks take any params; unknown names are caught below
+            if task is None:  # user tasks take any params that can be stored as JSON
+                for key, value in values.items():
+                    problem = _json_problem(value)
+                    if problem:
+                        raise _fail("param", problem, ("params", task_name, key))
+                continue
             for key, value in values.items():
                 known = task.params.get(key)
                 at = ("params", task_name, key)
@@ -408,6 +458,18 @@ class Spec(_Strict):
                 f"must be below items ({self.items}), or no item would fail",
                 ("params", "fault", "item"),
             )
+        return self
+
+    @model_validator(mode="after")
+    def _workers_within_cap(self) -> Spec:
+        for index, count in enumerate(self.matrix.workers):
+            if count > self.max_workers:
+                raise _fail(
+                    "workers",
+                    f"{count} workers is more than {self.max_workers} (max_workers; raise it in "
+                    "the spec if the machine can take them)",
+                    ("matrix", "workers", index),
+                )
         return self
 
     @model_validator(mode="after")
@@ -473,7 +535,13 @@ def parse_spec(
     base = Path(source).parent
     python_path = data.get("python_path", [])
     if isinstance(python_path, list):
-        data["python_path"] = [str((base / str(entry)).resolve()) for entry in python_path]
+        for index, entry in enumerate(python_path):
+            if not isinstance(entry, str) or not entry or "\0" in entry:
+                line = lines.get(("python_path", index), lines.get(("python_path",), 1))
+                raise SpecError(
+                    f"{source}:{line}: python_path[{index}]: expected a folder, got {entry!r}"
+                )
+        data["python_path"] = [str((base / entry).resolve()) for entry in python_path]
     try:
         return Spec.model_validate(
             {**data, "path": source, "text": text, "elsewhere": elsewhere},

@@ -19,14 +19,45 @@ def read_yaml(text: str, source: str) -> tuple[Any, Lines]:
     SpecError naming the file and line."""
     try:
         data = yaml.safe_load(text)
-        lines = _line_map(yaml.compose(text, Loader=yaml.SafeLoader))
+        document = yaml.compose(text, Loader=yaml.SafeLoader)
+        lines = _line_map(document)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         where = f"{source}:{mark.line + 1}" if mark is not None else source
         raise SpecError(f"{where}: YAML syntax error: {error.problem}") from None
     except yaml.YAMLError as error:
         raise SpecError(f"{source}: YAML error: {error}") from None
+    duplicate = _first_duplicate(document, ())
+    if duplicate is not None:
+        path, line, first_line = duplicate
+        raise SpecError(
+            f"{source}:{line}: {_field_path(path)}: duplicate key (first on line {first_line}; "
+            "YAML would keep only the last)"
+        )
     return data, lines
+
+
+def _first_duplicate(
+    node: yaml.Node | None, path: tuple[Any, ...]
+) -> tuple[tuple[Any, ...], int, int] | None:
+    """The first key given twice in one mapping, at any depth: (its path, its line, the
+    line of its first occurrence), or None."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key, value in node.value:
+            line = key.start_mark.line + 1
+            if key.value in seen:
+                return (*path, key.value), line, seen[key.value]
+            seen[key.value] = line
+            found = _first_duplicate(value, (*path, key.value))
+            if found is not None:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for index, value in enumerate(node.value):
+            found = _first_duplicate(value, (*path, index))
+            if found is not None:
+                return found
+    return None
 
 
 def describe_error(

@@ -6,10 +6,12 @@ inserted as markup. Pages reference nothing on the network.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -169,12 +171,14 @@ def write_data_files(
     """trials.csv and summary.csv (every column, as in the views), summary.md, and
     verdicts.json (for the index of runs)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    trials.to_csv(out_dir / "trials.csv", index=False)
-    summary.to_csv(out_dir / "summary.csv", index=False)
-    (out_dir / "summary.md").write_text(digest, encoding="utf-8")
-    (out_dir / VERDICTS_FILE).write_text(
+    with _atomic(out_dir / "trials.csv") as part:
+        trials.to_csv(part, index=False)
+    with _atomic(out_dir / "summary.csv") as part:
+        summary.to_csv(part, index=False)
+    _write(out_dir / "summary.md", digest)
+    _write(
+        out_dir / VERDICTS_FILE,
         json.dumps([dataclasses.asdict(verdict) for verdict in verdicts], indent=1),
-        encoding="utf-8",
     )
 
 
@@ -472,8 +476,22 @@ def _templates() -> TemplateSet:
     )
 
 
-def _write(path: Path, html: str) -> Path:
-    """Write html to path, creating its folder."""
+def _write(path: Path, text: str) -> Path:
+    """Write text to path atomically, creating its folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(html, encoding="utf-8")
+    with _atomic(path) as part:
+        part.write_text(text, encoding="utf-8")
     return path
+
+
+@contextlib.contextmanager
+def _atomic(path: Path) -> Iterator[Path]:
+    """A temporary file beside ``path`` to write, renamed over ``path`` once written (a
+    reader, or a run stopped mid-way, sees the old file or the new one, never half of
+    one); removed when writing fails."""
+    part = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        yield part
+        part.replace(path)
+    finally:
+        part.unlink(missing_ok=True)

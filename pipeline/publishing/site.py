@@ -167,7 +167,8 @@ def write_index(results: store.Store, reports_dir: Path) -> Path:
 
 def _warnings(results: store.Store, run_id: int) -> list[str]:
     found = results.environment(run_id)
-    return machine.busy_warnings(found) if found is not None else []
+    busy = machine.busy_warnings(found) if found is not None else []
+    return busy + stored.host_warnings(results, run_id)
 
 
 def _index_entry(results: store.Store, run_row: schema.Run, reports_dir: Path) -> dict[str, Any]:

@@ -26,6 +26,18 @@ def default_url() -> str:
     return os.environ.get("PIPELINE_DB") or f"sqlite:///{DEFAULT_DB_PATH}"
 
 
+def require_existing(url: str) -> None:
+    """Refuse a SQLite URL whose file does not exist (what only reads must not create)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseError(f"not a database URL: {url!r}") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        path = Path(parsed.database)
+        if not path.exists():
+            raise DatabaseError(f"{path}: no such database (pipeline run creates one)")
+
+
 def make_engine(url: str, *, read_only: bool = False) -> Engine:
     """An engine for ``url``; SQLite files get WAL, a busy timeout and foreign keys."""
     try:
@@ -47,11 +59,28 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
         path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
     event.listen(engine, "connect", _sqlite_pragmas(read_only))
+    if not read_only:
+        event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+IMMEDIATE = "pipeline_immediate"  # execution option: open the transaction BEGIN IMMEDIATE
+
+
+def _sqlite_begin(connection: Any) -> None:
+    """Open each transaction ourselves (pysqlite's own implicit BEGIN is off, see
+    _sqlite_pragmas): BEGIN IMMEDIATE where the IMMEDIATE option is set, so that a write
+    that reads first takes the write lock before it reads (two such transactions would
+    otherwise both read, and the second to write fail at once with "database is locked",
+    whatever the busy timeout), plain BEGIN otherwise."""
+    immediate = connection.get_execution_options().get(IMMEDIATE)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def _sqlite_pragmas(read_only: bool) -> Any:
     def on_connect(connection: Any, _record: Any) -> None:
+        if not read_only:
+            connection.isolation_level = None  # transactions are begun by _sqlite_begin
         cursor = connection.cursor()
         if not read_only:
             cursor.execute("PRAGMA journal_mode=WAL")

@@ -39,6 +39,7 @@ class Run(SQLModel, table=True):
     budget_s: float | None = None  # adaptive: seconds the extra trials may take
     margin: float | None = None  # practical margin of the verdicts (0.10: 10%); None: default
     pair_rounds: bool | None = None  # comparisons paired by round (None: not, as before)
+    limits_json: str = "{}"  # what each trial could use: memory_bytes, processes, output_bytes
     warmup: int = 0
     items: int = 0
     timeout_s: float = 0.0
@@ -125,7 +126,7 @@ class Trial(SQLModel, table=True):
     sequence: int
     repetition: int
     warmup: bool = False
-    status: str  # ok | error | timeout | crashed | skipped
+    status: str  # a TrialStatus: ok, error, timeout, crashed, skipped, or over a limit
     wall_s: float | None = None
     startup_s: float | None = None
     shutdown_s: float | None = None

@@ -6,18 +6,20 @@ Each trial is committed on its own as soon as it is added, so a crash loses noth
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import insert, text, update
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from ..cells import OPTIONAL_KEYS, with_optional_keys
-from ..errors import UnknownRun
+from ..errors import DatabaseError, UnknownRun
 from ..status import RunStatus
-from .engine import create_schema, make_engine
+from .engine import IMMEDIATE, create_schema, make_engine
 from .schema import (
     FACT_TABLE,
     RUN_TABLE,
@@ -43,11 +45,25 @@ class Store:
         create_schema(self.engine, url)
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A session that commits on success."""
-        with Session(self.engine, expire_on_commit=False) as session:
+    def session(self, *, write: bool = False) -> Iterator[Session]:
+        """A session that commits on success. ``write``: it writes, maybe after reading,
+        so on SQLite its transaction takes the write lock first (BEGIN IMMEDIATE: waits
+        for other writers up to the busy timeout, instead of failing when its write
+        comes)."""
+        engine = self.engine.execution_options(**{IMMEDIATE: True}) if write else self.engine
+        with self._failing_clearly(), Session(engine, expire_on_commit=False) as session:
             yield session
             session.commit()
+
+    @contextmanager
+    def _failing_clearly(self) -> Iterator[None]:
+        """A database that cannot be written (full disk, file size limit, read-only file,
+        a lock held past the busy timeout) as one DatabaseError naming it."""
+        try:
+            yield
+        except (OperationalError, sqlite3.OperationalError) as error:
+            cause = getattr(error, "orig", None) or error
+            raise DatabaseError(f"cannot write to {self.url}: {cause}") from None
 
     # -- writing ---------------------------------------------------------------------------
     def create_run(
@@ -60,7 +76,7 @@ class Store:
     ) -> Run:
         """Insert the run, its environment, its interpreters, its cluster hosts and its cells;
         ids are filled in on return."""
-        with self.session() as session:
+        with self.session(write=True) as session:
             session.add(run)
             session.flush()
             assert run.id is not None
@@ -74,6 +90,10 @@ class Store:
     def add_trial(self, trial: Trial, facts: dict[str, float | None] | None = None) -> None:
         """Store one finished trial (and its task facts), beat the run's heartbeat, and
         commit at once."""
+        with self._failing_clearly():
+            self._add_trial(trial, facts)
+
+    def _add_trial(self, trial: Trial, facts: dict[str, float | None] | None) -> None:
         if self.engine.dialect.name == "sqlite" and trial.id is None:
             self._add_trial_sqlite(trial, facts)
             return
@@ -121,6 +141,7 @@ class Store:
         connection = self.engine.raw_connection()
         try:
             cursor = connection.cursor()
+            cursor.execute("BEGIN IMMEDIATE")  # pysqlite begins nothing itself (engine.py)
             cursor.execute(sql, row)
             trial.id = int(cursor.lastrowid or 0)
             if facts:
@@ -138,7 +159,7 @@ class Store:
 
     def claim_run(self, run_id: int, host: str, pid: int) -> None:
         """Mark a run as running again under this orchestrator (for a resume)."""
-        with self.session() as session:
+        with self.session(write=True) as session:
             run = session.get(Run, run_id)
             assert run is not None
             run.status, run.finished_at = RunStatus.RUNNING, None
@@ -170,7 +191,7 @@ class Store:
     ) -> None:
         """Mark a run finished, interrupted or failed; store the environment's closing
         figures (``load_avg_end``, ``cpu_percent_end``)."""
-        with self.session() as session:
+        with self.session(write=True) as session:
             run = session.get(Run, run_id)
             environment = session.get(EnvironmentRow, run_id)
             assert run is not None
@@ -182,7 +203,7 @@ class Store:
 
     def set_stop_reasons(self, reasons: dict[int, str]) -> None:
         """Record why each cell (by id) got no more trials."""
-        with self.session() as session:
+        with self.session(write=True) as session:
             for cell_id, reason in reasons.items():
                 cell = session.get(CellRow, cell_id)
                 if cell is not None:
@@ -192,7 +213,7 @@ class Store:
         """Replace the run's cell statistics with ``summary`` (one row per cell_id)."""
         columns = set(CellStats.model_fields)
         rows = summary.astype(object).where(summary.notna(), None).to_dict("records")
-        with self.session() as session:
+        with self.session(write=True) as session:
             for old in session.exec(select(CellStats).where(CellStats.run_id == run_id)):
                 session.delete(old)
             session.flush()

@@ -11,7 +11,7 @@ from . import PROTOCOL, concurrency, tasks
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List
+    from typing import Any, Dict, List, Optional
 
 
 def interpreter_facts() -> Dict[str, Any]:
@@ -46,6 +46,18 @@ def probe() -> Dict[str, Any]:
         if reason
     }
     return facts
+
+
+def check_task(name: str, python_path: List[str]) -> Optional[str]:
+    """Why a spec's ``module:function`` task cannot be loaded by this interpreter (with
+    the spec's python_path first on sys.path), or None: asked before the first trial."""
+    for path in reversed(python_path):
+        sys.path.insert(0, path)
+    try:
+        tasks.user_function(name)
+    except Exception as error:  # whatever importing the user's module raises
+        return f"{type(error).__name__}: {error}"
+    return None
 
 
 def _payload(size_bytes: int, seed: int) -> bytes:
