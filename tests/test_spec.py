@@ -365,3 +365,28 @@ def test_no_spec_gets_a_traceback(tmp_path_factory, top, axes) -> None:
         assert result.stderr.startswith("error: "), result.stderr
         assert result.stderr.count("\n") == 1, result.stderr
     assert not (folder / "x.db").exists()
+
+
+def test_more_workers_than_the_user_may_run_processes_is_refused(write_spec) -> None:
+    """`ulimit -u` (RLIMIT_NPROC) below the most workers: refused before anything runs."""
+    import resource
+    import subprocess
+
+    path = write_spec(GOOD.replace("[1, 2]", "[1, 2048]") + "max_workers: 4096\n")
+
+    def few_processes() -> None:
+        resource.setrlimit(resource.RLIMIT_NPROC, (2000, 2000))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", "run", str(path), "--dry-run"],
+        capture_output=True,
+        text=True,
+        preexec_fn=few_processes,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        f"error: {path}:5: matrix.workers: 2048 workers, but this user may run only 2000 "
+        "processes (ulimit -u)\n"
+    )
