@@ -37,5 +37,6 @@ class StopReason(StrEnum):
     DECIDED = "claims decided"  # every comparison of a claim that uses the cell is decided
     MAX_REACHED = "max reached"
     BUDGET_SPENT = "budget spent"
+    TIME_LIMIT = "time limit reached"  # the run's time_limit passed
     NO_OK_TRIALS = "no ok trials"
     INTERRUPTED = "interrupted"

@@ -69,3 +69,19 @@ def test_interrupted_cells_keep_earlier_reasons() -> None:
         1: StopReason.NO_OK_TRIALS,
         2: StopReason.NO_OK_TRIALS,
     }
+
+
+def test_no_round_starts_after_the_time_limit() -> None:
+    from pipeline.execution.adaptive import Repetitions
+    from pipeline.planning.matrix import Cell
+    from pipeline.status import StopReason
+
+    now = [0.0]
+    cell = Cell(0, "io_sleep", "threads", 2, 1024, "py")
+    sampler = Repetitions([cell], target_ci=None, maximum=50, deadline_s=10.0, clock=lambda: now[0])
+    for wall in (1.0, 1.1):
+        sampler.record(cell, "ok", wall)
+    assert sampler.next_round({0}) == [cell]  # undecided, time left
+    now[0] = 10.5
+    assert sampler.next_round({0}) == []
+    assert sampler.reasons[0] == StopReason.TIME_LIMIT

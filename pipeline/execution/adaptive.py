@@ -5,8 +5,8 @@ cells that a claim's comparison still leaves undecided (both cells of the compar
 they stay paired by round) and, with ``target_ci``, to those whose median is not yet known
 to that precision (relative half-width of its 95% interval), most uncertain first, one
 trial per cell per round so trials stay interleaved, until every cell is decided and
-precise enough, reaches the maximum, or the budget of seconds is spent. Why each cell
-stopped is recorded.
+precise enough, reaches the maximum, the budget of seconds is spent, or the run's time
+limit (counted from its start) has passed. Why each cell stopped is recorded.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class Repetitions:
     target_ci: float | None  # None: precision is not asked for, only decisions
     maximum: int
     budget_s: float | None = None
+    deadline_s: float | None = None  # on ``clock``: no round starts after it (time_limit)
     clock: Callable[[], float] = time.monotonic
     walls: dict[int, list[float]] = field(default_factory=dict)
     counts: dict[int, int] = field(default_factory=dict)
@@ -53,6 +54,7 @@ class Repetitions:
         if self._started_s is None:
             self._started_s = self.clock()
         budget_left = self.budget_s is None or self.clock() - self._started_s < self.budget_s
+        time_left = self.deadline_s is None or self.clock() < self.deadline_s
         wanting: list[tuple[float, Cell]] = []
         for cell in self.cells:
             if cell.position in self.reasons:
@@ -70,6 +72,8 @@ class Repetitions:
                 self.reasons[cell.position] = StopReason.MAX_REACHED
             elif not budget_left:
                 self.reasons[cell.position] = StopReason.BUDGET_SPENT
+            elif not time_left:
+                self.reasons[cell.position] = StopReason.TIME_LIMIT
             else:
                 wanting.append((width, cell))
         wanting.sort(key=lambda pair: (-pair[0], pair[1].position))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -368,6 +369,7 @@ def _repetitions(plan: Plan) -> adaptive.Repetitions:
         target_ci=settings.target_ci if settings else 0.0,
         maximum=settings.max if settings else plan.spec.min_repetitions,
         budget_s=plan.spec.budget,
+        deadline_s=time.monotonic() + plan.spec.time_limit if plan.spec.time_limit else None,
     )
 
 

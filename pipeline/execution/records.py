@@ -108,6 +108,7 @@ def run_row(plan: Plan) -> schema.Run:
         repetitions_max=spec.adaptive.max if spec.adaptive else spec.min_repetitions,
         target_ci=spec.adaptive.target_ci if spec.adaptive else None,
         budget_s=spec.budget,
+        time_limit_s=spec.time_limit,
         margin=spec.margin,
         pair_rounds=spec.pair_rounds,
         limits_json=schema.to_json(asdict(plan.limits)),

@@ -338,6 +338,8 @@ class Spec(_Strict):
         Discriminator(lambda value: ADAPTIVE if isinstance(value, dict | Adaptive) else FIXED),
     ] = 5
     budget: Annotated[float, Field(gt=0)] | None = None  # seconds, for adaptive repetitions
+    # seconds from the start of the run after which no extra round starts (adaptive only)
+    time_limit: Annotated[float, Field(gt=0)] | None = None
     warmup: Annotated[int, Field(ge=0, strict=True)] = 1
     timeout: Annotated[float, Field(gt=0)] = 60.0
     # differences smaller than this share count as no practical difference in verdicts
@@ -474,6 +476,12 @@ class Spec(_Strict):
 
     @model_validator(mode="after")
     def _budget_needs_adaptive(self) -> Spec:
+        if self.time_limit is not None and self.adaptive is None:
+            raise _fail(
+                "time_limit",
+                "a time limit only applies to adaptive repetitions ({min, max, target_ci})",
+                ("time_limit",),
+            )
         if self.budget is not None and self.adaptive is None:
             raise _fail(
                 "budget",

@@ -37,6 +37,7 @@ class Run(SQLModel, table=True):
     repetitions_max: int | None = None  # adaptive: the most trials a cell may get
     target_ci: float | None = None  # adaptive: relative half-width of the median's 95% CI
     budget_s: float | None = None  # adaptive: seconds the extra trials may take
+    time_limit_s: float | None = None  # adaptive: no extra round starts after this long
     margin: float | None = None  # practical margin of the verdicts (0.10: 10%); None: default
     pair_rounds: bool | None = None  # comparisons paired by round (None: not, as before)
     limits_json: str = "{}"  # what each trial could use: memory_bytes, processes, output_bytes
