@@ -52,6 +52,18 @@ def pipeline_command(*arguments: str) -> list[str]:
     return [sys.executable, "-m", "pipeline", *arguments]
 
 
+def start_run(spec: Path, url: str, address: str, **env: str) -> subprocess.Popen[str]:
+    """`pipeline run SPEC --cluster ADDRESS` started in the background (``env`` added)."""
+    return subprocess.Popen(
+        pipeline_command("run", str(spec), "--db", url, "--cluster", address, "--no-report", "-q"),
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
 def run_pipeline(*arguments: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         pipeline_command(*arguments),
@@ -240,16 +252,7 @@ def test_a_worker_killed_mid_run_loses_and_doubles_nothing(db_url: str, tmp_path
     folder.mkdir()
     with LocalCluster(folder) as own:
         spec = write(tmp_path, repetitions=4, seconds=0.15)
-        process = subprocess.Popen(
-            pipeline_command(
-                "run", str(spec), "--db", db_url, "--cluster", own.address, "--no-report", "-q"
-            ),
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
+        process = start_run(spec, db_url, own.address)
         wait_for_trials(db_url, 4, process)
         running = wait_for_a_trial_on(own.processes["beta"].pid)
         own.kill("beta")  # mid-trial
@@ -271,16 +274,7 @@ def test_the_orchestrator_killed_then_resumed_completes_without_duplicates(
     cluster: LocalCluster, db_url: str, tmp_path: Path
 ) -> None:
     spec = write(tmp_path, repetitions=4, seconds=0.1)
-    process = subprocess.Popen(
-        pipeline_command(
-            "run", str(spec), "--db", db_url, "--cluster", cluster.address, "--no-report", "-q"
-        ),
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    process = start_run(spec, db_url, cluster.address)
     wait_for_trials(db_url, 5, process)
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=30)
@@ -323,16 +317,7 @@ def test_a_run_whose_hosts_all_vanish_stops_and_resumes_later(db_url: str, tmp_p
     folder.mkdir()
     spec = write(tmp_path, repetitions=4, seconds=0.1)
     with LocalCluster(folder, ("alpha",)) as own:
-        process = subprocess.Popen(
-            pipeline_command(
-                "run", str(spec), "--db", db_url, "--cluster", own.address, "--no-report", "-q"
-            ),
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT), "PIPELINE_CLUSTER_GRACE_S": "3"},
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
+        process = start_run(spec, db_url, own.address, PIPELINE_CLUSTER_GRACE_S="3")
         wait_for_trials(db_url, 3, process)
         own.kill("alpha")
         _, stderr = process.communicate(timeout=120)

@@ -70,19 +70,8 @@ def probe(interpreter: Interpreter) -> Probe:
 
 @functools.cache
 def _probe(executable: str, env: tuple[tuple[str, str], ...]) -> dict[str, Any]:
-    environment = {**os.environ, **dict(env)}
     try:
-        with tempfile.TemporaryDirectory(prefix="pipeline-probe-") as folder:
-            done = subprocess.run(  # in an empty folder, as trials run: nothing there shadows
-                probe_command(executable),
-                capture_output=True,
-                text=True,
-                env=environment,
-                cwd=folder,
-                timeout=PROBE_TIMEOUT_S,
-                stdin=subprocess.DEVNULL,
-                check=False,
-            )
+        done = _run_as_a_trial(probe_command(executable), dict(env))
     except OSError as error:
         raise ProbeError(f"cannot start {executable}: {error.strerror or error}") from None
     except subprocess.TimeoutExpired:
@@ -109,25 +98,31 @@ def _probe(executable: str, env: tuple[tuple[str, str], ...]) -> dict[str, Any]:
     return facts
 
 
+def _run_as_a_trial(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` as trials run: in an empty folder (nothing there shadows an
+    import), with ``env`` added to this environment, no input, within PROBE_TIMEOUT_S."""
+    with tempfile.TemporaryDirectory(prefix="pipeline-probe-") as folder:
+        return subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+            cwd=folder,
+            timeout=PROBE_TIMEOUT_S,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+
+
 def task_problem(probed: Probe, task: str, python_path: list[str]) -> str | None:
     """Why interpreter ``probed`` cannot load the user task ``task`` (with the spec's
     python_path), or None; run in an empty folder under the entry's environment, as a
     trial would."""
-    environment = {**os.environ, **probed.interpreter.environment}
-    with tempfile.TemporaryDirectory(prefix="pipeline-probe-") as folder:
-        try:
-            done = subprocess.run(
-                check_task_command(probed.executable, task, python_path),
-                capture_output=True,
-                text=True,
-                env=environment,
-                cwd=folder,
-                timeout=PROBE_TIMEOUT_S,
-                stdin=subprocess.DEVNULL,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            return f"importing it took more than {PROBE_TIMEOUT_S:g} s"
+    command = check_task_command(probed.executable, task, python_path)
+    try:
+        done = _run_as_a_trial(command, probed.interpreter.environment)
+    except subprocess.TimeoutExpired:
+        return f"importing it took more than {PROBE_TIMEOUT_S:g} s"
     try:
         answer = json.loads(done.stdout.splitlines()[-1]) if done.stdout else None
     except ValueError:
