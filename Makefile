@@ -46,9 +46,11 @@ format: $(STAMP)  ## Apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP)  ## Benchmarks: calibration of the verdicts, run overhead, adaptive repetitions, report of 100k trials, database, cluster dispatch
+bench: $(STAMP)  ## Benchmarks: calibration of the verdicts, run overhead, observer cost and drift, accuracy against pyperf, adaptive repetitions, report of 100k trials, database, cluster dispatch
 	$(BIN)/python -m benchmarks.calibration
 	$(BIN)/python -m benchmarks.overhead $(SPEC)
+	$(BIN)/python -m benchmarks.observer
+	$(BIN)/python -m benchmarks.accuracy
 	$(BIN)/python -m benchmarks.adaptive
 	$(BIN)/python -m benchmarks.report
 	$(BIN)/python -m benchmarks.database

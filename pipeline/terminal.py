@@ -199,6 +199,7 @@ class BarProgress:
             TimeRemainingColumn(),
             console=console,
             transient=False,
+            refresh_per_second=2,  # the observer shares the cores with CPU-bound trials
         )
         self._task = self._bar.add_task("starting", total=None, failed=0)
         self._failed = 0

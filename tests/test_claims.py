@@ -315,3 +315,20 @@ def test_unrelated_cells_leave_a_claims_verdict_unchanged() -> None:
     crowded = run.verdicts()["gil_threads_cpu"]
     assert alone.verdict == crowded.verdict == claims.SUPPORTED
     assert alone.evidence == crowded.evidence
+
+
+def test_a_physically_implausible_speedup_is_flagged_in_the_verdict_evidence() -> None:
+    run = Run()
+    run.cell("cpu_pure", "sequential", 1, 1.0)
+    run.cell("cpu_pure", "processes", 2, 0.4)  # 2.5× from 2 workers on 2 cores
+    run.cell("cpu_pure", "processes", 4, 0.55)  # 1.8×: possible
+    verdict = run.verdicts()["processes_cpu"]
+    flagged = [line for line in verdict.evidence if "physically implausible" in line]
+    assert len(flagged) == 0  # the gain claim rests on the most workers: ×4
+    run = Run()
+    run.cell("cpu_pure", "sequential", 1, 1.0)
+    run.cell("cpu_pure", "processes", 2, 0.4)
+    (line,) = run.verdicts()["processes_cpu"].evidence
+    assert "cpu_pure processes ×2, 1 KiB: 2.50×" in line
+    assert "physically implausible: speedup [" in line
+    assert "lies above the 2× that its usable cores allow (likely cause:" in line

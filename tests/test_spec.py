@@ -390,3 +390,39 @@ def test_more_workers_than_the_user_may_run_processes_is_refused(write_spec) -> 
         f"error: {path}:5: matrix.workers: 2048 workers, but this user may run only 2000 "
         "processes (ulimit -u)\n"
     )
+
+
+def test_sampling_and_warmup_items(write_spec) -> None:
+    spec = load_spec(
+        write_spec(GOOD + "sampling: {interval: 20ms, memory: rss}\nwarmup_items: 2\n")
+    )
+    assert (spec.sampling.interval, spec.sampling.memory, spec.warmup_items) == (0.02, "rss", 2)
+    default = load_spec(write_spec(GOOD))
+    assert (default.sampling.interval, default.sampling.memory) == (0.01, "uss")
+    assert default.warmup_items == 0
+    assert load_spec(write_spec(GOOD + "sampling: {interval: 0.5}\n")).sampling.interval == 0.5
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            "sampling: {interval: 10 minutes}\n",
+            "sampling.interval: expected a duration such as 0.01, '10ms' or '0.5s', "
+            "got '10 minutes'",
+        ),
+        ("sampling: {interval: 0.1ms}\n", "sampling.interval: Input should be greater than or"),
+        ("sampling: {memory: smaps}\n", "sampling.memory: Input should be 'uss', 'rss' or 'off'"),
+        (
+            "sampling: {memory: off}\nlimits: {memory: 1GiB}\n",
+            "sampling.memory: limits.memory needs the process tree sampled; with "
+            "sampling.memory: off nothing checks it",
+        ),
+        ("warmup_items: -1\n", "warmup_items: Input should be greater than or equal to 0"),
+    ],
+)
+def test_sampling_errors(write_spec, extra: str, message: str) -> None:
+    path = write_spec(GOOD + extra)
+    with pytest.raises(SpecError) as raised:
+        load_spec(path)
+    assert str(raised.value).startswith(f"{path}:7: {message}")

@@ -84,7 +84,10 @@ def _no_gain(e: Evidence) -> bool:
 
 
 def _lines(evidence: list[Evidence]) -> tuple[str, ...]:
-    return tuple(f"{e.label}: {e.ratio_text()} ({e.conditions})" for e in evidence)
+    return tuple(
+        f"{e.label}: {e.ratio_text()} ({e.conditions})" + (f"; {e.flag}" if e.flag else "")
+        for e in evidence
+    )
 
 
 def _conditions(evidence: list[Evidence]) -> str:

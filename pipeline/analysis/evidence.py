@@ -66,6 +66,7 @@ class Evidence:
     cell_ids: tuple[int, ...] = ()  # the two cells compared
     estimate: Ratio = NO_RATIO
     decision: Decision = Decision.UNDECIDED
+    flag: str = ""  # what makes the comparison suspect (a physically implausible speedup)
 
     @property
     def settled(self) -> bool:
@@ -185,8 +186,15 @@ def versus_baseline(data: RunData, claim: str, cells: pd.DataFrame) -> None:
                 data.conditions(cell),
                 int(cell["payload_bytes"]),
                 (int(base["cell_id"]), int(cell["cell_id"])),
+                flag=_implausible(cell),
             ),
         )
+
+
+def _implausible(cell: pd.Series) -> str:
+    """The cell's physically-implausible warning (stats.implausibility), or ''."""
+    warnings = str(cell.get("warnings") or "").split("; ")
+    return next((part for part in warnings if part.startswith("physically implausible")), "")
 
 
 def processes_versus_threads(data: RunData, claim: str, task: str, metric: str) -> None:

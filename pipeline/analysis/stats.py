@@ -33,6 +33,8 @@ TRIAL_COLUMNS = ["cell_id", *CELL_COLUMNS, "status", *TIMING_COLUMNS, "peak_rss_
 OPTIONAL_TRIAL_COLUMNS: dict[str, str | float] = {
     "peak_uss_bytes": np.nan,
     "peak_pss_bytes": np.nan,
+    "observer_cpu_s": np.nan,
+    "reference_s": np.nan,
 }
 SUMMARY_COLUMNS = ["cell_id", *CELL_COLUMNS, *SUMMARY_METRICS, "warnings"]
 
@@ -41,6 +43,11 @@ SUMMARY_COLUMNS = ["cell_id", *CELL_COLUMNS, *SUMMARY_METRICS, "warnings"]
 UNSTABLE_CV = 0.10
 FAR_FROM_MEAN = 0.50
 OUTLIER_IQR = 1.5  # Tukey's fences: below Q1 - 1.5 IQR or above Q3 + 1.5 IQR
+# The observer (the orchestrator sampling a trial) shares the cores with CPU-bound cells:
+# a warning when it used over 1% as much CPU as a cell that kept half a core busy or more.
+OBSERVER_SHARE = 0.01
+BUSY_CORES = 0.5
+SLOW_SPEED = 0.9  # a cell measured while the reference loop ran 10% slower than usual
 
 Sample = npt.NDArray[np.float64]
 Interval = tuple[float, float]
@@ -155,10 +162,82 @@ def summarize_cells(
     summary["ci_low_wall_s"] = [intervals.get(cell, no_interval).low for cell in summary.index]
     summary["ci_high_wall_s"] = [intervals.get(cell, no_interval).high for cell in summary.index]
     summary["ci_level_wall"] = [intervals.get(cell, no_interval).level for cell in summary.index]
+    summary = _add_drift(summary, ok)
     summary = _add_speedups(summary, walls, confidence, cores, pair_rounds)
     summary["karp_flatt"] = karp_flatt(summary["speedup"], summary["workers"], cores)
-    summary["warnings"] = [instability(row, target_ci) for row in summary.to_dict("records")]
+    summary["warnings"] = [
+        "; ".join(filter(None, [instability(row, target_ci), *measurement_warnings(row)]))
+        for row in summary.to_dict("records")
+    ]
     return summary[SUMMARY_COLUMNS]
+
+
+def _add_drift(summary: pd.DataFrame, ok: pd.DataFrame) -> pd.DataFrame:
+    """The machine's speed while each cell ran, from the reference loop timed before each
+    trial: its median over the host's trials of the run over its median over the cell's
+    (1: usual; 0.8: 20% slower), and the median of wall times each scaled to the usual
+    speed (wall × usual reference / the trial's reference)."""
+    reference = ok["reference_s"].where(ok["reference_s"] > 0)
+    usual = reference.groupby(ok["host"]).transform("median")
+    by_cell = ok["cell_id"]
+    cell_reference = reference.groupby(by_cell).median()
+    run_reference = usual.groupby(by_cell).first()
+    adjusted = (ok["wall_s"] * usual / reference).groupby(by_cell).median()
+    return summary.assign(
+        relative_speed=(run_reference / cell_reference).reindex(summary.index),
+        median_wall_s_adjusted=adjusted.reindex(summary.index),
+    )
+
+
+def measurement_warnings(cell: Mapping[Hashable, Any]) -> list[str]:
+    """What the run can see about how a cell was measured: an observer that took a share of
+    the cores, a machine that ran slow, or a speedup no machine of these cores can give."""
+    warnings = []
+    share, busy = cell.get("observer_share", np.nan), cell.get("cpu_utilisation", np.nan)
+    if share > OBSERVER_SHARE and busy >= BUSY_CORES:
+        warnings.append(
+            f"the observer used {share:.1%} as much CPU as the cell (over "
+            f"{OBSERVER_SHARE:.0%}); sampling: {{memory: rss}} or a longer interval costs less"
+        )
+    speed = cell.get("relative_speed", np.nan)
+    if speed < SLOW_SPEED:
+        warnings.append(
+            f"measured while the machine ran {1 - speed:.0%} slower than over the run "
+            "(reference loop); median_wall_s_adjusted corrects for it"
+        )
+    implausible = implausibility(cell)
+    if implausible:
+        warnings.append(implausible)
+    return warnings
+
+
+def implausibility(cell: Mapping[Hashable, Any]) -> str:
+    """Why a cell's speedup is physically implausible, with the likely cause the run can
+    see, or '': a CPU-bound speedup whose interval lies above what its workers can get from
+    the usable cores, or any speedup whose interval lies above its worker count."""
+    low, high = cell.get("speedup_ci_low", np.nan), cell.get("speedup_ci_high", np.nan)
+    ideal, workers = cell.get("ideal_speedup", np.nan), cell.get("workers", np.nan)
+    bound = ideal if not np.isnan(ideal) else workers
+    if np.isnan(low) or np.isnan(bound) or low <= bound or cell.get("model") == BASELINE_MODEL:
+        return ""
+    what = "its usable cores" if not np.isnan(ideal) else "its workers"
+    base_speed = cell.get("baseline_relative_speed", np.nan)
+    speed = cell.get("relative_speed", np.nan)
+    if base_speed < speed * SLOW_SPEED:
+        cause = (
+            f"the baseline was measured while the machine ran {1 - base_speed / speed:.0%} slower"
+        )
+    elif cell.get("baseline_cv_wall", 0.0) > UNSTABLE_CV:
+        cause = f"a noisy baseline (CV {cell['baseline_cv_wall']:.0%})"
+    else:
+        cause = (
+            "the sequential baseline does more per item than the workers do, or the task is "
+            "not what its name says"
+        )
+    return (
+        f"physically implausible: speedup [{low:.2f}, {high:.2f}] lies above the {bound:g}× "
+        f"that {what} allow (likely cause: {cause})"
+    )
 
 
 def _check_columns(trials: pd.DataFrame) -> None:
@@ -201,6 +280,8 @@ def _per_trial_resources(ok: pd.DataFrame) -> pd.DataFrame:
             "median_peak_rss_bytes": ok["peak_rss_bytes"].astype("float64"),
             "median_peak_uss_bytes": ok["peak_uss_bytes"].astype("float64"),
             "median_peak_pss_bytes": ok["peak_pss_bytes"].astype("float64"),
+            "median_observer_cpu_s": ok["observer_cpu_s"].astype("float64"),
+            "observer_share": ok["observer_cpu_s"].astype("float64") / cpu_s,
         }
     )
 
@@ -269,8 +350,14 @@ def _baselines(summary: pd.DataFrame) -> pd.DataFrame:
     sequential = summary[summary["model"].eq(BASELINE_MODEL)].reset_index()
     sequential = sequential.assign(no_data=sequential["n_ok"].eq(0))
     sequential = sequential.sort_values(["no_data", "cell_id"]).drop_duplicates(BASELINE_KEYS)
-    return sequential[[*BASELINE_KEYS, "cell_id", "median_wall_s"]].rename(
-        columns={"cell_id": "baseline_cell_id", "median_wall_s": "baseline_median_wall_s"}
+    columns = [*BASELINE_KEYS, "cell_id", "median_wall_s", "relative_speed", "cv_wall"]
+    return sequential[columns].rename(
+        columns={
+            "cell_id": "baseline_cell_id",
+            "median_wall_s": "baseline_median_wall_s",
+            "relative_speed": "baseline_relative_speed",
+            "cv_wall": "baseline_cv_wall",
+        }
     )
 
 

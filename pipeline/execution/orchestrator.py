@@ -20,7 +20,7 @@ from ..results import summarise, undecided_cells
 from ..status import RunStatus, StopReason, TrialStatus
 from ..storage import store
 from ..worker.tasks import is_user_task
-from . import adaptive, cluster, dispatch, environment, interpreters, records, runner
+from . import adaptive, cluster, dispatch, environment, interpreters, observer, records, runner
 from .resume import reopen
 
 
@@ -185,6 +185,8 @@ def trial_limits(spec: Spec, cells: list[matrix.Cell], available: int | None) ->
     if nproc != resource.RLIM_INFINITY:
         processes = min(processes, nproc)
     given = spec.limits
+    if spec.sampling.memory == "off":  # nothing samples the tree, so nothing checks these
+        return runner.Limits(output_bytes=given.output or DEFAULT_OUTPUT_BYTES)
     return runner.Limits(
         memory_bytes=given.memory or (int(available * MEMORY_SHARE) if available else None),
         processes=given.processes or processes,
@@ -413,11 +415,13 @@ def _request(plan: Plan, cell: matrix.Cell) -> runner.TrialRequest:
         workers=cell.workers,
         payload_bytes=cell.payload_bytes,
         items=spec.items,
+        warmup_items=spec.warmup_items,
         timeout_s=spec.timeout,
         seed=spec.seed,
         params=matrix.cell_params(spec, cell),
         python_path=tuple(spec.python_path),
         limits=plan.limits,
+        sampling=observer.Sampling(spec.sampling.interval, spec.sampling.memory),
     )
 
 

@@ -117,7 +117,9 @@ def run_row(plan: Plan) -> schema.Run:
         timeout_s=spec.timeout,
         trial_order=matrix.ORDER_DESCRIPTION,
         trial_count=len(plan.trials),
-        sample_interval_s=runner.SAMPLE_INTERVAL_S,
+        sample_interval_s=spec.sampling.interval,
+        sampling_memory=spec.sampling.memory,
+        warmup_items=spec.warmup_items,
         pipeline_version=__version__,
         orchestrator_host=platform.node(),
         orchestrator_pid=os.getpid(),
@@ -176,6 +178,9 @@ def trial_row(
         finished_at=started_at + timedelta(seconds=measurement.process_s),
         host=host,
         note=note,
+        observer_cpu_s=measurement.observer_cpu_s,
+        sampler_cpu_s=measurement.sampler_cpu_s,
+        reference_s=measurement.reference_s,
         detail_json=json.dumps(result, default=repr),
     )
 

@@ -1,12 +1,11 @@
 """Run one trial in a fresh worker process and measure it from outside.
 
 The worker runs with the cell's interpreter in its own session (process group), so the
-whole tree can be killed at once. While it runs, psutil samples the tree's summed RSS
-(every SAMPLE_INTERVAL_S) and its summed USS and PSS (which need /proc/PID/smaps, about
-1 ms per process, so they are sampled at most every USS_INTERVAL_S and never more than
-USS_BUDGET of the orchestrator's time). A trial past its timeout is killed with its tree;
-after every trial, whatever is left of the group is killed too, so no process outlives
-its trial.
+whole tree can be killed at once. While it runs, the observer (observer.py) samples the
+tree's memory and checks its limits, at a cost it records. A trial past its timeout is
+killed with its tree; after every trial, whatever is left of the group is killed too, so
+no process outlives its trial. Before each trial, the observer times its reference loop:
+the machine's speed at that moment.
 """
 
 from __future__ import annotations
@@ -31,12 +30,11 @@ import psutil
 
 from ..status import TrialStatus
 from ..worker import PROTOCOL
+from . import observer
 from .launch import trial_command
+from .observer import Sampling, TreeSampler
 
-SAMPLE_INTERVAL_S = 0.01
-TREE_REFRESH_S = 0.05
-USS_INTERVAL_S = 0.05
-USS_BUDGET = 0.05  # share of one core the USS/PSS sweeps may take
+SAMPLE_INTERVAL_S = observer.DEFAULT_INTERVAL_S
 _KILL_GRACE_S = 5.0
 _TRACKER_GRACE_S = 1.0
 _OUTPUT_TAIL_CHARS = 2000
@@ -69,6 +67,8 @@ class TrialRequest:
     python_path: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)  # added to the worker's environment
     limits: Limits = field(default_factory=Limits)
+    sampling: Sampling = field(default_factory=Sampling)
+    warmup_items: int = 0  # items per worker after start-up, before the timed work
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,72 +84,15 @@ class Measurement:
     peak_pss_bytes: int | None = None
     error: str | None = None  # the first error, for people
     started_at: datetime | None = None  # when the worker process was about to start
+    observer_cpu_s: float | None = None  # the observing process's CPU while the trial ran
+    sampler_cpu_s: float | None = None  # the memory sampler's share of it
+    reference_s: float | None = None  # the reference loop's time just before the trial
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", TrialStatus(self.status))  # refuses unknown ones
 
 
 Execute = Callable[[TrialRequest], Measurement]
-
-
-class TreeSampler:
-    """Peak memory summed over a process and its descendants, sampled from outside."""
-
-    def __init__(self, pid: int) -> None:
-        self.root = psutil.Process(pid)
-        self.members: dict[int, psutil.Process] = {pid: self.root}
-        self.peak_rss_bytes = 0
-        self.peak_uss_bytes = 0
-        self.peak_pss_bytes = 0
-        self._refreshed_s = -float("inf")
-        self._next_uss_s = -float("inf")
-
-    def sample(self) -> None:
-        """Refresh the tree (every TREE_REFRESH_S), add up the members' RSS, and their USS
-        and PSS when the budget allows."""
-        now_s = time.monotonic()
-        if now_s - self._refreshed_s >= TREE_REFRESH_S:
-            self._refreshed_s = now_s
-            with contextlib.suppress(psutil.Error):
-                for child in self.root.children(recursive=True):
-                    self.members.setdefault(child.pid, child)
-        self.peak_rss_bytes = max(self.peak_rss_bytes, self._sum(lambda p: p.memory_info().rss))
-        if now_s >= self._next_uss_s:
-            full = [info for info in self._each(psutil.Process.memory_full_info) if info]
-            self.peak_uss_bytes = max(self.peak_uss_bytes, sum(info.uss for info in full))
-            self.peak_pss_bytes = max(self.peak_pss_bytes, sum(info.pss for info in full))
-            cost_s = time.monotonic() - now_s
-            self._next_uss_s = now_s + max(USS_INTERVAL_S, cost_s / USS_BUDGET)
-
-    def _each(self, read: Callable[[psutil.Process], Any]) -> list[Any]:
-        """``read`` of every live member (members that have exited are dropped)."""
-        values = []
-        for pid, process in list(self.members.items()):
-            try:
-                values.append(read(process))
-            except psutil.Error:
-                del self.members[pid]
-        return values
-
-    def _sum(self, read: Callable[[psutil.Process], int]) -> int:
-        return sum(self._each(read))
-
-    def kill_all(
-        self, spare: Callable[[psutil.Process], bool] | None = None
-    ) -> list[psutil.Process]:
-        """SIGKILL every process seen in the tree (those that left the group included),
-        except those ``spare`` picks, which are returned."""
-        with contextlib.suppress(psutil.Error):
-            for child in self.root.children(recursive=True):
-                self.members.setdefault(child.pid, child)
-        spared = []
-        for process in self.members.values():
-            with contextlib.suppress(psutil.Error):
-                if spare is not None and spare(process):
-                    spared.append(process)
-                else:
-                    process.kill()
-        return spared
 
 
 def worker_environment(folder: str, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -188,11 +131,20 @@ class Peaks:
 
 def execute_in_process(request: TrialRequest) -> Measurement:
     """Run ``request`` in a fresh worker process; never raises for a failing trial."""
+    reference_s = observer.reference_s()
     started_at = datetime.now(UTC)
-    return replace(_execute(request), started_at=started_at)
+    with observer.accounted() as cost:
+        measurement = _execute(request, cost)
+    return replace(
+        measurement,
+        started_at=started_at,
+        observer_cpu_s=cost.cpu_s,
+        sampler_cpu_s=cost.sampler_s,
+        reference_s=reference_s,
+    )
 
 
-def _execute(request: TrialRequest) -> Measurement:
+def _execute(request: TrialRequest, cost: observer.Cost) -> Measurement:
     adopt_orphans()
     with tempfile.TemporaryDirectory(prefix="pipeline-trial-") as folder:
         request_path = Path(folder, "request.json")
@@ -223,7 +175,7 @@ def _execute(request: TrialRequest) -> Measurement:
                 return Measurement(
                     status=TrialStatus.CRASHED, error=f"cannot start worker: {error}"
                 )
-            stopped, peaks = _watch(process, request.timeout_s, request.limits, output.fileno())
+            stopped, peaks = _watch(process, request, output.fileno(), cost)
             process_s = time.perf_counter() - started_s
             size = os.fstat(output.fileno()).st_size
             output.seek(max(0, size - _OUTPUT_TAIL_CHARS))  # never read it whole
@@ -270,32 +222,37 @@ Stopped = tuple[TrialStatus, str]  # why the watcher killed a trial, in words
 
 
 def _watch(
-    process: subprocess.Popen[bytes], timeout_s: float, limits: Limits, output: int
+    process: subprocess.Popen[bytes], request: TrialRequest, output: int, cost: observer.Cost
 ) -> tuple[Stopped | None, Peaks]:
     """Sample the tree until the worker exits, the timeout passes or a limit is crossed
     (``output``: the descriptor its stdout and stderr go to); always clean up."""
     sampler: TreeSampler | None = None
     stopped: Stopped | None = None
+    timeout_s = request.timeout_s
     deadline_s = time.perf_counter() + timeout_s
+    waiter = observer.ExitWaiter(process)
     try:
         with contextlib.suppress(psutil.Error):
-            sampler = TreeSampler(process.pid)
+            sampler = TreeSampler(process.pid, request.sampling)
+        interval_s = request.sampling.interval_s
         while True:
             if sampler is not None:
+                started_s = time.thread_time()
                 sampler.sample()
-                stopped = _over_limit(sampler, limits, output)
+                stopped = _over_limit(sampler, request.limits, output)
+                cost.sampler_s += time.thread_time() - started_s
+                cost.samples += 1
+                interval_s = sampler.interval_s
                 if stopped is not None:
                     break
             remaining_s = deadline_s - time.perf_counter()
             if remaining_s <= 0:
                 stopped = (TrialStatus.TIMEOUT, f"killed after the {timeout_s:g} s timeout")
                 break
-            try:
-                process.wait(timeout=min(SAMPLE_INTERVAL_S, remaining_s))
+            if waiter.wait(min(interval_s, remaining_s)):
                 break
-            except subprocess.TimeoutExpired:
-                continue
     finally:
+        waiter.close()
         _kill_group(process, sampler)
     return stopped, Peaks.of(sampler)
 

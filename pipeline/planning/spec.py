@@ -71,6 +71,20 @@ def parse_size(value: Any) -> int:
     return _at_most_max_size(int(size), value)
 
 
+_SECONDS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*$")
+
+
+def parse_seconds(value: Any) -> float:
+    """Seconds from a number or a string such as ``10ms`` or ``0.5 s``."""
+    match = _SECONDS.match(value) if isinstance(value, str) else None
+    if match is not None:
+        number, unit = match.groups()
+        return float(number) / (1000 if unit == "ms" else 1)
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    raise _fail("duration", f"expected a duration such as 0.01, '10ms' or '0.5s', got {value!r}")
+
+
 def _at_most_max_size(size: int, value: Any) -> int:
     if size > MAX_SIZE:
         raise _fail("size", f"{value!r} is more than 1 TiB, the largest payload allowed")
@@ -123,6 +137,7 @@ def _check_workers(count: int) -> int:
 TaskName = Annotated[str, BeforeValidator(_check_task)]
 ModelName = Annotated[str, BeforeValidator(_check_model)]
 Size = Annotated[int, BeforeValidator(parse_size)]
+Seconds = Annotated[float, BeforeValidator(parse_seconds)]
 
 
 class _Strict(BaseModel):
@@ -327,6 +342,19 @@ class Limits(_Strict):
     output: Size | None = None  # bytes printed to stdout and stderr
 
 
+class Sampling(_Strict):
+    """``sampling: {interval, memory}``: how the orchestrator observes a running trial
+    (docs: README, What the observer costs). ``interval``: the first sampling interval (it
+    grows up to 8 times while the trial's process tree is steady); ``memory``: ``uss``
+    (RSS, USS and PSS), ``rss`` (RSS only) or ``off`` (no memory figures or limits)."""
+
+    interval: Annotated[Seconds, Field(ge=0.001, le=1.0)] = 0.01
+    # YAML reads a bare off as false
+    memory: Annotated[
+        Literal["uss", "rss", "off"], BeforeValidator(lambda v: "off" if v is False else v)
+    ] = "uss"
+
+
 class Spec(_Strict):
     """A validated experiment spec (immutable once built)."""
 
@@ -352,6 +380,9 @@ class Spec(_Strict):
     hosts: Literal["spread", "each"] = "spread"
     seed: Annotated[int, Field(ge=0, le=MAX_SEED, strict=True)] = 1
     items: Annotated[int, Field(ge=1, le=MAX_ITEMS, strict=True)] = 8
+    # items each worker runs after start-up and before the timed work (not measured)
+    warmup_items: Annotated[int, Field(ge=0, le=MAX_ITEMS, strict=True)] = 0
+    sampling: Sampling = Field(default_factory=Sampling)
     # workers above MAX_WORKERS are refused unless this says how many the machine may take
     max_workers: Annotated[int, Field(ge=1, strict=True)] = MAX_WORKERS
     limits: Limits = Field(default_factory=Limits)
@@ -488,6 +519,20 @@ class Spec(_Strict):
                 "a budget only applies to adaptive repetitions ({min, max, target_ci})",
                 ("budget",),
             )
+        return self
+
+    @model_validator(mode="after")
+    def _limits_need_sampling(self) -> Spec:
+        if self.sampling.memory != "off":
+            return self
+        for name in ("memory", "processes"):
+            if getattr(self.limits, name) is not None:
+                raise _fail(
+                    "sampling",
+                    f"limits.{name} needs the process tree sampled; with sampling.memory: off "
+                    "nothing checks it",
+                    ("sampling", "memory"),
+                )
         return self
 
     @model_validator(mode="after")

@@ -12,7 +12,7 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ..analysis.stats import numeric_summary
+from ..analysis.stats import SLOW_SPEED, numeric_summary
 from ..cells import SERIES_KEYS, model_label, row_label, variant_text, with_optional_keys
 from . import charts
 from .charts import NothingToDraw
@@ -257,5 +257,56 @@ def host_chart(summary: pd.DataFrame, host_cores: dict[str, float]) -> str:
         f"{title}: median speedup over sequential against worker count on each host "
         f"({', '.join(hosts)}), a panel per task and model; dotted lines mark each host's "
         f"usable cores ({cores_text or 'unknown'})."
+    )
+    return charts.finish(figure, title, description)
+
+
+SLOW_BAND = SLOW_SPEED  # below it, a cell's warnings name the slow period
+
+
+def drift_chart(trials: pd.DataFrame) -> str:
+    """The machine's speed over the run: before each trial, the reference loop's usual time
+    (the run's median) over its time then, so 0.8 means 20% slower; a line per host."""
+    needed = {"reference_s", "started_at"}
+    if trials.empty or not needed <= set(trials.columns):
+        raise NothingToDraw("no reference loop timings")
+    data = trials[trials["reference_s"].notna() & (trials["reference_s"] > 0)]
+    if len(data) < 2:
+        raise NothingToDraw("too few reference loop timings")
+    host = data["trial_host"].fillna("") if "trial_host" in data else pd.Series("", data.index)
+    started = pd.to_datetime(data["started_at"], utc=True, format="mixed")
+    usual = data["reference_s"].groupby(host).transform("median")
+    frame = pd.DataFrame(
+        {
+            "minutes": (started - started.min()).dt.total_seconds() / 60,
+            "speed": usual / data["reference_s"],
+            "host": host.replace("", "this machine"),
+        }
+    ).sort_values("minutes")
+    figure = Figure(figsize=(charts.MIN_WIDTH_INCHES + 2, 3.4), layout="constrained")
+    ax = figure.subplots()
+    hosts = list(dict.fromkeys(frame["host"]))
+    colours = dict(zip(hosts, sns.color_palette("colorblind", len(hosts)), strict=True))
+    for name in hosts:
+        line = frame[frame["host"].eq(name)]
+        ax.scatter(line["minutes"], line["speed"], s=6, alpha=0.35, color=colours[name])
+        window = max(3, len(line) // 40)
+        smooth = line["speed"].rolling(window, center=True, min_periods=1).median()
+        ax.plot(line["minutes"], smooth, color=colours[name], label=f"{name} (rolling median)")
+    ax.axhline(1, color="black", linewidth=0.8)
+    ax.axhspan(0, SLOW_BAND, color="tab:red", alpha=0.08, label=f"slower than {SLOW_BAND:g}")
+    low = min(float(frame["speed"].quantile(0.01)), SLOW_BAND) - 0.05
+    high = max(float(frame["speed"].quantile(0.99)), 1.0) + 0.05
+    ax.set_ylim(low, high)
+    ax.set_xlabel("minutes since the first trial")
+    ax.set_ylabel("machine speed (1: the run's median)")
+    ax.grid(True, linewidth=0.5, alpha=0.5)
+    ax.legend(loc="lower left", fontsize=8)
+    title = "Machine speed during the run"
+    description = (
+        f"{title}: before each trial the orchestrator times a fixed pure-Python loop; each "
+        "point is that loop's median time over the run divided by its time then (0.8: the "
+        "machine ran 20% slower), with a rolling median line. Cells measured while it sat "
+        f"below {SLOW_BAND:g} are named in their warnings."
     )
     return charts.finish(figure, title, description)

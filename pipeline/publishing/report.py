@@ -11,7 +11,7 @@ import dataclasses
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,7 @@ def write_run_report(
     index_href: str | None = "../index.html",
     facts: pd.DataFrame | None = None,
     warnings: list[str] | None = None,
+    notes: list[str] | None = None,
     verdicts: list[Any] | None = None,
     overview: list[str] | None = None,
     interpreters: pd.DataFrame | None = None,
@@ -61,7 +62,8 @@ def write_run_report(
     host_verdicts: list[dict[str, Any]] | None = None,
 ) -> Path:
     """Write out_dir/index.html for one run and return its path. ``facts`` is the output
-    of ``stats.summarize_facts``; ``warnings`` are notes about the machine (busy, tuning);
+    of ``stats.summarize_facts``; ``warnings`` are notes about the machine (busy, tuning),
+    each with its fix; ``notes`` milder ones (CPU isolation, ASLR), in smaller print;
     ``interpreters`` the run's probed interpreters (``run_interpreter`` rows); ``trials``
     its measured trials (for the cells that were skipped, and why); ``hosts`` the cluster
     hosts (results.hosts) and ``host_verdicts`` each host's verdicts (hosts: each)."""
@@ -89,6 +91,7 @@ def write_run_report(
         environment=environment_groups(environment),
         sections=sections,
         warnings=warnings or [],
+        notes=notes or [],
         verdicts=verdicts or [],
         overview=overview or [],
         unstable=int(summary["warnings"].fillna("").astype(bool).sum())
@@ -315,12 +318,26 @@ def _cell_rows(cells: pd.DataFrame) -> list[dict[str, str]]:
             ),
             "efficiency": METRICS["efficiency"].format(cell["efficiency"]),
             "startup": METRICS["median_startup_s"].format(cell["median_startup_s"]),
+            "cpu": METRICS["median_cpu_s"].format(cell["median_cpu_s"]),
+            "observer": _observer_text(cell),
+            "adjusted": METRICS["median_wall_s_adjusted"].format(
+                cell.get("median_wall_s_adjusted")
+            ),
             "peak_rss": METRICS["median_peak_rss_bytes"].format(cell["median_peak_rss_bytes"]),
             "peak_pss": METRICS["median_peak_pss_bytes"].format(cell.get("median_peak_pss_bytes")),
             "warnings": cell.get("warnings") or "",
         }
         for cell in cells.to_dict("records")
     ]
+
+
+def _observer_text(cell: Mapping[Hashable, Any]) -> str:
+    """The observer's median CPU per trial and its share of the cell's: '4.1 ms (0.8%)'."""
+    cpu = METRICS["median_observer_cpu_s"].format(cell.get("median_observer_cpu_s"))
+    share = cell.get("observer_share")
+    if share is None or pd.isna(share):
+        return cpu
+    return f"{cpu} ({METRICS['observer_share'].format(share)})"
 
 
 def _as_list(charts: str | list[str] | None) -> list[str]:

@@ -56,8 +56,9 @@ def build_report(
         out_dir,
         facts=stats.summarize_facts(results.facts_frame(run_row.id)),
         warnings=_warnings(results, run_row.id),
+        notes=_notes(results, run_row.id),
         verdicts=found,
-        overview=rendered.pop(OVERVIEW, []),
+        overview=[*rendered.pop(OVERVIEW, []), *_drift(trials)],
         interpreters=results.interpreters_frame(run_row.id),
         trials=trials,
         hosts=stored.hosts(results, run_row.id),
@@ -163,6 +164,21 @@ def write_index(results: store.Store, reports_dir: Path) -> Path:
     return report.write_index(
         [_index_entry(results, row, reports_dir) for row in published], reports_dir
     )
+
+
+def _drift(trials: pd.DataFrame) -> list[str]:
+    """The machine's speed over the run, when the trials timed the reference loop."""
+    from . import charts, overview
+
+    try:
+        return [overview.drift_chart(trials)]
+    except charts.NothingToDraw:  # a run from before the reference loop
+        return []
+
+
+def _notes(results: store.Store, run_id: int) -> list[str]:
+    found = results.environment(run_id)
+    return machine.tuning_notes(found) if found is not None else []
 
 
 def _warnings(results: store.Store, run_id: int) -> list[str]:

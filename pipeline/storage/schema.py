@@ -14,7 +14,10 @@ from ..cells import sql_columns
 from ..metrics import SUMMARY_METRICS
 from ..status import RunStatus
 
-SCHEMA_VERSION = 4  # 3: run_interpreter; 4: hosts (run_host, cell.host, trial.host)
+# 3: run_interpreter; 4: hosts (run_host, cell.host, trial.host); 5: the observer's cost
+# and the machine's speed (trial.observer_cpu_s, sampler_cpu_s, reference_s; run.sampling
+# and warmup_items)
+SCHEMA_VERSION = 5
 
 
 def now() -> datetime:
@@ -46,7 +49,9 @@ class Run(SQLModel, table=True):
     timeout_s: float = 0.0
     trial_order: str = ""
     trial_count: int = 0
-    sample_interval_s: float = 0.0
+    sample_interval_s: float = 0.0  # the observer's first sampling interval
+    sampling_memory: str | None = None  # uss, rss or off (None: uss, as before)
+    warmup_items: int | None = None  # items per worker before the timed work (None: 0)
     pipeline_version: str = ""
     started_at: datetime = Field(default_factory=now)
     finished_at: datetime | None = None
@@ -158,6 +163,12 @@ class Trial(SQLModel, table=True):
     finished_at: datetime | None = None  # when its worker process was reaped
     host: str = Field(default="", index=True)  # the cluster worker that ran it ("" locally)
     note: str | None = None  # what happened on the way, e.g. run again after a worker died
+    # the harness's own cost: the observing process's CPU while the trial ran (every
+    # thread), and the memory sampler's share of it
+    observer_cpu_s: float | None = None
+    sampler_cpu_s: float | None = None
+    # the machine's speed: the reference loop's wall time just before the trial
+    reference_s: float | None = None
     detail_json: str = "{}"
 
 
@@ -204,6 +215,10 @@ class CellStats(SQLModel, table=True):
     efficiency: float | None = None
     ideal_speedup: float | None = None
     karp_flatt: float | None = None  # serial fraction (1/S - 1/n) / (1 - 1/n), n > 1
+    median_observer_cpu_s: float | None = None  # the observing process's CPU per trial
+    observer_share: float | None = None  # that over the cell's own median CPU time
+    relative_speed: float | None = None  # run's median reference time / the cell's (<1: slow)
+    median_wall_s_adjusted: float | None = None  # each wall_s scaled by the machine's speed
     warnings: str = ""  # instability warnings, "; "-separated
 
 
@@ -266,7 +281,8 @@ VIEWS = {
                t.ctx_switches_voluntary, t.ctx_switches_involuntary, t.start_method,
                t.python_version, t.python_implementation, t.gil_enabled,
                t.free_threaded_build, t.switch_interval_s, t.error, t.started_at,
-               t.finished_at, t.host AS trial_host, t.note
+               t.finished_at, t.host AS trial_host, t.note, t.observer_cpu_s,
+               t.sampler_cpu_s, t.reference_s
         FROM trial t JOIN cell c ON c.id = t.cell_id
         WHERE NOT t.warmup""",
     "trial_facts": f"""

@@ -83,6 +83,7 @@ def run_trial(request: Dict[str, Any]) -> Dict[str, Any]:
         request["items"],
         request["timeout_s"],
         request.get("progress_path"),
+        request.get("warmup_items", 0),
     )
     errors: List[str] = [item["error"] for item in outcome.items if "error" in item]
     return {
@@ -96,6 +97,7 @@ def run_trial(request: Dict[str, Any]) -> Dict[str, Any]:
         "items": sorted(outcome.items, key=lambda item: item["index"]),
         "start_method": outcome.start_method,
         "facts": outcome.facts,
+        "warmup_items": outcome.warmup_items,
         **outcome.usage,
     }
 

@@ -294,10 +294,13 @@ TASKS: Dict[str, Task] = {
         ),
         Task(
             "io_file",
-            "write the payload to a temporary file, fsync, read it back, delete it",
+            "write the payload to temporary files, fsync, read them back, delete them",
             io_file,
             params={
                 "fsync": Param(True, doc="fsync each file before reading it back"),
+                "files": Param(
+                    1, 1, "files written, fsynced and read back per work item", maximum=1000
+                ),
                 "directory": Param(
                     "", doc="where the trial's folder goes (default: the trial's own folder)"
                 ),

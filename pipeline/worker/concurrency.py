@@ -8,6 +8,7 @@ never includes a late worker's boot and start-up is the full price of a warm poo
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import importlib
 import os
 import sys
@@ -30,7 +31,7 @@ __all__ = [
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Optional, Tuple
+    from typing import Any, Callable, Dict, List, Optional, Tuple
 
     from .api import Params
 
@@ -51,6 +52,8 @@ class Outcome:
         self.facts: Dict[str, Optional[float]] = {}
         # CPU time and context switches over the timed phases (see usage.py)
         self.usage: Dict[str, Optional[float]] = {}
+        self.warmup_usage: Dict[str, Optional[float]] = {}  # of the warm-up items, left out
+        self.warmup_items = 0  # warm-up items run (untimed)
         self.start_method: Optional[str] = None
         self._progress = (
             os.open(progress_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -171,8 +174,10 @@ def run(
     items: int,
     timeout_s: float,
     progress_path: Optional[str] = None,
+    warmup_items: int = 0,
 ) -> Outcome:
-    """Run ``items`` work items of ``task`` under ``model`` with ``workers`` workers."""
+    """Run ``items`` work items of ``task`` under ``model`` with ``workers`` workers (after
+    ``warmup_items`` untimed items per worker)."""
     runner = MODEL_REGISTRY[model]
     reason = runner.unsupported()
     if reason:
@@ -186,10 +191,10 @@ def run(
         api.install(session.shared, tasks.imports(task))
         before = usage.snapshot()
         try:
-            runner.run(Trial(outcome, workers, task, items, timeout_s, context))
+            runner.run(Trial(outcome, workers, task, items, timeout_s, context, warmup_items))
         finally:
             usage.stop_forkserver()
-            outcome.usage = usage.since(before)
+            outcome.usage = usage.less(usage.since(before), outcome.warmup_usage)
     finally:
         outcome.close()
     return outcome
@@ -204,7 +209,14 @@ class Trial:
     """What a model needs to run one trial's items (and where it records them)."""
 
     def __init__(
-        self, outcome: Outcome, workers: int, task: str, items: int, timeout_s: float, context: Any
+        self,
+        outcome: Outcome,
+        workers: int,
+        task: str,
+        items: int,
+        timeout_s: float,
+        context: Any,
+        warmup_items: int = 0,
     ) -> None:
         self.outcome = outcome
         self.workers = workers
@@ -212,6 +224,26 @@ class Trial:
         self.items = items
         self.timeout_s = timeout_s
         self.context = context  # multiprocessing context of a process model, else None
+        self.warmup_items = warmup_items  # per worker, after start-up, untimed
+
+    def warm_up(self, workers: int, run_all: Callable[[List[Tuple[bytes, Params]]], None]) -> None:
+        """Run ``warmup_items`` items per worker (``workers``) through ``run_all``, which
+        waits for them all; untimed, their results and failures dropped, their CPU time
+        kept apart. They use the item indices after the measured ones."""
+        count = self.warmup_items * workers
+        if not count:
+            return
+        session = self.outcome.session
+        before = usage.snapshot()
+        indices = range(self.items, self.items + count)
+        try:
+            run_all([session.item(index) for index in indices])
+        finally:
+            for index in indices:
+                with contextlib.suppress(Exception):  # a warm-up's failure is not the trial's
+                    session.finish(index, None)
+            self.outcome.warmup_usage = usage.since(before)
+            self.outcome.warmup_items = count
 
 
 class Model:
@@ -240,6 +272,7 @@ class Sequential(Model):
 
     def run(self, trial: Trial) -> None:
         outcome = trial.outcome
+        trial.warm_up(1, lambda batch: _run_each(trial.task, batch))
         started_s = time.perf_counter()
         for index in range(trial.items):
             payload, params = outcome.session.item(index)
@@ -273,6 +306,8 @@ class PoolModel(Model):
             outcome.startup_s = time.perf_counter() - started_s
             context = getattr(pool, "_mp_context", None)
             outcome.start_method = context.get_start_method() if context is not None else None
+            started = pool
+            trial.warm_up(trial.workers, lambda batch: _submit_all(started, trial.task, batch))
             work_started_s = time.perf_counter()
             submitted = {}
             for index in range(trial.items):
@@ -417,12 +452,38 @@ class Asyncio(Model):
     name = kind = "asyncio"
 
     def run(self, trial: Trial) -> None:
-        _run_asyncio(trial.outcome, trial.workers, trial.task, trial.items, trial.timeout_s)
+        _run_asyncio(trial)
 
 
-def _run_asyncio(outcome: Outcome, workers: int, task: str, items: int, timeout_s: float) -> None:
+def _run_each(task: str, batch: List[Tuple[bytes, Params]]) -> None:
+    """Warm-up items one after another on this thread (failures dropped)."""
+    for payload, params in batch:
+        with contextlib.suppress(Exception):  # a warm-up item's failure is not the trial's
+            tasks.run_item(task, params, payload)
+
+
+def _submit_all(pool: cf.Executor, task: str, batch: List[Tuple[bytes, Params]]) -> None:
+    """Warm-up items through a pool, all at once; waits for them (failures dropped)."""
+    cf.wait([pool.submit(tasks.run_item, task, params, payload) for payload, params in batch])
+
+
+def _warm_on_loop(loop: Any, native: bool, task: str, batch: List[Tuple[bytes, Params]]) -> None:
+    """Warm-up items on the event loop (its executor for blocking tasks), failures dropped."""
     import asyncio
 
+    if native:
+        runs = [tasks.run_item_async(task, params, payload) for payload, params in batch]
+    else:
+        runs = [loop.run_in_executor(None, tasks.run_item, task, params, payload)
+                for payload, params in batch]  # fmt: skip
+    loop.run_until_complete(asyncio.gather(*runs, return_exceptions=True))
+
+
+def _run_asyncio(trial: Trial) -> None:
+    import asyncio
+
+    outcome, workers, task = trial.outcome, trial.workers, trial.task
+    items, timeout_s = trial.items, trial.timeout_s
     started_s = time.perf_counter()
     loop = asyncio.new_event_loop()
     native = tasks.async_function(task) is not None
@@ -435,6 +496,7 @@ def _run_asyncio(outcome: Outcome, workers: int, task: str, items: int, timeout_
                 asyncio.gather(*[loop.run_in_executor(None, _ready) for _ in range(workers)])
             )
         outcome.startup_s = time.perf_counter() - started_s
+        trial.warm_up(workers, lambda batch: _warm_on_loop(loop, native, task, batch))
         work_started_s = time.perf_counter()
         loop.run_until_complete(_gather_items(outcome, native, workers, task, items))
         outcome.work_s = time.perf_counter() - work_started_s

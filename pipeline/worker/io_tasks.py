@@ -50,24 +50,26 @@ class FolderSession(Session):
         import shutil
 
         shutil.rmtree(self.params["_folder"], ignore_errors=True)
-        done = items_done(items)
-        return {"bytes_written": done * len(self.payload), "bytes_read": done * len(self.payload)}
+        moved = items_done(items) * self.params["files"] * len(self.payload)
+        return {"bytes_written": moved, "bytes_read": moved}
 
 
 def io_file(payload: bytes, params: Params) -> int:
-    """Write the payload to a file, fsync it (unless ``fsync: false``), read it back, check
-    it and delete the file."""
-    path = os.path.join(params["_folder"], f"item-{params['_index']}")
-    with open(path, "wb", buffering=0) as handle:
-        handle.write(payload)
-        if params["fsync"]:
-            os.fsync(handle.fileno())
-    with open(path, "rb", buffering=0) as handle:
-        data = handle.read()
-    os.remove(path)
-    if data != payload:
-        raise OSError(f"{path}: read back {len(data)} bytes that differ from those written")
-    return len(data)
+    """Write the payload to ``files`` files in turn: write, fsync (unless ``fsync: false``),
+    read it back, check it and delete the file. Several files per item average out the
+    disk's latency jitter."""
+    for number in range(params["files"]):
+        path = os.path.join(params["_folder"], f"item-{params['_index']}-{number}")
+        with open(path, "wb", buffering=0) as handle:
+            handle.write(payload)
+            if params["fsync"]:
+                os.fsync(handle.fileno())
+        with open(path, "rb", buffering=0) as handle:
+            data = handle.read()
+        os.remove(path)
+        if data != payload:
+            raise OSError(f"{path}: read back {len(data)} bytes that differ from those written")
+    return len(payload)
 
 
 class ServerSession(Session):

@@ -52,6 +52,14 @@ def since(before: Usage) -> Usage:
     }
 
 
+def less(used: Usage, apart: Usage) -> Usage:
+    """``used`` without what ``apart`` used (unchanged where ``apart`` has no value)."""
+    return {
+        key: value if apart.get(key) is None or value is None else value - apart[key]  # type: ignore[operator]
+        for key, value in used.items()
+    }
+
+
 def stop_forkserver() -> None:
     """Stop (and reap) multiprocessing's fork server, which is the parent of forkserver pool
     processes, so their CPU time is in our children's times before we read them. Private
