@@ -94,7 +94,7 @@ def drift(references: list[float]) -> None:
     )
 
 
-def main(repetitions: int = 3, rounds: int = 10) -> None:
+def main(repetitions: int = 3, rounds: int = 20) -> None:
     cost(repetitions)
     drift(bias(rounds))
 

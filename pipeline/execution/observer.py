@@ -295,12 +295,13 @@ class TreeSampler:
         return sum(self._each(read))
 
     def kill_all(
-        self, spare: Callable[[psutil.Process], bool] | None = None
+        self, spare: Callable[[psutil.Process], bool] | None = None, *, rescan: bool = True
     ) -> list[psutil.Process]:
-        """SIGKILL every process seen in the tree (those that left the group included),
-        except those ``spare`` picks, which are returned."""
+        """SIGKILL every process seen in the tree (those that left the group included;
+        with ``rescan``, after a full scan for descendants), except those ``spare`` picks,
+        which are returned."""
         with contextlib.suppress(psutil.Error):
-            for child in self.root.children(recursive=True):
+            for child in self.root.children(recursive=True) if rescan else ():
                 self.members.setdefault(child.pid, child)
         spared = []
         for process in self.members.values():

@@ -296,7 +296,7 @@ def _kill_group(process: subprocess.Popen[bytes], sampler: TreeSampler | None) -
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
     if sampler is not None:
-        sampler.kill_all()
+        sampler.kill_all(rescan=False)  # the spared tracker, and any other member left
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=_KILL_GRACE_S)
     if sampler is not None:
