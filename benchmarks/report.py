@@ -84,8 +84,8 @@ def synthetic_run(url: str, path: Path, trials: int) -> int:
         connection.executemany(
             "INSERT INTO trial (run_id, cell_id, sequence, repetition, status, wall_s, "
             "startup_s, shutdown_s, cpu_user_s, cpu_sys_s, peak_rss_bytes, peak_uss_bytes, "
-            "peak_pss_bytes, items_done, warmup, items_failed, started_at, detail_json) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, '2026-01-01', '{}')",
+            "peak_pss_bytes, items_done, warmup, items_failed, started_at, host, detail_json) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, '2026-01-01', '', '{}')",
             rows,
         )
     return run_id
