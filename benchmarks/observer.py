@@ -1,10 +1,11 @@
 """The observer must not disturb: what watching a trial costs, whether it biases a parallel
 speedup, and how much the machine's speed drifted meanwhile.
 
-* **Cost**: real trials (cpu_pure, 40 items, about 2 s each) under sequential, threads ×2
+* **Cost**: real trials (cpu_pure, 120 items, 4 to 8 s each) under sequential, threads ×2
   and processes ×2, observed with the default sampling; the observing process's CPU time
-  over the trial's life, as a share of one core (goal: at most 2%), beside the sampler's
-  own share and the number of processes sampled.
+  over the trial's life, as a share of one core (goal: at most 2% in steady state), beside
+  the sampler's own share. The first second of a trial is sampled densely, so shorter
+  trials pay more.
 * **Bias**: a CPU-bound 2-worker process cell and its sequential baseline (cpu_pure), with
   sampling at the default and off, interleaved trial by trial; the speedup under each
   with its 95% interval (the product's own estimator), and their difference (goal: within
@@ -43,11 +44,11 @@ def trial(model: str, workers: int, items: int, sampling: Sampling) -> Measureme
 
 
 def cost(repetitions: int) -> None:
-    print("observer cost: cpu_pure, 40 items, default sampling (10 ms, uss)")
+    print("observer cost: cpu_pure, 120 items, default sampling (10 ms, uss)")
     for model, workers in (("sequential", 1), ("threads", 2), ("processes-fork", 2)):
         shares, sampler = [], []
         for _ in range(repetitions):
-            measured = trial(model, workers, 40, DEFAULT)
+            measured = trial(model, workers, 120, DEFAULT)
             shares.append((measured.observer_cpu_s or 0.0) / measured.process_s)
             sampler.append((measured.sampler_cpu_s or 0.0) / measured.process_s)
         print(
@@ -94,7 +95,7 @@ def drift(references: list[float]) -> None:
     )
 
 
-def main(repetitions: int = 3, rounds: int = 20) -> None:
+def main(repetitions: int = 2, rounds: int = 20) -> None:
     cost(repetitions)
     drift(bias(rounds))
 

@@ -4,8 +4,8 @@
   RSS every interval, read straight from ``/proc/PID/statm``; with ``memory: uss`` also the
   summed USS and PSS from ``/proc/PID/smaps_rollup`` (the kernel walks the page tables, so
   these sweeps get at most USS_BUDGET of one core, and come every USS_EVERY intervals at
-  most: while the tree is steady, every 0.32 s; a budget of 1% instead missed the memory
-  task's PSS peaks). The interval starts at
+  most after the trial's first DENSE_S: while the tree is steady, every 0.64 s; a budget
+  of 1%, or the same spacing from the start, missed short trials' PSS peaks). The interval starts at
   ``Sampling.interval_s`` and grows by half at each sample that finds the tree unchanged (no
   new process, RSS within 1% of the last), up to STEADY_FACTOR times it; any change brings
   it back. A spike shorter than the current interval can be missed; a steady tree costs
@@ -46,7 +46,7 @@ import psutil
 
 MemoryMode = Literal["uss", "rss", "off"]
 MEMORY_MODES: dict[str, str] = {  # what each mode measures, for help and docs
-    "uss": "summed RSS every interval, USS and PSS from smaps_rollup every 4 intervals at most",
+    "uss": "summed RSS every interval, USS and PSS from smaps_rollup (sparser after 1 s)",
     "rss": "summed RSS only (no USS or PSS: the memory claim cannot be judged)",
     "off": "nothing: no memory figures, and no memory or process limits",
 }
@@ -56,9 +56,10 @@ STEADY_GROWTH = 1.5
 STEADY_CHANGE = 0.01  # RSS within this share of the last sample counts as unchanged
 USS_INTERVAL_S = 0.05
 USS_BUDGET = 0.05  # share of one core the USS/PSS sweeps may take
-USS_EVERY = 4  # and no more often than every 4 sampling intervals (steady: 0.32 s)
+USS_EVERY = 8  # and, after the first DENSE_S, every 8 sampling intervals (steady: 0.64 s)
 TREE_REFRESH_S = 0.05  # new descendants looked for this often
 FULL_SCAN_S = 2.0  # and a full /proc scan for them this often
+DENSE_S = 1.0  # a trial's first second is sampled densely whatever its steadiness
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _PROC = "/proc"
 _LINUX = sys.platform.startswith("linux") and Path("/proc/self/statm").exists()
@@ -223,7 +224,8 @@ class TreeSampler:
         self.interval_s = sampling.interval_s
         self._last_rss = 0
         self._seen: set[str] = set()  # /proc entries already looked at
-        self._full_scan_s = time.monotonic()  # the tree is the root alone as it starts
+        self._born_s = time.monotonic()
+        self._full_scan_s = self._born_s  # the tree is the root alone as it starts
         self._refreshed_s = -float("inf")
         self._next_uss_s = -float("inf")
 
@@ -231,7 +233,7 @@ class TreeSampler:
         """Add the tree's new descendants (at most every TREE_REFRESH_S, or every USS_EVERY
         intervals while steady); whether any was found."""
         now_s = time.monotonic()
-        if now_s - self._refreshed_s < max(TREE_REFRESH_S, USS_EVERY * self.interval_s):
+        if now_s - self._refreshed_s < max(TREE_REFRESH_S, self._steady_gap_s(now_s)):
             return False
         self._refreshed_s = now_s
         before = len(self.members)
@@ -279,8 +281,14 @@ class TreeSampler:
             self.peak_pss_bytes = max(self.peak_pss_bytes, sum(pss for _, pss in both))
             cost_s = time.monotonic() - now_s
             self._next_uss_s = now_s + max(
-                USS_INTERVAL_S, cost_s / USS_BUDGET, USS_EVERY * self.interval_s
+                USS_INTERVAL_S, cost_s / USS_BUDGET, self._steady_gap_s(now_s)
             )
+
+    def _steady_gap_s(self, now_s: float) -> float:
+        """How long the tree refresh and the USS sweeps wait: nothing more in a trial's
+        first DENSE_S (short trials, whose memory peaks come and go, keep every sweep),
+        then USS_EVERY sampling intervals (0.64 s while steady)."""
+        return 0.0 if now_s - self._born_s < DENSE_S else USS_EVERY * self.interval_s
 
     def _each(self, read: Callable[[psutil.Process], Any]) -> list[Any]:
         """``read`` of every live member (members that have exited are dropped)."""
