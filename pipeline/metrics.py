@@ -172,7 +172,7 @@ SUMMARY_METRICS = _metrics(
     Metric("ideal_speedup", "ideal speedup", X),
     Metric("karp_flatt", "Karp-Flatt serial fraction", Unit.SHARE, "lower"),
     Metric("median_observer_cpu_s", "median observer CPU time", S, "lower"),
-    Metric("observer_share", "observer CPU per CPU of the cell", Unit.SHARE, "lower"),
+    Metric("observer_share", "sampling CPU per CPU of the cell", Unit.SHARE, "lower"),
     Metric("relative_speed", "machine speed during the cell (1: the run's median)", X),
     Metric("median_wall_s_adjusted", "median wall time adjusted for drift", S, "lower"),
 )

@@ -250,13 +250,16 @@ def test_an_implausible_speedup_names_a_slow_baseline_when_the_drift_shows_it() 
 
 
 def test_the_observer_share_is_warned_about_on_busy_cells_only() -> None:
-    busy = _trials(1, "sequential", 1, [1.0] * 4, observer_cpu_s=0.05)
+    # sampling took 0.06 s over a 1.2 s worker life: 0.05 s of it during the 1 s of work
+    busy = _trials(
+        1, "sequential", 1, [1.0] * 4, observer_cpu_s=0.08, sampler_cpu_s=0.06, process_s=1.2
+    )
     summary = stats.summarize_cells(busy, cores=2)
     assert summary.loc[0, "observer_share"] == pytest.approx(0.05)
-    assert "the observer used 5.0% as much CPU" in summary.loc[0, "warnings"]
-    idle = busy.assign(cpu_user_s=0.01, observer_cpu_s=0.005)  # a sleep: 1% of a core busy
+    assert "the observer's sampling used 5.0% as much CPU" in summary.loc[0, "warnings"]
+    idle = busy.assign(cpu_user_s=0.01)  # a sleep: 1% of a core busy
     summary = stats.summarize_cells(idle, cores=2)
-    assert summary.loc[0, "observer_share"] == pytest.approx(0.5)
+    assert summary.loc[0, "observer_share"] == pytest.approx(5.0)
     assert "observer" not in summary.loc[0, "warnings"]
     assert math.isnan(
         stats.summarize_cells(_trials(1, "sequential", 1, [1.0] * 4), cores=2).loc[

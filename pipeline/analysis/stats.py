@@ -34,6 +34,8 @@ OPTIONAL_TRIAL_COLUMNS: dict[str, str | float] = {
     "peak_uss_bytes": np.nan,
     "peak_pss_bytes": np.nan,
     "observer_cpu_s": np.nan,
+    "sampler_cpu_s": np.nan,
+    "process_s": np.nan,
     "reference_s": np.nan,
 }
 SUMMARY_COLUMNS = ["cell_id", *CELL_COLUMNS, *SUMMARY_METRICS, "warnings"]
@@ -44,7 +46,9 @@ UNSTABLE_CV = 0.10
 FAR_FROM_MEAN = 0.50
 OUTLIER_IQR = 1.5  # Tukey's fences: below Q1 - 1.5 IQR or above Q3 + 1.5 IQR
 # The observer (the orchestrator sampling a trial) shares the cores with CPU-bound cells:
-# a warning when it used over 1% as much CPU as a cell that kept half a core busy or more.
+# a warning when its sampling, at its rate over the worker's life, took over 1% as much CPU
+# during the timed phases as a cell that kept half a core busy or more did. (Its fixed
+# costs, starting and reaping the worker, fall outside the timed phases.)
 OBSERVER_SHARE = 0.01
 BUSY_CORES = 0.5
 SLOW_SPEED = 0.9  # a cell measured while the reference loop ran 10% slower than usual
@@ -196,7 +200,7 @@ def measurement_warnings(cell: Mapping[Hashable, Any]) -> list[str]:
     share, busy = cell.get("observer_share", np.nan), cell.get("cpu_utilisation", np.nan)
     if share > OBSERVER_SHARE and busy >= BUSY_CORES:
         warnings.append(
-            f"the observer used {share:.1%} as much CPU as the cell (over "
+            f"the observer's sampling used {share:.1%} as much CPU as the cell (over "
             f"{OBSERVER_SHARE:.0%}); sampling: {{memory: rss}} or a longer interval costs less"
         )
     speed = cell.get("relative_speed", np.nan)
@@ -281,7 +285,11 @@ def _per_trial_resources(ok: pd.DataFrame) -> pd.DataFrame:
             "median_peak_uss_bytes": ok["peak_uss_bytes"].astype("float64"),
             "median_peak_pss_bytes": ok["peak_pss_bytes"].astype("float64"),
             "median_observer_cpu_s": ok["observer_cpu_s"].astype("float64"),
-            "observer_share": ok["observer_cpu_s"].astype("float64") / cpu_s,
+            # the sampler, at its rate over the worker's life, during the timed phases
+            "observer_share": ok["sampler_cpu_s"].astype("float64")
+            / ok["process_s"].astype("float64")
+            * elapsed_s
+            / cpu_s,
         }
     )
 

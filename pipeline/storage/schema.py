@@ -216,7 +216,9 @@ class CellStats(SQLModel, table=True):
     ideal_speedup: float | None = None
     karp_flatt: float | None = None  # serial fraction (1/S - 1/n) / (1 - 1/n), n > 1
     median_observer_cpu_s: float | None = None  # the observing process's CPU per trial
-    observer_share: float | None = None  # that over the cell's own median CPU time
+    # the sampler's CPU during the timed phases (at its rate over the worker's life) over
+    # the cell's CPU time in them: what the observer took from the work
+    observer_share: float | None = None
     relative_speed: float | None = None  # run's median reference time / the cell's (<1: slow)
     median_wall_s_adjusted: float | None = None  # each wall_s scaled by the machine's speed
     warnings: str = ""  # instability warnings, "; "-separated
