@@ -34,7 +34,7 @@ from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
-from scipy import special, stats
+from scipy import special  # not scipy.stats: a second of import, in every run
 
 ALPHA = 0.05  # per direction, for the whole family of comparisons of one claim
 MARGIN = 0.10  # default practical margin δ: a difference under 10% is no practical one
@@ -239,7 +239,7 @@ def median_interval(values: npt.ArrayLike, level: float = LEVEL) -> MedianInterv
 
 def _coverage(n: int, k: int) -> float:
     """P(x_(k) <= median <= x_(n+1-k)) for n continuous values."""
-    return float(1.0 - 2.0 * stats.binom.cdf(k - 1, n, 0.5))
+    return float(1.0 - 2.0 * special.bdtr(k - 1, n, 0.5))
 
 
 def _finite(values: npt.ArrayLike) -> npt.NDArray[np.float64]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
 from ..cells import CELL_KEYS
 from . import claims
@@ -57,8 +57,8 @@ def power(
     df = trials - 1 if paired else 2 * trials - 2
     half = float(special.stdtrit(df, 0.5 + level / 2.0)) * se
     bound = math.log1p(margin)
-    gain = float(stats.norm.cdf((math.log(CLEAR_GAIN) - bound - half) / se))
-    none = float(stats.norm.cdf((bound - half) / se))
+    gain = float(special.ndtr((math.log(CLEAR_GAIN) - bound - half) / se))
+    none = float(special.ndtr((bound - half) / se))
     return gain, none
 
 

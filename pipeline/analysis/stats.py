@@ -15,7 +15,7 @@ from typing import Any, cast, overload
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import stats
+from scipy import special  # scipy.stats (a second to import) only where it is needed
 
 from ..cells import BASELINE_KEYS as BASELINE_CELL_KEYS
 from ..cells import BASELINE_MODEL, CELL_KEYS, SERIES_KEYS, TEXT_KEYS, with_optional_keys
@@ -70,6 +70,12 @@ def ideal_speedup(workers: int | pd.Series, cores: float) -> float | pd.Series:
     if isinstance(workers, pd.Series):
         return workers.clip(upper=cores)
     return min(workers, cores)
+
+
+def _iqr(values: pd.Series) -> float:
+    """The interquartile range, quartiles by linear interpolation (as scipy.stats.iqr)."""
+    q3, q1 = np.quantile(np.asarray(values, dtype="float64"), [0.75, 0.25])
+    return float(q3 - q1)
 
 
 def count_outliers(values: pd.Series | Sample) -> int:
@@ -264,7 +270,7 @@ def _describe_cells(trials: pd.DataFrame, ok: pd.DataFrame) -> pd.DataFrame:
     summary["cv_wall"] = summary["std_wall_s"] / summary["mean_wall_s"]
     summary["min_wall_s"] = wall.min()
     summary["max_wall_s"] = wall.max()
-    summary["iqr_wall_s"] = wall.agg(stats.iqr)
+    summary["iqr_wall_s"] = wall.agg(_iqr)
     summary["outliers"] = wall.agg(count_outliers).reindex(summary.index, fill_value=0)
     per_trial = _per_trial_resources(ok).groupby(ok["cell_id"])
     return summary.join(per_trial.median())
@@ -459,7 +465,7 @@ def _t_spread(
 ) -> float:
     df = max(points - parameters, 1)
     return float(
-        stats.t.ppf(0.5 + confidence / 2, df) * np.sqrt(max(covariance[index, index], 0.0))
+        special.stdtrit(df, 0.5 + confidence / 2) * np.sqrt(max(covariance[index, index], 0.0))
     )
 
 
@@ -533,7 +539,9 @@ def compare(first: npt.ArrayLike, second: npt.ArrayLike, *, confidence: float = 
         ratio = median_b / median_a if median_a else nan
         return Comparison(a.size, b.size, median_a, median_b, ratio, nan, nan, nan)
     found = inference.ratio(b, a, level=confidence)
-    p_value = float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+    from scipy.stats import mannwhitneyu
+
+    p_value = float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
     return Comparison(
         a.size, b.size, median_a, median_b, found.ratio, found.low, found.high, p_value
     )
