@@ -27,6 +27,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from ..units import format_cpu_list, parse_cpu_list
+
 
 class MachineFacts(Protocol):
     """The recorded figures the warnings read (the ``environment`` table's columns)."""
@@ -75,25 +77,10 @@ def _cpus(text: object) -> set[int] | None:
     """CPU ids of a kernel CPU list such as ``"0,2-3"``; None when unknown or malformed."""
     if not isinstance(text, str) or not text:
         return None
-    cpus: set[int] = set()
     try:
-        for part in text.split(","):
-            first, _, last = part.strip().partition("-")
-            cpus.update(range(int(first), int(last or first) + 1))
+        return parse_cpu_list(text)
     except ValueError:
         return None
-    return cpus
-
-
-def _format(cpus: set[int]) -> str:
-    """A compact CPU list: ``{0, 1, 3}`` -> ``"0-1,3"``."""
-    ranges: list[list[int]] = []
-    for cpu in sorted(cpus):
-        if ranges and cpu == ranges[-1][1] + 1:
-            ranges[-1][1] = cpu
-        else:
-            ranges.append([cpu, cpu])
-    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
 
 
 def _load_warnings(env: MachineFacts) -> list[str]:
@@ -161,9 +148,9 @@ def _nohz_full_warnings(env: MachineFacts) -> list[str]:
     if not nohz or details.get("cpufreq_driver") != "intel_pstate":
         return []
     return [
-        f"nohz_full is on for CPUs {_format(nohz)} under the intel_pstate frequency driver, "
-        "which pyperf calls incompatible with nohz_full (their frequency may not follow the "
-        "load): boot with intel_pstate=disable, or without nohz_full="
+        f"nohz_full is on for CPUs {format_cpu_list(nohz)} under the intel_pstate frequency "
+        "driver, which pyperf calls incompatible with nohz_full (their frequency may not "
+        "follow the load): boot with intel_pstate=disable, or without nohz_full="
     ]
 
 
@@ -174,9 +161,9 @@ def _isolation_warnings(env: MachineFacts) -> list[str]:
     isolated, affinity = _cpus(env.isolated_cpus), _cpus(env.cpu_affinity)
     if not isolated or not affinity or not affinity & isolated or affinity <= isolated:
         return []
-    used = _format(affinity & isolated)
+    used = format_cpu_list(affinity & isolated)
     return [
-        f"the run could use CPUs {_format(affinity)}, of which {used} are isolated "
+        f"the run could use CPUs {format_cpu_list(affinity)}, of which {used} are isolated "
         "(isolcpus); the kernel does not spread work onto isolated CPUs, so workers may "
         f"have shared fewer cores than counted: start the run on the isolated CPUs alone "
         f"with `taskset -c {used} python -m pipeline run ...`"
@@ -214,18 +201,18 @@ def _isolation_notes(env: MachineFacts) -> list[str]:
     isolated, affinity = _cpus(env.isolated_cpus), _cpus(env.cpu_affinity)
     if not isolated:
         return []  # malformed: unknown
-    shown = _format(isolated)
+    shown = format_cpu_list(isolated)
     notes = []
     if affinity and not affinity & isolated:
         notes.append(
-            f"CPUs {shown} are isolated but the run used CPUs {_format(affinity)}: start it "
-            f"with `taskset -c {shown} python -m pipeline run ...` to measure on them"
+            f"CPUs {shown} are isolated but the run used CPUs {format_cpu_list(affinity)}: start "
+            f"it with `taskset -c {shown} python -m pipeline run ...` to measure on them"
         )
     ticking = isolated - (_cpus(details.get("nohz_full")) or set())
     if ticking:
         notes.append(
-            f"isolated CPUs {_format(ticking)} still take the scheduler tick and RCU "
-            f"callbacks: add {_tick_parameters(_format(ticking), details)} to the kernel "
+            f"isolated CPUs {format_cpu_list(ticking)} still take the scheduler tick and RCU "
+            f"callbacks: add {_tick_parameters(format_cpu_list(ticking), details)} to the kernel "
             "command line"
         )
     return notes

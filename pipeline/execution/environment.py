@@ -15,7 +15,6 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 
 import psutil
 
+from ..units import format_cpu_list, parse_cpu_list
 from .launch import PROJECT_ROOT
 
 SYS_CPU_ROOT = Path("/sys/devices/system/cpu")
@@ -123,29 +123,6 @@ def read_int(path: Path) -> int | None:
         return int(text)
     except ValueError:
         return None
-
-
-def parse_cpu_list(text: str) -> set[int]:
-    """CPU ids from a kernel CPU list such as ``"0,2-3"`` (ValueError if malformed)."""
-    text = text.strip(" \t\n\x00")
-    cpus: set[int] = set()
-    if text in ("", "(null)"):  # nohz_full reads " (null)" when unused
-        return cpus
-    for part in text.split(","):
-        first, _, last = part.strip().partition("-")
-        cpus.update(range(int(first), int(last or first) + 1))
-    return cpus
-
-
-def format_cpu_list(cpus: Iterable[int]) -> str:
-    """A compact CPU list: ``{0, 1}`` -> ``"0-1"``, ``{0, 2, 3, 5}`` -> ``"0,2-3,5"``."""
-    ranges: list[list[int]] = []
-    for cpu in sorted(set(cpus)):
-        if ranges and cpu == ranges[-1][1] + 1:
-            ranges[-1][1] = cpu
-        else:
-            ranges.append([cpu, cpu])
-    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
 
 
 def read_cpu_list(path: Path) -> str | None:

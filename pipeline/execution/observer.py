@@ -79,7 +79,6 @@ class Cost:
 
     cpu_s: float = 0.0  # the whole process, every thread, from start to reaping
     sampler_s: float = 0.0  # the sampler's own CPU within that
-    samples: int = 0
 
 
 @contextlib.contextmanager

@@ -241,7 +241,6 @@ def _watch(
                 sampler.sample()
                 stopped = _over_limit(sampler, request.limits, output)
                 cost.sampler_s += time.thread_time() - started_s
-                cost.samples += 1
                 interval_s = sampler.interval_s
                 if stopped is not None:
                     break

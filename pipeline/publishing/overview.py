@@ -261,9 +261,6 @@ def host_chart(summary: pd.DataFrame, host_cores: dict[str, float]) -> str:
     return charts.finish(figure, title, description)
 
 
-SLOW_BAND = SLOW_SPEED  # below it, a cell's warnings name the slow period
-
-
 def drift_chart(trials: pd.DataFrame) -> str:
     """The machine's speed over the run: before each trial, the reference loop's usual time
     (the run's median) over its time then, so 0.8 means 20% slower; a line per host."""
@@ -294,8 +291,8 @@ def drift_chart(trials: pd.DataFrame) -> str:
         smooth = line["speed"].rolling(window, center=True, min_periods=1).median()
         ax.plot(line["minutes"], smooth, color=colours[name], label=f"{name} (rolling median)")
     ax.axhline(1, color="black", linewidth=0.8)
-    ax.axhspan(0, SLOW_BAND, color="tab:red", alpha=0.08, label=f"slower than {SLOW_BAND:g}")
-    low = min(float(frame["speed"].min()), SLOW_BAND) - 0.05
+    ax.axhspan(0, SLOW_SPEED, color="tab:red", alpha=0.08, label=f"slower than {SLOW_SPEED:g}")
+    low = min(float(frame["speed"].min()), SLOW_SPEED) - 0.05
     high = max(float(frame["speed"].max()), 1.0) + 0.05
     ax.set_ylim(low, high)
     ax.set_xlabel("minutes since the first trial")
@@ -307,6 +304,6 @@ def drift_chart(trials: pd.DataFrame) -> str:
         f"{title}: before each trial the orchestrator times a fixed pure-Python loop; each "
         "point is that loop's median time over the run divided by its time then (0.8: the "
         "machine ran 20% slower), with a rolling median line. Cells measured while it sat "
-        f"below {SLOW_BAND:g} are named in their warnings."
+        f"below {SLOW_SPEED:g} are named in their warnings."
     )
     return charts.finish(figure, title, description)

@@ -47,6 +47,7 @@ def build_report(
         for host in stored.cell_hosts(results, run_row.id)
     ]
     run_values = stored.run_dict(results, run_row)
+    machine_facts = results.environment(run_row.id)
     environment_values = stored.environment_dict(results, run_row.id)
     page = report.write_run_report(
         run_values,
@@ -55,8 +56,8 @@ def build_report(
         rendered,
         out_dir,
         facts=stats.summarize_facts(results.facts_frame(run_row.id)),
-        warnings=_warnings(results, run_row.id),
-        notes=_notes(results, run_row.id),
+        warnings=_warnings(results, run_row.id, machine_facts),
+        notes=machine.tuning_notes(machine_facts) if machine_facts is not None else [],
         verdicts=found,
         overview=[*rendered.pop(OVERVIEW, []), *_drift(trials)],
         interpreters=results.interpreters_frame(run_row.id),
@@ -176,13 +177,7 @@ def _drift(trials: pd.DataFrame) -> list[str]:
         return []
 
 
-def _notes(results: store.Store, run_id: int) -> list[str]:
-    found = results.environment(run_id)
-    return machine.tuning_notes(found) if found is not None else []
-
-
-def _warnings(results: store.Store, run_id: int) -> list[str]:
-    found = results.environment(run_id)
+def _warnings(results: store.Store, run_id: int, found: schema.EnvironmentRow | None) -> list[str]:
     busy = machine.busy_warnings(found) if found is not None else []
     return busy + stored.host_warnings(results, run_id)
 
