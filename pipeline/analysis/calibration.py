@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .inference import MARGIN, Decision, decide, family_level, median_interval, ratio
+from .evidence import Evidence, decide_family
+from .inference import MARGIN, Decision, Observed, decide, family_level, median_interval, ratio
 
 
 def sigma_of_cv(cv: float) -> float:
@@ -74,6 +75,66 @@ def simulate_ratio(
         runs,
         **{key: value / runs for key, value in counts.items()},
         level=level,
+    )
+
+
+@dataclass(frozen=True)
+class FamilyRates:
+    """How often a claim of several comparisons came out each way."""
+
+    true_ratios: tuple[float, ...]
+    cv: float
+    n: int
+    runs: int
+    all_more: float  # every comparison a practical gain
+    all_no_gain: float  # every comparison rules a practical gain out
+    nuanced: float  # decided both ways
+    inconclusive: float
+
+
+def simulate_family(
+    true_ratios: tuple[float, ...],
+    cv: float,
+    n: int,
+    *,
+    runs: int = 1000,
+    margin: float = MARGIN,
+    seed: int = 1,
+    bonferroni_only: bool = False,
+) -> FamilyRates:
+    """Draw ``runs`` claims of one baseline (median 1) against cells with the given true
+    speedups, n trials each (as "GIL threads give no speedup" rests on threads ×2 and ×4
+    against one sequential cell), and decide each family as a claim does
+    (evidence.decide_family): how often it comes out all one way, both ways or undecided.
+    ``bonferroni_only``: decided by the earlier rule, every interval at 1 − 2α/m."""
+    rng = np.random.default_rng([seed, n, int(cv * 1000), *(int(r * 1000) for r in true_ratios)])
+    sigma = sigma_of_cv(cv)
+    counts = {"all_more": 0, "all_no_gain": 0, "nuanced": 0, "inconclusive": 0}
+    for _ in range(runs):
+        base = Observed(np.exp(rng.normal(0.0, sigma, n)))
+        family = [
+            Evidence(
+                f"cell {i}",
+                "speedup",
+                base,
+                Observed(np.exp(rng.normal(-math.log(true), sigma, n))),
+                "simulated",
+            )
+            for i, true in enumerate(true_ratios)
+        ]
+        decide_family(family, margin, bonferroni_only=bonferroni_only)
+        more = sum(e.decision is Decision.MORE for e in family)
+        no_gain = sum(e.decision.rules_out_more for e in family)
+        if more == len(family):
+            counts["all_more"] += 1
+        elif no_gain == len(family):
+            counts["all_no_gain"] += 1
+        elif more and no_gain:
+            counts["nuanced"] += 1
+        else:
+            counts["inconclusive"] += 1
+    return FamilyRates(
+        tuple(true_ratios), cv, n, runs, **{key: value / runs for key, value in counts.items()}
     )
 
 

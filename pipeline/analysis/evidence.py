@@ -85,15 +85,39 @@ class Evidence:
 
 
 def decide_family(
-    evidence: list[Evidence], margin: float, alpha: float = ALPHA, *, paired: bool = False
+    evidence: list[Evidence],
+    margin: float,
+    alpha: float = ALPHA,
+    *,
+    paired: bool = False,
+    bonferroni_only: bool = False,
 ) -> None:
-    """Estimate and decide every comparison of one claim, each interval at the family's
-    level (Bonferroni over the claim's comparisons: 1 − 2α/m); ``paired``: trials paired
-    by round where both cells ran in the same rounds."""
-    level = family_level(len(evidence), alpha)
-    for e in evidence:
-        e.estimate = ratio_of(e.first, e.second, level=level, paired=paired)
-        e.decision = decide(e.estimate, margin)
+    """Estimate and decide every comparison of one claim; ``paired``: trials paired by
+    round where both cells ran in the same rounds.
+
+    A claim is supported or contradicted only when every comparison answers its question
+    the same way: an intersection-union test (Berger 1982), wrong only if the one
+    comparison whose answer is false says so, so each interval is at 1 − 2α with no
+    correction for the family's size. When they do not all answer one way, the verdict
+    can only be nuanced (answers both ways: which one is false is not known in advance)
+    or inconclusive, and the comparisons are decided again at the Bonferroni level
+    1 − 2α/m, which bounds the chance that any of them is false. ``bonferroni_only``: the
+    rule before 2026-11-30, every family at 1 − 2α/m (for comparison in calibration)."""
+    corrected = family_level(len(evidence), alpha)
+    levels = (corrected,) if bonferroni_only else (family_level(1, alpha), corrected)
+    for level in dict.fromkeys(levels):
+        for e in evidence:
+            e.estimate = ratio_of(e.first, e.second, level=level, paired=paired)
+            e.decision = decide(e.estimate, margin)
+        if one_way(evidence):
+            return
+
+
+def one_way(evidence: list[Evidence]) -> bool:
+    """Whether every comparison answers the claim's question (a practical gain, or more of
+    a resource?) and all the same way."""
+    decisions = [e.decision for e in evidence]
+    return all(d is Decision.MORE for d in decisions) or all(d.rules_out_more for d in decisions)
 
 
 @dataclass
@@ -107,6 +131,19 @@ class RunData:
     margin: float = 0.10  # differences under this share are no practical difference
     paired: bool = False  # comparisons paired by round (the spec's pair_rounds)
     evidence: dict[str, list[Evidence]] = field(default_factory=dict)
+    _by_cell: dict[int, pd.DataFrame] | None = field(default=None, init=False, repr=False)
+
+    def trials_of(self, cell_id: int) -> pd.DataFrame:
+        """A cell's trials (the frame is split by cell once: claims ask for each cell many
+        times, and adaptive runs ask after every round)."""
+        if self._by_cell is None:
+            t = self.trials
+            self._by_cell = (
+                {int(key): rows for key, rows in t.groupby("cell_id", sort=False)}
+                if "cell_id" in t
+                else {}
+            )
+        return self._by_cell.get(int(cell_id), self.trials.iloc[0:0])
 
     def cells(self, task: str | tuple[str, ...], models: tuple[str, ...]) -> pd.DataFrame:
         """The cells of a task (or tasks) under the given models, ordered by position."""
@@ -127,8 +164,8 @@ class RunData:
 
     def sample(self, cell_id: int, metric: str) -> Observed:
         """One metric over the ok trials of a cell, with their rounds."""
-        t = self.trials
-        rows = t[t["cell_id"].eq(cell_id) & t["status"].eq(TrialStatus.OK)]
+        t = self.trials_of(cell_id)
+        rows = t[t["status"].eq(TrialStatus.OK)]
         values = pd.to_numeric(rows[metric], errors="coerce").to_numpy(dtype="float64")
         known = ~np.isnan(values)
         rounds = (
@@ -140,13 +177,12 @@ class RunData:
 
     def gil_on(self, cell: pd.Series) -> bool:
         """Whether the GIL was on in a cell's trials (on unless every one says off)."""
-        t = self.trials
-        states = t.loc[t["cell_id"].eq(cell["cell_id"]), "gil_enabled"].dropna()
+        states = self.trials_of(cell["cell_id"])["gil_enabled"].dropna()
         return states.empty or bool(states.astype(bool).any())
 
     def conditions(self, cell: pd.Series) -> str:
         """Interpreter and GIL state of a cell's trials, e.g. 'CPython 3.11.7, GIL on'."""
-        t = self.trials[self.trials["cell_id"].eq(cell["cell_id"])]
+        t = self.trials_of(cell["cell_id"])
         version = next(iter(t["python_version"].dropna()), "?") if "python_version" in t else "?"
         gil = t["gil_enabled"].dropna() if "gil_enabled" in t else pd.Series(dtype=bool)
         state = "GIL state unknown" if gil.empty else ("GIL on" if gil.all() else "GIL off")

@@ -17,9 +17,10 @@ The **decision** places the interval against a practical margin δ (10% by defau
 ratio scale: above 1+δ is *more*; inside [1/(1+δ), 1+δ] is *no practical difference*
 (an equivalence test, as TOST); below 1/(1+δ) is *less*; an interval that rules out only
 one side is *not more* or *not less*; one that crosses both bounds is *undecided*. With
-intervals at level 1 − 2α each statement is a one-sided test at level α, so a claim's
-family of m comparisons uses 1 − 2α/m (Bonferroni): the chance that any of them states
-something false is at most α per direction.
+intervals at level 1 − 2α each statement is a one-sided test at level α. A claim that
+every comparison of its family answers one way needs no correction (an intersection-union
+test); comparisons that answer both ways are decided again at 1 − 2α/m (Bonferroni):
+evidence.decide_family.
 
 A cell's own median gets a distribution-free interval from order statistics (binomial),
 whose actual level is printed when it cannot reach 95% (5 trials: 93.8%; 3: 75%).

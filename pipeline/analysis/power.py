@@ -1,11 +1,13 @@
 """Before a run: which claims can its cells test, and can its repetitions decide them?
 
 Each claim's family of comparisons is found as the run will find it (the same gathering,
-on placeholder trials), and the chance that a family's comparison decides is estimated at
-a typical noise level (CV 10%, lognormal) with the normal approximation of the log-ratio
-t-interval at the family's level (Welch's, or paired by round): the power to call a true
-1.5× a gain, and to rule a gain out when there is none (a true 1.0×). Claims decided by
-counts (lost updates, crashes) need no power: any trial decides them.
+on placeholder trials), and the chance that a claim decides is estimated at a typical
+noise level (CV 10%, lognormal) with the normal approximation of the log-ratio
+t-interval (Welch's, or paired by round) at the level of an all-one-way verdict (1 − 2α:
+evidence.decide_family), for every comparison of the family at once (as if independent):
+the power to call a true 1.5× a gain, and to rule a gain out when there is none (a true
+1.0×). Claims decided by counts (lost updates, crashes) need no power: any trial decides
+them.
 """
 
 from __future__ import annotations
@@ -47,19 +49,21 @@ def power(
     *,
     paired: bool = False,
 ) -> tuple[float, float]:
-    """(power to call a true 1.5× more, power to rule a gain out at a true 1.0×) of one
-    comparison in a family of ``comparisons``, with ``trials`` trials a cell (Welch's
-    interval, about 2n − 2 degrees of freedom; paired by round: n − 1)."""
+    """(power to call a true 1.5× more, power to rule a gain out at a true 1.0×) of a
+    claim of ``comparisons`` that must all come out that way, with ``trials`` trials a
+    cell (Welch's interval, about 2n − 2 degrees of freedom; paired by round: n − 1). The
+    comparisons are taken as independent; sharing a baseline makes them agree more often,
+    so the real power is somewhat higher."""
     if trials < 2:
         return 0.0, 0.0
     se = sigma_of_cv(cv) * math.sqrt(2.0 / trials)
-    level = family_level(comparisons)
+    level = family_level(1)  # an all-one-way verdict: no correction (decide_family)
     df = trials - 1 if paired else 2 * trials - 2
     half = float(special.stdtrit(df, 0.5 + level / 2.0)) * se
     bound = math.log1p(margin)
     gain = float(special.ndtr((math.log(CLEAR_GAIN) - bound - half) / se))
     none = float(special.ndtr((bound - half) / se))
-    return gain, none
+    return gain ** max(comparisons, 1), none ** max(comparisons, 1)
 
 
 def claim_power(

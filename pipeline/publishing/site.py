@@ -38,7 +38,11 @@ def build_report(
     cores = stored.cores(results, run_row.id)
     host_cores = stored.host_cores(results, run_row.id)
     rendered = _render_charts(
-        summary, [str(task) for task in dict.fromkeys(summary["task"])], cores, host_cores
+        summary,
+        [str(task) for task in dict.fromkeys(summary["task"])],
+        cores,
+        host_cores,
+        trials[[c for c in REFERENCE_COLUMNS if c in trials]],
     )
     out_dir = reports_dir / report_dir_name(run_row.id)
     found = stored.verdicts(results, run_row.id, trials)
@@ -59,7 +63,7 @@ def build_report(
         warnings=_warnings(results, run_row.id, machine_facts),
         notes=machine.tuning_notes(machine_facts) if machine_facts is not None else [],
         verdicts=found,
-        overview=[*rendered.pop(OVERVIEW, []), *_drift(trials)],
+        overview=rendered.pop(OVERVIEW, []),
         interpreters=results.interpreters_frame(run_row.id),
         trials=trials,
         hosts=stored.hosts(results, run_row.id),
@@ -78,33 +82,43 @@ def build_report(
 
 
 OVERVIEW = "\0overview"  # the key of the run-wide charts (no task can be named so)
+REFERENCE_COLUMNS = ("reference_s", "started_at", "trial_host")  # what the drift chart reads
 
 
 def _render_charts(
-    summary: pd.DataFrame, tasks: list[str], cores: float, host_cores: dict[str, float]
+    summary: pd.DataFrame,
+    tasks: list[str],
+    cores: float,
+    host_cores: dict[str, float],
+    reference: pd.DataFrame,
 ) -> dict[str, list[str]]:
-    """Every chart of a report: each task's and the overview. Rendering SVG is the slow
-    part of a report (about 0.5 s a figure), so with many figures it is spread over a
-    process per core."""
+    """Every chart of a report: each task's and the overview (``reference``: the trials'
+    reference loop timings, for the drift chart). Rendering SVG is the slow part of a
+    report (about 0.5 s a figure), so with many figures it is spread over a process per
+    core; the parent then never imports matplotlib itself."""
     import concurrent.futures as cf
     import multiprocessing
 
     jobs = [*tasks, OVERVIEW]
     workers = min(os.cpu_count() or 1, len(jobs))
+    args = (cores, host_cores, reference)
     if workers < 2 or len(jobs) < 4:
-        return {job: _charts_of(summary, job, cores, host_cores) for job in jobs}
-    # fork: the children inherit the imported matplotlib and seaborn (seconds to import)
+        return {job: _charts_of(summary, job, *args) for job in jobs}
     with cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
         n = len(jobs)
-        drawn = pool.map(_charts_of, [summary] * n, jobs, [cores] * n, [host_cores] * n)
+        drawn = pool.map(_charts_of, [summary] * n, jobs, *([value] * n for value in args))
         return dict(zip(jobs, drawn, strict=True))
 
 
 def _charts_of(
-    summary: pd.DataFrame, job: str, cores: float, host_cores: dict[str, float]
+    summary: pd.DataFrame,
+    job: str,
+    cores: float,
+    host_cores: dict[str, float],
+    reference: pd.DataFrame,
 ) -> list[str]:
     if job == OVERVIEW:
-        return _overview_charts(summary, host_cores)
+        return [*_overview_charts(summary, host_cores), *_drift(reference)]
     return _task_charts(summary, job, cores)
 
 
