@@ -58,11 +58,11 @@ def main() -> None:
         f"{'nuanced':>8} {'inconclusive':>13}  what it shows"
     )
     for ratios, cv, n, what in FAMILIES:
-        found = simulate_family(ratios, cv, n, runs=RUNS)
+        claim = simulate_family(ratios, cv, n, runs=RUNS)
         shown = ", ".join(f"{r:.2f}" for r in ratios)
         print(
-            f"{shown:24} {cv:>4.0%} {n:>3} {found.all_more:>9.1%} {found.all_no_gain:>12.1%} "
-            f"{found.nuanced:>8.1%} {found.inconclusive:>13.1%}  {what}"
+            f"{shown:24} {cv:>4.0%} {n:>3} {claim.all_more:>9.1%} {claim.all_no_gain:>12.1%} "
+            f"{claim.nuanced:>8.1%} {claim.inconclusive:>13.1%}  {what}"
         )
     print()
     print("median interval (order statistics): coverage against its printed level")

@@ -6,6 +6,7 @@ gathered from a run's summary and trials, with the run's facts about each cell
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -139,7 +140,7 @@ class RunData:
         if self._by_cell is None:
             t = self.trials
             self._by_cell = (
-                {int(key): rows for key, rows in t.groupby("cell_id", sort=False)}
+                {int(cast(int, key)): rows for key, rows in t.groupby("cell_id", sort=False)}
                 if "cell_id" in t
                 else {}
             )
