@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from .cells import CELL_KEYS, with_optional_keys
 from .errors import PipelineError
 from .metrics import Unit, format_value
 from .planning.axes import describe_interpreter
@@ -50,22 +51,22 @@ def cores(results: store.Store, run_id: int) -> float:
 def undecided_cells(results: store.Store, run_id: int) -> set[int]:
     """The run's cells that some claim's comparison has not decided yet (computed from
     the trials stored so far; nothing is written)."""
-    from .analysis import claims, inference, stats
+    from .analysis import claims, inference
 
     trials = results.trials_frame(run_id)
     if trials.empty:
         return set()
     run_row = results.resolve_run(run_id)
-    paired = bool(run_row.pair_rounds)
-    usable = cores(results, run_id)
-    summary = stats.summarize_cells(trials, cores=usable, pair_rounds=paired)
+    # the claims find their comparisons by the cells' keys, and decide them from the
+    # trials: the cell statistics (a third of the time, after every round) are not needed
+    cells = with_optional_keys(trials).drop_duplicates("cell_id").sort_values("cell_id")
     data = claims.gather_evidence(
-        stats.numeric_summary(summary),
+        cells[["cell_id", *CELL_KEYS]],
         trials,
         results.facts_frame(run_id),
-        usable,
+        cores(results, run_id),
         run_row.margin or inference.MARGIN,
-        paired=paired,
+        paired=bool(run_row.pair_rounds),
     )
     return claims.undecided_cells(data)
 
