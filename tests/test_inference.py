@@ -177,3 +177,13 @@ def test_no_correction_for_an_all_one_way_verdict_buys_power() -> None:
     found = calibration.simulate_family((1.0, 1.0), 0.13, 20, runs=1000)
     corrected = calibration.simulate_family((1.0, 1.0), 0.13, 20, runs=1000, bonferroni_only=True)
     assert found.all_no_gain > corrected.all_no_gain + 0.05, (found, corrected)
+
+
+def test_a_bound_on_the_margins_edge_gets_a_third_decimal() -> None:
+    """1.0996 decides "no practical gain" against 1.10: printed as 1.10 it would seem not
+    to; other bounds keep two decimals."""
+    found = Ratio(1.01, 0.92, 1.0996, 0.9, 5, 5, False)
+    assert found.text(0.10) == "1.01× [0.92, 1.100]"
+    assert decide(found, 0.10) is Decision.SAME
+    assert Ratio(1.9, 1.7, 2.1, 0.9, 5, 5, False).text(0.10) == "1.90× [1.70, 2.10]"
+    assert Ratio(0.97, 0.906, 1.05, 0.9, 5, 5, False).text(0.10) == "0.97× [0.906, 1.05]"

@@ -166,7 +166,7 @@ def _headline(e: Evidence) -> str:
     r = e.estimate
     if not r.known:
         return f"too few trials ({e.label})"
-    return f"{r.ratio:.2f}× [{r.low:.2f}, {r.high:.2f}] ({e.label})"
+    return f"{r.text(e.margin)} ({e.label})"
 
 
 def _resource_claim(data: RunData, claim: str, statement: str, what: str) -> Verdict:

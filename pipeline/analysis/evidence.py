@@ -16,6 +16,7 @@ from ..status import TrialStatus
 from ..worker.concurrency import PROCESS_MODELS
 from .inference import (
     ALPHA,
+    MARGIN,
     NO_RATIO,
     Decision,
     Observed,
@@ -68,6 +69,7 @@ class Evidence:
     estimate: Ratio = NO_RATIO
     decision: Decision = Decision.UNDECIDED
     flag: str = ""  # what makes the comparison suspect (a physically implausible speedup)
+    margin: float = MARGIN  # the practical margin it was decided against
 
     @property
     def settled(self) -> bool:
@@ -82,7 +84,7 @@ class Evidence:
             return f"too few ok trials ({e.n_first} and {e.n_second}): {self.decision}"
         level = f"{e.level:.1%}".replace(".0%", "%")
         how = ", paired by round" if e.paired else ""
-        return f"{e.ratio:.2f}× [{e.low:.2f}, {e.high:.2f}] ({level} CI{how}): {self.decision}"
+        return f"{e.text(self.margin)} ({level} CI{how}): {self.decision}"
 
 
 def decide_family(
@@ -110,6 +112,7 @@ def decide_family(
         for e in evidence:
             e.estimate = ratio_of(e.first, e.second, level=level, paired=paired)
             e.decision = decide(e.estimate, margin)
+            e.margin = margin
         if one_way(evidence):
             return
 

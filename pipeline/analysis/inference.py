@@ -80,6 +80,16 @@ class Ratio:
     def known(self) -> bool:
         return not (math.isnan(self.low) or math.isnan(self.high))
 
+    def text(self, margin: float = MARGIN) -> str:
+        """'0.97× [0.86, 1.09]': two decimals, or three for a bound that two would show
+        on the margin's edge (1.0996 is under 1.10 and decides; 1.10 would seem not to)."""
+        edges = (round(1.0 + margin, 2), round(1.0 / (1.0 + margin), 2))
+
+        def bound(value: float) -> str:
+            return f"{value:.3f}" if round(value, 2) in edges else f"{value:.2f}"
+
+        return f"{self.ratio:.2f}× [{bound(self.low)}, {bound(self.high)}]"
+
 
 NO_RATIO = Ratio(math.nan, math.nan, math.nan, math.nan, 0, 0, False)
 
