@@ -2,7 +2,8 @@
 
 Each claim of ``../shared/seed/000_8b66f138267b8003.txt`` is a testable hypothesis over
 the run's cells. A claim gathers the comparisons it rests on (its family); each is
-estimated with an interval at the family's level and decided against the practical margin
+estimated with an interval (uncorrected when the family answers all one way, else at
+Bonferroni's level: evidence.decide_family) and decided against the practical margin
 (more / no practical gain or difference / less / undecided: see inference.py); then the
 claim decides from its own family only: supported, contradicted, nuanced (decided both
 ways), inconclusive (a comparison is undecided: more trials would decide) or not measured,
