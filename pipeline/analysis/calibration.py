@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .evidence import Evidence, decide_family
+from .evidence import Evidence, Outcome, decide_family, outcome
 from .inference import MARGIN, Decision, Observed, decide, family_level, median_interval, ratio
 
 
@@ -109,7 +109,7 @@ def simulate_family(
     ``bonferroni_only``: decided by the earlier rule, every interval at 1 − 2α/m."""
     rng = np.random.default_rng([seed, n, int(cv * 1000), *(int(r * 1000) for r in true_ratios)])
     sigma = sigma_of_cv(cv)
-    counts = {"all_more": 0, "all_no_gain": 0, "nuanced": 0, "inconclusive": 0}
+    counts = dict.fromkeys(Outcome, 0)
     for _ in range(runs):
         base = Observed(np.exp(rng.normal(0.0, sigma, n)))
         family = [
@@ -123,18 +123,16 @@ def simulate_family(
             for i, true in enumerate(true_ratios)
         ]
         decide_family(family, margin, bonferroni_only=bonferroni_only)
-        more = sum(e.decision is Decision.MORE for e in family)
-        no_gain = sum(e.decision.rules_out_more for e in family)
-        if more == len(family):
-            counts["all_more"] += 1
-        elif no_gain == len(family):
-            counts["all_no_gain"] += 1
-        elif more and no_gain:
-            counts["nuanced"] += 1
-        else:
-            counts["inconclusive"] += 1
+        counts[outcome(family)] += 1
     return FamilyRates(
-        tuple(true_ratios), cv, n, runs, **{key: value / runs for key, value in counts.items()}
+        tuple(true_ratios),
+        cv,
+        n,
+        runs,
+        all_more=counts[Outcome.ALL_MORE] / runs,
+        all_no_gain=counts[Outcome.NONE_MORE] / runs,
+        nuanced=counts[Outcome.BOTH] / runs,
+        inconclusive=counts[Outcome.UNDECIDED] / runs,
     )
 
 

@@ -32,9 +32,11 @@ from .evidence import (
     NUANCED,
     SUPPORTED,
     Evidence,
+    Outcome,
     RunData,
     Verdict,
     decide_family,
+    outcome,
     processes_versus_threads,
     versus_baseline,
 )
@@ -105,15 +107,16 @@ def _or(value: float, default: float) -> float:
     return default if math.isnan(value) else value
 
 
-def _verdict(more: int, not_more: int, n: int, *, expect: bool) -> str:
+def _verdict(evidence: list[Evidence], *, expect: bool) -> str:
     """A claim's verdict from its family's decisions: every comparison decided one way
     supports or contradicts it; decided both ways, it is nuanced; any undecided one (and
     no contrary pair) leaves it inconclusive."""
-    if more and not_more:
+    found = outcome(evidence)
+    if found is Outcome.BOTH:
         return NUANCED
-    if more == n:
+    if found is Outcome.ALL_MORE:
         return SUPPORTED if expect else CONTRADICTED
-    if not_more == n:
+    if found is Outcome.NONE_MORE:
         return CONTRADICTED if expect else SUPPORTED
     return INCONCLUSIVE
 
@@ -128,7 +131,7 @@ def _speedup_claim(
     gains = [e for e in evidence if _gains(e)]
     flat = [e for e in evidence if _no_gain(e)]
     best = max(evidence, key=lambda e: _or(e.estimate.ratio, -1.0))
-    verdict = _verdict(len(gains), len(flat), len(evidence), expect=expect_gain)
+    verdict = _verdict(evidence, expect=expect_gain)
     summary = explain.get(verdict, INCONCLUSIVE_TEXT).format(
         best=best.label,
         ratio=best.estimate.ratio,
@@ -181,7 +184,7 @@ def _resource_claim(data: RunData, claim: str, statement: str, what: str) -> Ver
     not_larger = [e for e in evidence if _no_gain(e)]
     low = min(e.estimate.ratio for e in evidence)
     high = max(e.estimate.ratio for e in evidence)
-    verdict = _verdict(len(larger), len(not_larger), len(evidence), expect=True)
+    verdict = _verdict(evidence, expect=True)
     undecided = len(evidence) - len(larger) - len(not_larger)
     summary = (
         f"processes needed {low:.2f}× to {high:.2f}× the {what} of threads: more by over "

@@ -6,6 +6,7 @@ gathered from a run's summary and trials, with the run's facts about each cell
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import cast
 
 import numpy as np
@@ -108,20 +109,37 @@ def decide_family(
     rule before 2026-11-30, every family at 1 − 2α/m (for comparison in calibration)."""
     corrected = family_level(len(evidence), alpha)
     levels = (corrected,) if bonferroni_only else (family_level(1, alpha), corrected)
+    for e in evidence:
+        e.margin = margin
     for level in dict.fromkeys(levels):
         for e in evidence:
             e.estimate = ratio_of(e.first, e.second, level=level, paired=paired)
             e.decision = decide(e.estimate, margin)
-            e.margin = margin
-        if one_way(evidence):
+        if outcome(evidence) in (Outcome.ALL_MORE, Outcome.NONE_MORE):
             return
 
 
-def one_way(evidence: list[Evidence]) -> bool:
-    """Whether every comparison answers the claim's question (a practical gain, or more of
-    a resource?) and all the same way."""
-    decisions = [e.decision for e in evidence]
-    return all(d is Decision.MORE for d in decisions) or all(d.rules_out_more for d in decisions)
+class Outcome(StrEnum):
+    """How a family of comparisons answers its claim's question (a practical gain, or more
+    of a resource?)."""
+
+    ALL_MORE = "all more"
+    NONE_MORE = "none more"  # every one rules a practical gain out
+    BOTH = "both ways"
+    UNDECIDED = "undecided"  # some undecided, none contrary
+
+
+def outcome(evidence: list[Evidence]) -> Outcome:
+    """The family's answer from its comparisons' decisions."""
+    more = sum(e.decision is Decision.MORE for e in evidence)
+    not_more = sum(e.decision.rules_out_more for e in evidence)
+    if more and not_more:
+        return Outcome.BOTH
+    if more == len(evidence):
+        return Outcome.ALL_MORE
+    if not_more == len(evidence):
+        return Outcome.NONE_MORE
+    return Outcome.UNDECIDED
 
 
 @dataclass
