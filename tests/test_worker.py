@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.analysis import inference
 from pipeline.execution.launch import BOOTSTRAP, WORKER_ROOT
 from pipeline.worker.concurrency import MODELS
 from pipeline.worker.tasks import TASKS, resolve_params
@@ -83,11 +84,20 @@ def test_io_sleep_four_threads_are_about_four_times_faster() -> None:
 
 @pytest.mark.slow
 def test_cpu_pure_two_threads_gain_nothing_under_the_gil() -> None:
+    """Judged as the product judges a comparison (inference.ratio: geometric means with a
+    t-interval, as the verdicts), over 7 interleaved pairs of trials of about 0.3 s: the
+    interval rules out a gain of over 30%. This VM's speed jumps by up to 1.6× for a few
+    hundred milliseconds, which the median of 3 trials of 0.1 s a side did not survive."""
     if not getattr(sys, "_is_gil_enabled", lambda: True)():
         pytest.skip("this interpreter runs without the GIL")
-    sequential = _median_work("sequential", 1, "cpu_pure", iterations=300_000)
-    threads = _median_work("threads", 2, "cpu_pure", iterations=300_000)
-    assert sequential / threads <= 1.3
+    sequential, threads = [], []
+    for _ in range(7):
+        for model, workers, times in (("sequential", 1, sequential), ("threads", 2, threads)):
+            run = trial(model, "cpu_pure", workers=workers, items=8, iterations=1_000_000)
+            assert run.status == "ok", run.error
+            times.append(run.result["work_s"])
+    found = inference.ratio(sequential, threads, level=inference.family_level(1))
+    assert inference.decide(found, margin=0.30).rules_out_more, found
 
 
 def _run_worker(
