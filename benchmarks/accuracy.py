@@ -9,9 +9,11 @@ that releases the GIL, a 20 ms sleep) is timed, in each of several rounds, by
   per function and one item per trial (so ``wall_s`` is one call), reading ``wall_s`` of
   the ok, measured (not warm-up) trials from the ``trial`` table; once with
   ``warmup_items: 0`` and once with ``warmup_items: 1`` where the spec knows that key,
-  else once without it. The three functions share one run per setting (their trials
-  interleaved in the run's shuffled rounds): each ``pipeline run`` costs about 5 s of
-  imports and bookkeeping, and one run instead of three keeps the total near 2 minutes.
+  else once without it; and once more with ``trial_process: warm`` (trials forked from a
+  fork server) where the spec knows that key. The three functions share one run per
+  setting (their trials interleaved in the run's shuffled rounds): each ``pipeline run``
+  costs about 5 s of imports and bookkeeping, and one run instead of three keeps the
+  total near 3 minutes.
 
 The tools take turns in a round, in the reverse order every other round.
 
@@ -55,6 +57,8 @@ PYPERF_VALUES = 3  # per process
 PYPERF_WARMUPS = 1  # per process, discarded
 PYPERF_MIN_TIME_S = 0.1  # pyperf's default: loops are calibrated so a value takes this long
 NO_KEY = None  # the warmup_items setting when the spec does not know the key
+FRESH, WARM = "fresh", "warm"  # trial_process settings; fresh is also the older pipelines'
+Setting = tuple[int | None, str]  # warmup_items (or NO_KEY), trial_process
 PYPERF = "pyperf"
 
 PYPERF_SCRIPT = """\
@@ -170,7 +174,7 @@ def time_with_pyperf(pyperf: Any, function: Function, folder: Path) -> Timing:
     return Timing(tuple(benchmark.get_values()), loops=int(benchmark.get_loops()))
 
 
-def spec_text(warmup_items: int | None) -> str:
+def spec_text(warmup_items: int | None, trial_process: str = FRESH) -> str:
     """A spec of one sequential cell per function, each trial running it once."""
     spec: dict[str, Any] = {
         "name": "accuracy",
@@ -190,26 +194,39 @@ def spec_text(warmup_items: int | None) -> str:
     }
     if warmup_items is not NO_KEY:
         spec["warmup_items"] = warmup_items
+    if trial_process != FRESH:
+        spec["trial_process"] = trial_process
     return yaml.safe_dump(spec, sort_keys=False)
 
 
-def warmup_items_supported(folder: Path) -> bool:
-    """Whether the spec accepts the top-level key ``warmup_items``."""
+def supported(folder: Path, key: str, text: str) -> bool:
+    """Whether the spec accepts the top-level ``key`` (``text``: a spec that uses it)."""
     try:
-        parse_spec(spec_text(1), str(folder / "probe.yaml"))
+        parse_spec(text, str(folder / "probe.yaml"))
     except SpecError as error:
-        if "warmup_items" in str(error):
+        if key in str(error):
             return False
         raise
     return True
 
 
-def time_with_pipeline(folder: Path, warmup_items: int | None) -> dict[str, Timing]:
+def pipeline_settings(folder: Path) -> list[Setting]:
+    """warmup_items 0 and 1 (fresh), and warm with 0, as far as the spec knows the keys."""
+    if not supported(folder, "warmup_items", spec_text(1)):
+        return [(NO_KEY, FRESH)]
+    settings: list[Setting] = [(0, FRESH), (1, FRESH)]
+    if supported(folder, "trial_process", spec_text(0, WARM)):
+        settings.append((0, WARM))
+    return settings
+
+
+def time_with_pipeline(folder: Path, setting: Setting) -> dict[str, Timing]:
     """The pipeline's wall_s per item of each function's ok, measured trials, from one
     run of every function (their trials interleaved in the run's shuffled rounds)."""
-    label = f"pipeline_{warmup_items}"
+    warmup_items, trial_process = setting
+    label = f"pipeline_{warmup_items}_{trial_process}"
     spec = folder / f"{label}.yaml"
-    spec.write_text(spec_text(warmup_items))
+    spec.write_text(spec_text(warmup_items, trial_process))
     database = folder / f"{label}.db"
     database.unlink(missing_ok=True)
     command = [sys.executable, "-m", "pipeline", "run", str(spec)]
@@ -240,11 +257,11 @@ def time_every_function_with_pyperf(pyperf: Any, folder: Path) -> dict[str, Timi
     return {function.name: time_with_pyperf(pyperf, function, folder) for function in FUNCTIONS}
 
 
-def tools(pyperf: Any, settings: Sequence[int | None]) -> dict[str, Tool]:
+def tools(pyperf: Any, settings: Sequence[Setting]) -> dict[str, Tool]:
     """Every way the functions are timed, by label: pyperf, then the pipeline per setting."""
     measures: dict[str, Tool] = {PYPERF: partial(time_every_function_with_pyperf, pyperf)}
     for setting in settings:
-        measures[setting_label(setting)] = partial(time_with_pipeline, warmup_items=setting)
+        measures[setting_label(setting)] = partial(time_with_pipeline, setting=setting)
     return measures
 
 
@@ -262,12 +279,15 @@ def measure_round(
             results[name].setdefault(label, []).append(timing)
 
 
-def setting_label(setting: int | None) -> str:
-    """How a warmup_items setting of the pipeline is named in the output."""
-    return "pipeline" if setting is NO_KEY else f"pipeline, warmup_items {setting}"
+def setting_label(setting: Setting) -> str:
+    """How a setting of the pipeline is named in the output."""
+    warmup_items, trial_process = setting
+    if warmup_items is NO_KEY:
+        return "pipeline"
+    return f"pipeline{', warm' if trial_process == WARM else ''}, warmup_items {warmup_items}"
 
 
-def print_warmups(settings: Sequence[int | None]) -> None:
+def print_warmups(settings: Sequence[Setting]) -> None:
     """What warm-up each measurement includes."""
     print("What each measurement includes as warm-up:")
     described = {
@@ -285,7 +305,12 @@ def print_warmups(settings: Sequence[int | None]) -> None:
             "first call in that process is timed unless warmup_items >= 1."
         ),
     }
-    if NO_KEY in settings:
+    if any(trial_process == WARM for _, trial_process in settings):
+        described["warm:"] = (
+            "trial_process: warm, each trial a process forked from a fork server that has "
+            "imported the worker (not the task's module), a server per round."
+        )
+    if (NO_KEY, FRESH) in settings:
         described["warmup_items:"] = (
             "this pipeline's spec does not know the key, so the pipeline ran only without "
             "it (the first call of each trial is timed)."
@@ -341,7 +366,7 @@ def main(rounds: int = 3) -> None:
     results: dict[str, dict[str, list[Timing]]] = {function.name: {} for function in FUNCTIONS}
     with tempfile.TemporaryDirectory(prefix="pipeline-accuracy-") as name:
         folder = Path(name)
-        settings = (0, 1) if warmup_items_supported(folder) else (NO_KEY,)
+        settings = pipeline_settings(folder)
         print_warmups(settings)
         measures = tools(pyperf, settings)
         for index in range(rounds):

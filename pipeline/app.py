@@ -89,7 +89,7 @@ def run(
     url: str,
     *,
     progress: Progress | None = None,
-    execute: runner.Execute = runner.execute_in_process,
+    execute: runner.Execute | None = None,
     reports_dir: Path | None = DEFAULT_REPORTS_DIR,
     resume: str | None = None,
 ) -> RunOutcome:

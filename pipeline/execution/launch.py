@@ -8,12 +8,15 @@ the source tree rather than in any interpreter's site-packages.
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 # The folder that holds the ``pipeline`` package: the worker's import root, and the git
 # work tree whose commit each run records.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 WORKER_ROOT = str(PROJECT_ROOT)
+TRIAL_MARK = "PIPELINE_TRIAL"  # in the environment of every process a trial starts
 
 # Imports the worker as trials and probes do (the root is argv[1]), then checks that it
 # really comes from this project.
@@ -32,6 +35,9 @@ BOOTSTRAP = (
     + IMPORT_WORKER
     + "code = worker.main(sys.argv[2:]); sys.stdout.flush(); sys.stderr.flush(); os._exit(code)\n"
 )
+
+# A fork server of warm trials: ``python -c SERVE ROOT`` (see worker.serve).
+SERVE = "import os, sys\n" + IMPORT_WORKER + "sys.stdout.flush(); os._exit(worker.serve())\n"
 
 # One probe: ``python -c PROBE ROOT``. Python-2-safe up to the version line, so that an old
 # interpreter is told apart from a broken one; then the worker's own probe as JSON.
@@ -67,3 +73,28 @@ def trial_command(executable: str, request_path: str, result_path: str) -> list[
 def probe_command(executable: str) -> list[str]:
     """The command line that probes an interpreter."""
     return [executable, "-c", PROBE, WORKER_ROOT]
+
+
+def serve_command(executable: str) -> list[str]:
+    """The command line of a fork server of warm trials."""
+    return [executable, "-c", SERVE, WORKER_ROOT]
+
+
+def executable_path(interpreter: str) -> str:
+    """An interpreter's absolute path (a bare name is looked up on PATH)."""
+    return str(Path(shutil.which(interpreter) or interpreter).absolute())
+
+
+def worker_environment(folder: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The orchestrator's environment, less PYTHONDONTWRITEBYTECODE (imports, the worker's
+    and those of spawned pool processes, which count in start-up, then use bytecode caches,
+    as in most installations), with TMPDIR set to the trial's own folder: whatever the
+    trial leaves in temporary files (multiprocessing's pymp-* folders, io_file's files
+    after a kill) goes when the folder is removed. ``extra`` is the interpreter entry's own
+    variables (such as PYTHON_GIL). Every process of the trial carries TRIAL_MARK, by
+    which one can be found wherever it ends up (the tests check that none outlives them)."""
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    environment.update(extra or {})
+    environment["TMPDIR"] = folder
+    environment[TRIAL_MARK] = "1"  # inherited by everything the trial starts
+    return environment

@@ -40,9 +40,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import psutil
+
+if TYPE_CHECKING:
+    from .warm import Worker
 
 MemoryMode = Literal["uss", "rss", "off"]
 MEMORY_MODES: dict[str, str] = {  # what each mode measures, for help and docs
@@ -131,7 +134,7 @@ def reference_s(now_s: Callable[[], float] = time.monotonic) -> float:
 class ExitWaiter:
     """Blocks until the worker exits or a timeout passes (a pidfd where there is one)."""
 
-    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+    def __init__(self, process: Worker) -> None:
         self.process = process
         self._poll: select.poll | None = None
         self._fd: int | None = None
@@ -183,6 +186,40 @@ def _parent_of(pid: int) -> int | None:
     if text is None:
         return None
     return int(text[text.rindex(")") + 2 :].split(None, 2)[1])
+
+
+def children(pid: int) -> list[int] | None:
+    """A process's children from /proc/PID/task/*/children (only the process's own
+    entries are read, where psutil reads every process's stat for its parent); None where
+    the kernel has no such file, [] if the process is gone."""
+    try:
+        threads = os.listdir(f"{_PROC}/{pid}/task")  # noqa: PTH208 (names only)
+    except OSError:
+        return []
+    found: list[int] = []
+    for thread in threads:
+        text = _read(f"{_PROC}/{pid}/task/{thread}/children")
+        if text is None:
+            if not _LINUX or Path(f"{_PROC}/{pid}/task/{thread}").exists():
+                return None  # no children file in this kernel
+            continue  # the thread has just ended
+        found.extend(int(word) for word in text.split())
+    return found
+
+
+def descendants(root: psutil.Process) -> list[psutil.Process]:
+    """Every descendant of ``root``, parents before children (psutil's full scan where the
+    kernel lists no children)."""
+    if not _LINUX or children(root.pid) is None:
+        return root.children(recursive=True)
+    found: list[psutil.Process] = []
+    pending = [root.pid]
+    while pending:
+        for pid in children(pending.pop()) or ():
+            with contextlib.suppress(psutil.Error):
+                found.append(psutil.Process(pid))
+                pending.append(pid)
+    return found
 
 
 def _rss_bytes(process: psutil.Process) -> int:
@@ -239,7 +276,7 @@ class TreeSampler:
         if not _LINUX or now_s - self._full_scan_s >= FULL_SCAN_S:
             self._full_scan_s = now_s
             with contextlib.suppress(psutil.Error):
-                for child in self.root.children(recursive=True):
+                for child in descendants(self.root):
                     self.members.setdefault(child.pid, child)
         else:
             self._scan_newer()
@@ -309,7 +346,7 @@ class TreeSampler:
         with ``rescan``, after a full scan for descendants), except those ``spare`` picks,
         which are returned."""
         with contextlib.suppress(psutil.Error):
-            for child in self.root.children(recursive=True) if rescan else ():
+            for child in descendants(self.root) if rescan else ():
                 self.members.setdefault(child.pid, child)
         spared = []
         for process in self.members.values():

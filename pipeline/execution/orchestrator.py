@@ -4,6 +4,7 @@ adaptive rounds; SIGTERM and Ctrl-C end a run as interrupted with its trials kep
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -83,7 +84,10 @@ class Plan:
 
     def warnings(self) -> list[str]:
         """What the user should know before the run starts: hosts that differ although
-        they share one matrix (hosts: spread)."""
+        they share one matrix (hosts: spread); warm starts that cannot be."""
+        return self._host_warnings() + self._warm_warnings()
+
+    def _host_warnings(self) -> list[str]:
         if self.cluster is None:
             each = self.spec.hosts == "each"
             return ["hosts: each only applies with --cluster; this run is on this machine"] * each
@@ -93,6 +97,19 @@ class Plan:
             f"{difference}: hosts: spread mixes their measurements in each cell (hosts: each "
             "keeps them apart)"
             for difference in self.cluster.differences()
+        ]
+
+    def _warm_warnings(self) -> list[str]:
+        if self.spec.trial_process != "warm":
+            return []
+        if self.cluster is not None:
+            return ["trial_process: warm applies on this machine only; on the cluster every "
+                    "trial runs in a fresh interpreter"]  # fmt: skip
+        return [
+            f"interpreter {label}: trial_process: warm is not available ({reason}); its "
+            "trials run in fresh interpreters"
+            for label, probe in self.probes.items()
+            if (reason := probe.facts.get("warm_starts"))
         ]
 
     def close(self) -> None:
@@ -237,7 +254,7 @@ def run(
     url: str,
     *,
     progress: Progress | None = None,
-    execute: runner.Execute = runner.execute_in_process,
+    execute: runner.Execute | None = None,
     resume: str | None = None,
 ) -> RunOutcome:
     """Run every trial of ``plan``, committing each as it finishes; then summarise the run's
@@ -308,12 +325,15 @@ def run(
         """Run ``trials`` where the plan says (this machine or the cluster), storing each
         as it finishes."""
         if plan.cluster is None:
-            finished = dispatch.run_locally(trials, prepare, execute, progress.trial_started)
+            finished = dispatch.run_locally(trials, prepare, run_trial, progress.trial_started)
         else:
             finished = plan.cluster.run(trials, prepare, progress.trial_started)
         for done in finished:
             store_done(done)
 
+    # trials forked from warm fork servers, closed with the run (see warm.py)
+    warm = runner.WarmStarts() if execute is None and plan.spec.trial_process == "warm" else None
+    run_trial = execute or functools.partial(runner.execute_in_process, warm=warm)
     try:
         with _sigterm_as_interrupt():
             run_all(todo)
@@ -334,6 +354,8 @@ def run(
         status = RunStatus.INTERRUPTED
         raise cluster.HostsGone(f"{error}: run {run_id} interrupted (--resume {run_id})") from None
     finally:
+        if warm is not None:
+            warm.close()
         progress.end()
         repetitions.stop_all(
             StopReason.FIXED_COUNT if status == RunStatus.FINISHED else StopReason.INTERRUPTED

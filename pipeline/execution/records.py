@@ -120,6 +120,7 @@ def run_row(plan: Plan) -> schema.Run:
         sample_interval_s=spec.sampling.interval,
         sampling_memory=spec.sampling.memory,
         warmup_items=spec.warmup_items,
+        trial_process=spec.trial_process,
         pipeline_version=__version__,
         orchestrator_host=platform.node(),
         orchestrator_pid=os.getpid(),

@@ -1,6 +1,7 @@
-"""Run one trial in a fresh worker process and measure it from outside.
+"""Run one trial in a worker process of its own and measure it from outside.
 
-The worker runs with the cell's interpreter in its own session (process group), so the
+The worker is a fresh interpreter, or a child forked from a warm fork server of it
+(warm.py). It runs with the cell's interpreter in its own session (process group), so the
 whole tree can be killed at once. While it runs, the observer (observer.py) samples the
 tree's memory and checks its limits, at a cost it records. A trial past its timeout is
 killed with its tree; after every trial, whatever is left of the group is killed too, so
@@ -14,7 +15,6 @@ import contextlib
 import json
 import math
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -31,14 +31,16 @@ import psutil
 from ..status import TrialStatus
 from ..worker import PROTOCOL
 from . import observer
-from .launch import trial_command
+from .launch import TRIAL_MARK as TRIAL_MARK
+from .launch import executable_path, trial_command, worker_environment
 from .observer import Sampling, TreeSampler
+from .warm import ForkServer, Worker
+from .warm import WarmStarts as WarmStarts
 
 SAMPLE_INTERVAL_S = observer.DEFAULT_INTERVAL_S
 _KILL_GRACE_S = 5.0
 _TRACKER_GRACE_S = 1.0
 _OUTPUT_TAIL_CHARS = 2000
-TRIAL_MARK = "PIPELINE_TRIAL"  # in the environment of every process a trial starts
 
 
 @dataclass(frozen=True)
@@ -95,21 +97,6 @@ class Measurement:
 Execute = Callable[[TrialRequest], Measurement]
 
 
-def worker_environment(folder: str, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The orchestrator's environment, less PYTHONDONTWRITEBYTECODE (imports, the worker's
-    and those of spawned pool processes, which count in start-up, then use bytecode caches,
-    as in most installations), with TMPDIR set to the trial's own folder: whatever the
-    trial leaves in temporary files (multiprocessing's pymp-* folders, io_file's files
-    after a kill) goes when the folder is removed. ``extra`` is the interpreter entry's own
-    variables (such as PYTHON_GIL). Every process of the trial carries TRIAL_MARK, by
-    which one can be found wherever it ends up (the tests check that none outlives them)."""
-    environment = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    environment.update(extra or {})
-    environment["TMPDIR"] = folder
-    environment[TRIAL_MARK] = "1"  # inherited by everything the trial starts
-    return environment
-
-
 @dataclass(frozen=True)
 class Peaks:
     """Peak memory of a trial's process tree (None where nothing was sampled)."""
@@ -129,12 +116,15 @@ class Peaks:
         )
 
 
-def execute_in_process(request: TrialRequest) -> Measurement:
-    """Run ``request`` in a fresh worker process; never raises for a failing trial."""
+def execute_in_process(request: TrialRequest, warm: WarmStarts | None = None) -> Measurement:
+    """Run ``request`` in a worker process of its own: a fresh interpreter, or with
+    ``warm`` a child forked from a fork server of the request's interpreter (see
+    WarmStarts); never raises for a failing trial."""
+    server = warm.server_for(request) if warm is not None else None
     reference_s = observer.reference_s()
     started_at = datetime.now(UTC)
     with observer.accounted() as cost:
-        measurement = _execute(request, cost)
+        measurement = _execute(request, cost, server)
     return replace(
         measurement,
         started_at=started_at,
@@ -144,33 +134,38 @@ def execute_in_process(request: TrialRequest) -> Measurement:
     )
 
 
-def _execute(request: TrialRequest, cost: observer.Cost) -> Measurement:
+def _execute(request: TrialRequest, cost: observer.Cost, server: ForkServer | None) -> Measurement:
     adopt_orphans()
     with tempfile.TemporaryDirectory(prefix="pipeline-trial-") as folder:
         request_path = Path(folder, "request.json")
         result_path = Path(folder, "result.json")
         progress_path = Path(folder, "progress.log")
+        watcher_pid = os.getpid() if server is None else server.pid
         request_path.write_text(
             json.dumps(
-                {**asdict(request), "progress_path": str(progress_path), "watcher_pid": os.getpid()}
+                {**asdict(request), "progress_path": str(progress_path), "watcher_pid": watcher_pid}
             )
         )
         with Path(folder, "output.log").open("w+b") as output:
-            executable = str(
-                Path(shutil.which(request.interpreter) or request.interpreter).absolute()
-            )
-            command = trial_command(executable, str(request_path), str(result_path))
             started_s = time.perf_counter()
             try:
-                process = subprocess.Popen(
-                    command,
-                    cwd=folder,
-                    stdin=subprocess.DEVNULL,
-                    stdout=output,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    env=worker_environment(folder, request.env),
-                )
+                process: Worker
+                if server is None:
+                    process = subprocess.Popen(
+                        trial_command(
+                            executable_path(request.interpreter),
+                            str(request_path),
+                            str(result_path),
+                        ),
+                        cwd=folder,
+                        stdin=subprocess.DEVNULL,
+                        stdout=output,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                        env=worker_environment(folder, request.env),
+                    )
+                else:
+                    process = server.fork(request_path, result_path, folder, output.name)
             except OSError as error:
                 return Measurement(
                     status=TrialStatus.CRASHED, error=f"cannot start worker: {error}"
@@ -185,7 +180,13 @@ def _execute(request: TrialRequest, cost: observer.Cost) -> Measurement:
             status, why = stopped
             return _measurement(status, progress, process_s, peaks, why)
         return _read_result(
-            result_path, process.returncode, process_s, peaks, tail, progress, request.items
+            result_path,
+            -signal.SIGKILL if process.returncode is None else process.returncode,
+            process_s,
+            peaks,
+            tail,
+            progress,
+            request.items,
         )
 
 
@@ -222,7 +223,7 @@ Stopped = tuple[TrialStatus, str]  # why the watcher killed a trial, in words
 
 
 def _watch(
-    process: subprocess.Popen[bytes], request: TrialRequest, output: int, cost: observer.Cost
+    process: Worker, request: TrialRequest, output: int, cost: observer.Cost
 ) -> tuple[Stopped | None, Peaks]:
     """Sample the tree until the worker exits, the timeout passes or a limit is crossed
     (``output``: the descriptor its stdout and stderr go to); always clean up."""
@@ -283,7 +284,7 @@ def _over_limit(sampler: TreeSampler, limits: Limits, output: int) -> Stopped | 
     return None
 
 
-def _kill_group(process: subprocess.Popen[bytes], sampler: TreeSampler | None) -> None:
+def _kill_group(process: Worker, sampler: TreeSampler | None) -> None:
     """Kill the worker's whole process group and every descendant seen, then reap.
 
     multiprocessing's resource tracker is spared for a moment: once every other process of
@@ -325,7 +326,7 @@ def _kill_orphans(worker_pid: int, worker_born: float) -> None:
     descendants of the trial orphaned while it ran, and adopted by us, the subreaper (this
     process starts nothing else while a trial runs). Zombies among them are reaped."""
     adopted = []
-    for child in psutil.Process().children():
+    for child in _children_of_self():
         with contextlib.suppress(psutil.Error):
             if child.pid != worker_pid and child.create_time() >= worker_born:
                 adopted.append(child)
@@ -337,6 +338,18 @@ def _kill_orphans(worker_pid: int, worker_born: float) -> None:
     for child in adopted:
         with contextlib.suppress(ChildProcessError, OSError):
             os.waitpid(child.pid, 0)
+
+
+def _children_of_self() -> list[psutil.Process]:
+    """This process's children (the cheap /proc listing where there is one)."""
+    pids = observer.children(os.getpid())
+    if pids is None:
+        return psutil.Process().children()
+    found = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            found.append(psutil.Process(pid))
+    return found
 
 
 def _wait_until_gone(processes: list[psutil.Process], timeout_s: float) -> None:

@@ -16,8 +16,8 @@ from ..status import RunStatus
 
 # 3: run_interpreter; 4: hosts (run_host, cell.host, trial.host); 5: the observer's cost
 # and the machine's speed (trial.observer_cpu_s, sampler_cpu_s, reference_s; run.sampling
-# and warmup_items)
-SCHEMA_VERSION = 5
+# and warmup_items); 6: run.trial_process
+SCHEMA_VERSION = 6
 
 
 def now() -> datetime:
@@ -52,6 +52,7 @@ class Run(SQLModel, table=True):
     sample_interval_s: float = 0.0  # the observer's first sampling interval
     sampling_memory: str | None = None  # uss, rss or off (None: uss, as before)
     warmup_items: int | None = None  # items per worker before the timed work (None: 0)
+    trial_process: str | None = None  # warm (forked from a fork server) or fresh (None: fresh)
     pipeline_version: str = ""
     started_at: datetime = Field(default_factory=now)
     finished_at: datetime | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -40,6 +41,9 @@ def probe() -> Dict[str, Any]:
     facts["real_executable"] = os.path.realpath(sys.executable)  # through any symlink
     facts["py_gil_disabled"] = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
     facts["start_methods"] = multiprocessing.get_all_start_methods()
+    from . import memory
+
+    facts["warm_starts"] = memory.unusable()  # why trial_process: warm cannot be, or None
     facts["unsupported"] = {
         model: reason
         for model, reason in ((m, concurrency.unsupported(m)) for m in concurrency.MODELS)
@@ -147,6 +151,95 @@ def main(argv: List[str]) -> int:
         json.dump(result, handle, default=repr)
     os.replace(temporary_path, result_path)
     return 0
+
+
+def serve() -> int:
+    """A warm start for trials: this interpreter, with the worker imported, forks one child
+    per trial, so a trial skips interpreter start-up and imports yet still runs in a process
+    of its own. Reads ``REQUEST RESULT FOLDER OUTPUT`` (tab-separated) per line on stdin;
+    writes ``ready`` once (or ``unusable REASON``, and ends), then ``started PID`` and
+    ``exited PID CODE`` (negative: killed by that signal) per trial on stdout. One trial
+    at a time; ends at the end of stdin.
+
+    Each child's memory is made a fresh worker's (see memory.py): it maps in what this
+    server had in memory when it was ready, then this server unmaps its own code pages
+    (while the child waits) so as not to share them with it."""
+    from . import memory
+
+    die_with_parent()
+    write = sys.stdout.write
+    reason = memory.unusable()
+    template = memory.file_pages() if reason is None else None
+    if template is None:
+        write(f"unusable {reason or 'cannot read which pages are in memory'}\n")
+        return 0
+    write("ready\n")
+    sys.stdout.flush()
+    for line in sys.stdin:
+        fields = line.rstrip("\n").split("\t")
+        adopted_r, adopted_w = os.pipe()
+        dropped_r, dropped_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(adopted_r)
+            os.close(dropped_w)
+            os._exit(_forked_trial(fields, template, adopted_w, dropped_r))
+        os.close(adopted_w)
+        os.close(dropped_r)
+        write(f"started {pid}\n")
+        sys.stdout.flush()
+        os.read(adopted_r, 1)  # the child has what it needs of this server's memory (or died)
+        memory.drop_file_pages()
+        with contextlib.suppress(OSError):  # the child may have died already
+            os.write(dropped_w, b"d")
+        os.close(adopted_r)
+        os.close(dropped_w)
+        _, status = os.waitpid(pid, 0)
+        write(f"exited {pid} {os.waitstatus_to_exitcode(status)}\n")
+        sys.stdout.flush()
+    return 0
+
+
+def _forked_trial(fields: List[str], template: Any, adopted: int, dropped: int) -> int:
+    """In the forked child: become what a fresh worker would be (its own session, its memory
+    as a fresh worker's, the trial's folder as working and temporary directory, output to
+    the trial's log), then run the trial (``fields``: REQUEST RESULT FOLDER OUTPUT). The
+    code is the process's exit code. ``adopted`` and ``dropped``: the pipes by which this
+    child says it has adopted the server's memory, and waits until the server has dropped
+    its code pages."""
+    from . import memory
+
+    request_path, result_path, folder, output_path = fields
+    try:
+        os.setsid()
+        memory.adopt(template)
+        os.write(adopted, b"a")
+        os.read(dropped, 1)
+        os.close(adopted)
+        os.close(dropped)
+        os.chdir(folder)
+        output = os.open(output_path, os.O_WRONLY | os.O_APPEND)
+        nothing = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(nothing, 0)
+        os.dup2(output, 1)
+        os.dup2(output, 2)
+        os.close(output)
+        os.close(nothing)
+        os.environ["TMPDIR"] = folder
+        if "tempfile" in sys.modules:  # imported by the server: find it again from TMPDIR
+            import tempfile
+
+            tempfile.tempdir = None
+        code = main([request_path, result_path])
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    return code
 
 
 if __name__ == "__main__":
