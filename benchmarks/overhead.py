@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -99,11 +100,18 @@ def compare(runs: dict[str, pd.DataFrame]) -> None:
     ).dropna()
     print(f"\nwarm / fresh, geometric mean over {len(both)} cells of the ratio of cell medians:")
     for column, what in (("wall_s", "work time"), ("peak_pss_bytes", "PSS peak")):
-        ratios = both[f"{column}_warm"] / both[f"{column}_fresh"]
+        ratios = (both[f"{column}_warm"] / both[f"{column}_fresh"]).sort_values()
         print(
-            f"  {what:10} {float(np.exp(np.log(ratios).mean())):.3f}x "
-            f"(cells from {ratios.min():.3f}x to {ratios.max():.3f}x)"
+            f"  {what:10} {float(np.exp(np.log(ratios).mean())):.3f}x (cells from "
+            f"{ratios.iloc[0]:.3f}x, {label(ratios.index[0])}, to {ratios.iloc[-1]:.3f}x, "
+            f"{label(ratios.index[-1])})"
         )
+
+
+def label(key: Any) -> str:
+    """A cell's task, model, workers and payload, in a few words."""
+    task, model, workers, payload_bytes = key
+    return f"{task} {model} ×{workers} {int(payload_bytes) // 1024} KiB"
 
 
 def main(spec_path: str) -> None:

@@ -21,7 +21,7 @@ from pipeline.execution.runner import Limits, TrialRequest, execute_in_process
 from pipeline.execution.warm import WarmStarts
 from pipeline.status import TrialStatus
 from pipeline.worker import memory
-from tests.helpers import TESTS_DIR, fake_python
+from tests.helpers import TESTS_DIR, fake_python, free_threaded_python
 from tests.test_faults import pipeline, small_spec, wait_for_more_trials
 
 pytestmark = pytest.mark.slow
@@ -235,3 +235,21 @@ def test_a_warm_spec_says_before_the_run_which_interpreters_will_run_fresh(
         f"interpreter {label}: trial_process: warm is not available (needs Linux); its "
         "trials run in fresh interpreters"
     ]
+
+
+def test_a_free_threaded_interpreter_gets_a_server_per_gil_setting() -> None:
+    python = free_threaded_python()
+    found = {}
+    with WarmStarts() as warm:
+        for gil in ("0", "1"):
+            request = TrialRequest(
+                python, "cpu_pure", "threads", 2, 0, 2, 30.0, 1, {"iterations": 20000},
+                env={"PYTHON_GIL": gil},
+            )  # fmt: skip
+            measured = execute_in_process(request, warm)
+            assert measured.status == TrialStatus.OK, measured.error
+            found[gil] = measured.result["interpreter"]
+        assert len(warm.servers) == 2  # the environment is read as the interpreter starts
+    assert found["0"]["gil_enabled"] is False
+    assert found["1"]["gil_enabled"] is True
+    assert found["0"]["free_threaded_build"] is True

@@ -384,8 +384,8 @@ class Spec(_Strict):
     warmup_items: Annotated[int, Field(ge=0, le=MAX_ITEMS, strict=True)] = 0
     sampling: Sampling = Field(default_factory=Sampling)
     # each trial's process: a fresh interpreter (fresh), or forked from a fork server of
-    # its interpreter with the worker imported (warm: about 60 ms less per trial, PSS a
-    # little lower); docs: README, Warm starts
+    # its interpreter with the worker imported (warm: about 45 ms less per trial, PSS 2%
+    # lower); docs: README, Warm starts
     trial_process: Literal["fresh", "warm"] = "fresh"
     # workers above MAX_WORKERS are refused unless this says how many the machine may take
     max_workers: Annotated[int, Field(ge=1, strict=True)] = MAX_WORKERS
