@@ -207,18 +207,28 @@ def children(pid: int) -> list[int] | None:
     return found
 
 
+def child_processes(pid: int) -> list[psutil.Process] | None:
+    """:func:`children` as psutil processes (those still there), or None likewise."""
+    pids = children(pid)
+    if pids is None:
+        return None
+    found = []
+    for child in pids:
+        with contextlib.suppress(psutil.Error):
+            found.append(psutil.Process(child))
+    return found
+
+
 def descendants(root: psutil.Process) -> list[psutil.Process]:
     """Every descendant of ``root``, parents before children (psutil's full scan where the
     kernel lists no children)."""
-    if not _LINUX or children(root.pid) is None:
+    level = child_processes(root.pid) if _LINUX else None
+    if level is None:
         return root.children(recursive=True)
     found: list[psutil.Process] = []
-    pending = [root.pid]
-    while pending:
-        for pid in children(pending.pop()) or ():
-            with contextlib.suppress(psutil.Error):
-                found.append(psutil.Process(pid))
-                pending.append(pid)
+    while level:
+        found += level
+        level = [grandchild for child in level for grandchild in child_processes(child.pid) or ()]
     return found
 
 

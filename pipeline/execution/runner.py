@@ -342,14 +342,8 @@ def _kill_orphans(worker_pid: int, worker_born: float) -> None:
 
 def _children_of_self() -> list[psutil.Process]:
     """This process's children (the cheap /proc listing where there is one)."""
-    pids = observer.children(os.getpid())
-    if pids is None:
-        return psutil.Process().children()
-    found = []
-    for pid in pids:
-        with contextlib.suppress(psutil.Error):
-            found.append(psutil.Process(pid))
-    return found
+    found = observer.child_processes(os.getpid())
+    return psutil.Process().children() if found is None else found
 
 
 def _wait_until_gone(processes: list[psutil.Process], timeout_s: float) -> None:

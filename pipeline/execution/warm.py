@@ -15,12 +15,11 @@ once, and is replaced when a cell comes round again. Trials run in rounds (round
 repetition r of every cell), so the trials of a cell come from as many servers as the cell
 has trials, as with fresh interpreters, and a server start is paid once a round.
 
-Memory: the child first copies every heap page it still shares with its server
-(worker.unshare_memory), so its USS is a fresh worker's. Its PSS stays a little lower (on
-the reference machine 7.9 MB against 9.2 MB for a threads trial): the pages of the
-interpreter's own code that a fresh worker touches while it starts are never touched by
-the child, and the code pages it does touch are shared with one more process, the server.
-Compare memory figures only between runs of the same ``trial_process``.
+Memory: before its trial the child copies the heap pages it shares with its server and
+maps in the server's code pages, which the server then lets go (worker/memory.py), so its
+RSS and USS are a fresh worker's and its PSS about 2% lower (the few code pages the server
+runs after letting go are shared). Compare memory figures between runs of the same
+``trial_process``.
 """
 
 from __future__ import annotations
@@ -85,9 +84,9 @@ class ForkServer:
         except OSError:
             self._remove()
             raise
-        line = self._line(_READY_TIMEOUT_S) or ""
+        line = self.read_line(_READY_TIMEOUT_S) or ""
         if line != "ready":
-            why = line.partition(" ")[2] if line.startswith("unusable ") else self._why()[2:]
+            why = line.partition(" ")[2] if line.startswith("unusable ") else self._why()
             self.close()
             raise OSError(f"no fork server of {executable}: {why or 'it did not start'}")
 
@@ -102,16 +101,14 @@ class ForkServer:
         """Start one trial (the worker's ``REQUEST RESULT`` and its folder and log)."""
         assert self.process.stdin is not None
         self.process.stdin.write(f"{request}\t{result}\t{folder}\t{output}\n".encode())
-        line = self._line(_FORK_TIMEOUT_S) or ""
+        line = self.read_line(_FORK_TIMEOUT_S) or ""
         if not line.startswith("started "):
-            raise OSError(f"the fork server of {self.executable} did not fork{self._why()}")
+            why = self._why()
+            raise OSError(f"the fork server of {self.executable} did not fork: {why or line}")
         return ForkedTrial(self, int(line.split()[1]))
 
     def read_line(self, timeout_s: float | None) -> str | None:
         """The server's next line; "" once it has gone, None if none came in time."""
-        return self._line(timeout_s)
-
-    def _line(self, timeout_s: float | None) -> str | None:
         assert self.process.stdout is not None
         descriptor = self.process.stdout.fileno()
         while b"\n" not in self._buffer:
@@ -126,9 +123,10 @@ class ForkServer:
         return line.decode()
 
     def _why(self) -> str:
+        """The last line the server wrote to its log ("" if none)."""
         self._log.seek(0)
         lines = self._log.read().decode(errors="replace").strip().splitlines()
-        return f": {lines[-1]}" if lines else ""
+        return lines[-1] if lines else ""
 
     def close(self) -> None:
         """End the server (at the end of its stdin) and remove its folder."""
