@@ -1,74 +1,184 @@
-"""Calibration of the decision rule and its intervals, measured by seeded simulation of
-lognormal timing noise (the numbers tests/test_inference.py asserts, and more).
+"""Calibration of the decision rule as the product runs it (the numbers the tests assert,
+and more), by seeded simulation and on real trials.
 
-For each noise level (CV) and number of trials per cell: how often two samples of one
-distribution are called different (A/A), how often a true ratio exactly at the margin
-(1.10×) is called a gain (the test's size: 5% nominal), how often a true 1.5× is called a
-gain alone and in a claim of four comparisons (power), and how often the 95% ratio
-interval and the median interval hold the truth (coverage, against their levels). Then
-whole claims of several comparisons against one baseline, decided as a claim is
-(all one way without correction, else Bonferroni): how often each verdict comes out,
-where a true ratio exactly at the margin makes "all more" or "all no gain" false.
+1. The adaptive procedure as run (pipeline/execution/simulated.py): the real Repetitions
+   loop and rule under the schedules and budgets of quick.yaml, claims.yaml and
+   full.yaml, with i.i.d. lognormal noise, outliers and drift, cells stopping at
+   different rounds: how often each verdict comes out where it is false (a true ratio
+   exactly at the margin), how often it is reached where it is true (power), how often
+   the published 95% intervals hold the truth, and what it costs in trials. A control row
+   looks at every round at the fixed-design level (the rule before 2026-12-06).
+2. The regression gate (``pipeline compare --fail-above 10``, 15 cells of 5 trials).
+3. One look (a fixed number of trials): A/A, size at the margin, power, coverage.
+4. Real A/A: cells of stored runs split in two by round, and two runs of one spec
+   compared cell by cell, all of it the same cells measured again: how often called
+   different. ``python -m benchmarks.calibration [DB_URL]`` (default: two fresh runs of
+   experiments/quick.yaml in a temporary database).
 """
 
 from __future__ import annotations
 
+import itertools
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline import app
 from pipeline.analysis.calibration import (
-    simulate_family,
+    real_a_a,
+    simulate_gate,
     simulate_median_interval,
     simulate_ratio,
 )
+from pipeline.analysis.inference import Rule
+from pipeline.execution.simulated import (
+    DRIFT,
+    IID,
+    NOISES,
+    Design,
+    Family,
+    Noise,
+    simulate_all,
+    simulate_procedure,
+)
 
 RUNS = 2000
-# (true speedups of the family's cells over one baseline, CV, trials a cell, what it shows)
-FAMILIES = (
-    ((1.10, 1.00), 0.10, 10, 'size: "all no gain" is false (1.10x is not under the margin)'),
-    ((1.10, 2.00), 0.10, 10, 'size: "all more" is false; nuanced says 1.10x gains nothing'),
-    ((1.10, 1.10, 1.10, 1.10), 0.10, 10, "size: every verdict but inconclusive is false"),
-    ((1.00, 1.00), 0.13, 10, 'power: "all no gain" (GIL threads x2, x4 on this VM)'),
-    ((1.00, 1.00), 0.13, 20, 'power: "all no gain"'),
-    ((1.50, 1.50), 0.10, 5, 'power: "all more"'),
+SPECS = ("quick", "claims", "full")
+NOISY = Noise("lognormal CV 13%", cv=0.13)
+# (true speedups per series, noise, what it shows); every row under every spec's schedule
+PROCEDURE = (
+    *((Family(((1.10,),)), noise, "size: 'more' and 'no gain' are false") for noise in NOISES),
+    (Family(((1.10, 1.00),), partner=True), IID, "size, counts stopping at different rounds"),
+    (Family(((1.10,), (2.0,))), IID, "size: 'nuanced' is false"),
+    (Family(((0.95, 0.93),)), NOISY, "power: 'no gain at every count' (GIL threads)"),
+    (Family(((1.0, 1.0),)), NOISY, "power: 'no gain', threads exactly as fast"),
+    (Family(((1.5, 1.5),)), IID, "power: 'gain' (1.5x at x2 and x4)"),
 )
 
 
-def main() -> None:
-    print(f"calibration: {RUNS} simulated runs per figure, lognormal noise, margin 10%")
-    header = (
-        f"{'design':7} {'CV':>4} {'n':>3} {'A/A called different':>21} {'size at 1.10x':>14} "
-        f"{'power 1.5x':>11} {'power 1.5x of 4':>16} {'95% CI coverage':>16}"
+def procedure_table() -> None:
+    designs = {name: Design.of_spec(f"experiments/{name}.yaml") for name in SPECS}
+    jobs = [(family, designs[name], noise) for name in SPECS for family, noise, _ in PROCEDURE]
+    found = simulate_all(jobs, runs=RUNS)
+    print(f"the adaptive procedure as run: {RUNS} simulated runs per row, margin 10%")
+    for name, design in designs.items():
+        print(
+            f"  {name}: {design.first} to {design.last} trials a cell, budget {design.budget_s} s"
+        )
+    print(
+        f"{'spec':7} {'noise':22} {'true speedups':20} {'all more':>9} {'all no gain':>12} "
+        f"{'nuanced':>8} {'inconcl.':>9} {'95% cover':>10} {'trials':>7}  what it shows"
     )
-    print(header)
+    whats = [what for _ in SPECS for _, _, what in PROCEDURE]
+    for rates, what in zip(found, whats, strict=True):
+        print(
+            f"{rates.design:7} {rates.noise:22} {rates.family.text():20} {rates.all_more:>9.1%} "
+            f"{rates.all_no_gain:>12.1%} {rates.nuanced:>8.1%} {rates.inconclusive:>9.1%} "
+            f"{rates.coverage:>10.1%} {rates.trials:>7.1f}  {what}"
+        )
+    quick = designs["quick"]
+    paired = Design("quick", quick.first, quick.last, quick.budget_s, paired=True)
+    for family, noise, label in (
+        (Family(((1.10,),)), DRIFT, "paired by round (pair_rounds: true), drift"),
+        (Family(((1.10,),)), IID, "control: every look at 5% a side (the rule before)"),
+    ):
+        rule = Rule(quick.margin) if label.startswith("control") else None
+        design = quick if rule else paired
+        rates = simulate_procedure(family, design, noise, runs=RUNS, rule=rule)
+        print(
+            f"{'quick':7} {noise.name:22} {family.text():20} {rates.all_more:>9.1%} "
+            f"{rates.all_no_gain:>12.1%} {rates.nuanced:>8.1%} {rates.inconclusive:>9.1%} "
+            f"{rates.coverage:>10.1%} {rates.trials:>7.1f}  {label}"
+        )
+
+
+def gate_table() -> None:
+    print()
+    print("pipeline compare --fail-above 10: 15 cells of 5 trials a run, 2000 simulated pairs")
+    header = ("CV", "1.5x regression caught", "fails at 1.10x", "fails, none slower")
+    print(f"{header[0]:>4} {header[1]:>23} {header[2]:>15} {header[3]:>19}")
+    for cv in (0.05, 0.08, 0.09, 0.10, 0.13):
+        caught = simulate_gate(1.5, cv=cv, runs=RUNS).caught
+        edge = simulate_gate(1.10, cv=cv, runs=RUNS).failed
+        none = simulate_gate(1.0, cv=cv, runs=RUNS).failed
+        print(f"{cv:>4.0%} {caught:>23.1%} {edge:>15.1%} {none:>19.1%}")
+
+
+def single_look_table() -> None:
+    print()
+    print(f"one look (a fixed number of trials): {RUNS} simulated runs per figure")
+    print(
+        f"{'design':7} {'CV':>4} {'n':>3} {'A/A called different':>21} {'size at 1.10x':>14} "
+        f"{'power 1.5x':>11} {'95% CI coverage':>16}"
+    )
     for paired in (False, True):
         for cv in (0.05, 0.10, 0.30):
             for n in (3, 5, 10, 20):
                 aa = simulate_ratio(1.0, cv, n, paired=paired, runs=RUNS)
                 size = simulate_ratio(1.10, cv, n, paired=paired, runs=RUNS)
                 power = simulate_ratio(1.5, cv, n, paired=paired, runs=RUNS)
-                power4 = simulate_ratio(1.5, cv, n, paired=paired, runs=RUNS, family=4)
                 cover = simulate_ratio(1.3, cv, n, paired=paired, runs=RUNS, level=0.95)
                 print(
                     f"{'paired' if paired else 'Welch':7} {cv:>4.0%} {n:>3} "
                     f"{aa.more + aa.less:>21.1%} {size.more:>14.1%} {power.more:>11.1%} "
-                    f"{power4.more:>16.1%} {cover.covered:>16.1%}"
+                    f"{cover.covered:>16.1%}"
                 )
-    print()
-    print("claims of several comparisons against one baseline (evidence.decide_family)")
-    print(
-        f"{'true ratios':24} {'CV':>4} {'n':>3} {'all more':>9} {'all no gain':>12} "
-        f"{'nuanced':>8} {'inconclusive':>13}  what it shows"
-    )
-    for ratios, cv, n, what in FAMILIES:
-        claim = simulate_family(ratios, cv, n, runs=RUNS)
-        shown = ", ".join(f"{r:.2f}" for r in ratios)
-        print(
-            f"{shown:24} {cv:>4.0%} {n:>3} {claim.all_more:>9.1%} {claim.all_no_gain:>12.1%} "
-            f"{claim.nuanced:>8.1%} {claim.inconclusive:>13.1%}  {what}"
-        )
-    print()
     print("median interval (order statistics): coverage against its printed level")
     for n in (3, 5, 10, 20):
         found = simulate_median_interval(n, 0.10, runs=RUNS)
         print(f"  n={n:>2}: covered {found.covered:.1%}, printed level {found.level:.1%}")
+
+
+def real_a_a_table(url: str | None) -> None:
+    print()
+    with tempfile.TemporaryDirectory() as folder:
+        if url is None:
+            url = f"sqlite:///{Path(folder, 'aa.db')}"
+            for _ in range(2):
+                subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "pipeline",
+                        "run",
+                        "experiments/quick.yaml",
+                        "--db",
+                        url,
+                        "--no-report",
+                        "-q",
+                    ],
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                )
+        results = app.open_store(url)
+        runs = app.runs_frame(results).sort_values("id")
+        print(f"real A/A: {len(runs)} stored run(s) in {url}")
+        trials = [results.trials_frame(int(run)) for run in runs["id"]]
+        for found in real_a_a(pd.concat(trials)):
+            print(
+                f"  {found.split:45} {found.cells:>4} cells: called different {found.different}, "
+                f"no practical difference {found.same}, one side ruled out {found.one_sided}, "
+                f"undecided {found.undecided}"
+            )
+        by_spec = runs.groupby("name")["id"].apply(list)
+        for name, ids in by_spec.items():
+            for first, second in itertools.pairwise(ids):
+                compared = app.compare_runs(results, int(first), int(second))
+                verdicts = compared["verdict"].str.split(":").str[0].value_counts()
+                print(
+                    f"  runs {first} and {second} of {name} compared ({len(compared)} cells): "
+                    + ", ".join(f"{verdict} {count}" for verdict, count in verdicts.items())
+                )
+
+
+def main() -> None:
+    procedure_table()
+    gate_table()
+    single_look_table()
+    real_a_a_table(sys.argv[1] if len(sys.argv) > 1 else None)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import numpy as np
 
 from pipeline import app
 from pipeline.analysis import claims, inference, stats
+from pipeline.analysis.inference import Rule
 from pipeline.results import cores
 from pipeline.storage import store
 
@@ -31,7 +32,7 @@ def pairing_effect(results: store.Store, run_id: int) -> list[float]:
     trials = results.trials_frame(run_id)
     summary = stats.numeric_summary(results.summary_frame(run_id))
     data = claims.gather_evidence(
-        summary, trials, results.facts_frame(run_id), cores(results, run_id), inference.MARGIN
+        summary, trials, results.facts_frame(run_id), cores(results, run_id), Rule()
     )
     ratios = []
     for family in data.evidence.values():

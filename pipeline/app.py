@@ -105,14 +105,19 @@ def run(
     return dataclasses.replace(outcome, report_path=page)
 
 
-def compare_runs(results: store.Store, first: str | int, second: str | int) -> pd.DataFrame:
-    """The cells two runs share, side by side, with a verdict per cell."""
-    return stored.compare_runs(results, first, second)
+def compare_runs(
+    results: store.Store, first: str | int, second: str | int, threshold: float | None = None
+) -> pd.DataFrame:
+    """The cells two runs share, side by side, with a verdict per cell against
+    ``threshold`` (a share; default 10%)."""
+    return stored.compare_runs(results, first, second, threshold)
 
 
-def compare_hosts(results: store.Store, run: str | int, first: str, second: str) -> pd.DataFrame:
+def compare_hosts(
+    results: store.Store, run: str | int, first: str, second: str, threshold: float | None = None
+) -> pd.DataFrame:
     """The cells two hosts of one run (hosts: each) share, side by side."""
-    return stored.compare_hosts(results, run, first, second)
+    return stored.compare_hosts(results, run, first, second, threshold)
 
 
 def claim_power(planned: Plan) -> list[Any]:
@@ -122,6 +127,8 @@ def claim_power(planned: Plan) -> list[Any]:
     import pandas as pd
 
     from .analysis import power
+    from .analysis.inference import run_rule
+    from .execution import records
 
     rows = [
         {
@@ -140,11 +147,12 @@ def claim_power(planned: Plan) -> list[Any]:
     ]
     spec = planned.spec
     counts = [spec.min_repetitions, *([spec.adaptive.max] if spec.adaptive else [])]
-    return [power.claim_power(pd.DataFrame(rows), n, spec.margin) for n in counts]
+    rule = run_rule(records.run_row(planned).model_dump())  # as the run will decide
+    return [power.claim_power(pd.DataFrame(rows), n, rule) for n in counts]
 
 
 def regressions(compared: pd.DataFrame, fail_above_percent: float) -> pd.DataFrame:
-    """The compared cells that got significantly slower by more than the given percent."""
+    """The compared cells whose interval lies wholly above 1 + PCT/100."""
     from .analysis import compare
 
     return compare.regressions(compared, fail_above_percent)

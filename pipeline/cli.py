@@ -311,26 +311,32 @@ def compare(
         typer.Option(
             "--fail-above",
             metavar="PCT",
-            help="Exit 1 when a cell got significantly slower by more than PCT percent.",
+            help="Exit 1 when some cell's interval lies wholly above 1 + PCT/100: slower by "
+            "more than PCT percent. Also the verdicts' threshold.",
         ),
     ] = None,
     wide: Annotated[
         bool, typer.Option("--wide", help="Every column in the table, not only the main ones.")
     ] = False,
 ) -> None:
-    """The cells two runs (or two hosts of one run) share, side by side: change in median
-    wall time, its interval and Holm-corrected Mann-Whitney significance."""
+    """The cells two runs (or two hosts of one run) share, side by side: the change of the
+    geometric mean of their wall times with its interval (Welch's, at 1 - 2α/m over the m
+    cells), and a verdict per cell against a threshold (10%, or --fail-above): slower, not
+    slower, or undecided (rerun with more trials)."""
     if (second is None) == (hosts is None):
         raise _fail("compare needs RUN_A RUN_B, or RUN_A --hosts A B")
+    threshold = None if fail_above is None else fail_above / 100.0
+    if fail_above is not None and not 0 <= fail_above < 1000:
+        raise _fail(f"--fail-above {fail_above:g}: give a percentage from 0 to 1000")
     if hosts is not None:
-        compared = app.compare_hosts(app.open_store(db), first, *hosts)
+        compared = app.compare_hosts(app.open_store(db), first, *hosts, threshold)
         if compared.empty:
             raise _fail(
                 f"hosts {hosts[0]} and {hosts[1]} of run {first} share no cell with ok trials"
             )
     else:
         assert second is not None
-        compared = app.compare_runs(app.open_store(db), first, second)
+        compared = app.compare_runs(app.open_store(db), first, second, threshold)
         if compared.empty:
             raise _fail(f"runs {first} and {second} share no cell with ok trials")
     if output_format is terminal.Format.table and not wide:
@@ -338,23 +344,32 @@ def compare(
         _gate(compared, fail_above)
         return
     shown = compared.assign(
-        change=(compared["change"] * 100).round(1),
-        change_ci_low=(compared["change_ci_low"] * 100).round(1),
-        change_ci_high=(compared["change_ci_high"] * 100).round(1),
+        **{
+            column: (compared[column] * 100).round(1)
+            for column in ("change", "change_ci_low", "change_ci_high", "threshold")
+        },
+        level=compared["level"].round(5),
     ).rename(
-        columns={"change": "change_%", "change_ci_low": "ci_low_%", "change_ci_high": "ci_high_%"}
+        columns={
+            "change": "change_%",
+            "change_ci_low": "ci_low_%",
+            "change_ci_high": "ci_high_%",
+            "threshold": "threshold_%",
+        }
     )
     terminal.print_frame(shown, output_format)
     _gate(compared, fail_above)
 
 
 def _gate(compared: Any, fail_above: float | None) -> None:
-    """``--fail-above PCT``: exit 1 when a cell got significantly slower by more."""
+    """``--fail-above PCT``: exit 1 when some cell's interval lies wholly above the
+    threshold."""
     if fail_above is not None:
         slower = app.regressions(compared, fail_above)
         if not slower.empty:
             err.print(
-                f"{len(slower)} cell(s) significantly slower by more than {fail_above:g}%",
+                f"{len(slower)} cell(s) slower by more than {fail_above:g}% "
+                f"(interval wholly above, at {compared['level'].iloc[0]:.2%} each)",
                 highlight=False,
             )
             raise typer.Exit(1)

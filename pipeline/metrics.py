@@ -25,14 +25,13 @@ class Unit(StrEnum):
 
     SECONDS = "s"
     BYTES = "bytes"
-    RATIO = "×"  # 1.23×: a speedup or a quotient of two medians
+    RATIO = "×"  # 1.23×: a speedup, a quotient of two geometric means or medians
     SHARE = "%"  # a fraction of a whole, printed as a percentage (0.123 -> 12.3%)
     CHANGE = "±%"  # a relative change, printed with its sign (0.05 -> +5.0%)
     CORES = "cores"  # CPU time over wall time: 2.00 means two cores busy throughout
     SIZE = "size"  # exact bytes in the largest unit dividing them: payloads (64 KiB)
     COUNT = "count"
     PER_SECOND = "/s"
-    P_VALUE = "p"
     NUMBER = ""  # a plain number, three significant digits
 
 
@@ -65,7 +64,6 @@ FORMATTERS: dict[Unit, Callable[[float], str]] = {
     Unit.CORES: lambda value: f"{value:.2f}",
     Unit.COUNT: _count,
     Unit.PER_SECOND: lambda value: f"{value:.3g}/s",
-    Unit.P_VALUE: lambda value: f"{value:.3g}",
     Unit.NUMBER: lambda value: f"{value:.3g}",
 }
 
@@ -165,9 +163,10 @@ SUMMARY_METRICS = _metrics(
     Metric("median_peak_rss_bytes", "median peak RSS", B, "lower"),
     Metric("median_peak_uss_bytes", "median peak USS", B, "lower"),
     Metric("median_peak_pss_bytes", "median peak PSS", B, "lower"),
-    Metric("speedup", "speedup vs sequential", X, "higher"),
+    Metric("speedup", "speedup vs sequential (geometric means)", X, "higher"),
     Metric("speedup_ci_low", "speedup interval, low", X),
     Metric("speedup_ci_high", "speedup interval, high", X),
+    Metric("speedup_ci_level", "level of each look's speedup interval", Unit.SHARE),
     Metric("efficiency", "efficiency (speedup / workers)", Unit.SHARE, "higher"),
     Metric("ideal_speedup", "ideal speedup", X),
     Metric("karp_flatt", "Karp-Flatt serial fraction", Unit.SHARE, "lower"),
@@ -180,13 +179,13 @@ SUMMARY_METRICS = _metrics(
 COMPARE_METRICS = _metrics(
     Metric("n_first", "trials of A", Unit.COUNT),
     Metric("n_second", "trials of B", Unit.COUNT),
-    Metric("median_first_s", "median of A", S, "lower"),
-    Metric("median_second_s", "median of B", S, "lower"),
-    Metric("change", "change B vs A", Unit.CHANGE, "lower"),
+    Metric("median_first_s", "median of A (descriptive)", S, "lower"),
+    Metric("median_second_s", "median of B (descriptive)", S, "lower"),
+    Metric("change", "change B vs A (geometric means of trial times)", Unit.CHANGE, "lower"),
     Metric("change_ci_low", "change interval, low", Unit.CHANGE),
     Metric("change_ci_high", "change interval, high", Unit.CHANGE),
-    Metric("p_value", "p", Unit.P_VALUE, "lower"),
-    Metric("p_holm", "p (Holm)", Unit.P_VALUE, "lower"),
+    Metric("level", "level of the change's interval", Unit.SHARE),
+    Metric("threshold", "slower by more than this is a regression", Unit.SHARE),
 )
 # Anything else a person reads: run listings, task facts.
 OTHER_METRICS = _metrics(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -16,6 +16,9 @@ from .errors import PipelineError
 from .metrics import Unit, format_value
 from .planning.axes import describe_interpreter
 from .storage import engine, schema, store
+
+if TYPE_CHECKING:
+    from .analysis.inference import Rule
 
 
 def summarise(results: store.Store, run_id: int, trials: pd.DataFrame | None = None) -> None:
@@ -31,7 +34,7 @@ def summarise(results: store.Store, run_id: int, trials: pd.DataFrame | None = N
         trials,
         cores=cores(results, run_id),
         target_ci=run_row.target_ci,
-        pair_rounds=bool(run_row.pair_rounds),
+        rule=rule(run_row),
     )
     results.save_cell_stats(run_id, summary)
 
@@ -51,7 +54,7 @@ def cores(results: store.Store, run_id: int) -> float:
 def undecided_cells(results: store.Store, run_id: int) -> set[int]:
     """The run's cells that some claim's comparison has not decided yet (computed from
     the trials stored so far; nothing is written)."""
-    from .analysis import claims, inference
+    from .analysis import claims
 
     trials = results.trials_frame(run_id)
     if trials.empty:
@@ -65,10 +68,16 @@ def undecided_cells(results: store.Store, run_id: int) -> set[int]:
         trials,
         results.facts_frame(run_id),
         cores(results, run_id),
-        run_row.margin or inference.MARGIN,
-        paired=bool(run_row.pair_rounds),
+        rule(run_row),
     )
     return claims.undecided_cells(data)
+
+
+def rule(run_row: schema.Run) -> Rule:
+    """How a run's comparisons are decided (inference.run_rule)."""
+    from .analysis.inference import run_rule
+
+    return run_rule(run_row.model_dump())
 
 
 def verdicts(
@@ -80,7 +89,7 @@ def verdicts(
 ) -> list[Any]:
     """The verdicts on the explainer's claims for one run (see pipeline.claims); with
     ``host``, from that host's cells only (a run with hosts: each)."""
-    from .analysis import claims, inference, stats
+    from .analysis import claims, stats
 
     run_row = results.resolve_run(run)
     run_id = run_row.id or 0
@@ -103,8 +112,7 @@ def verdicts(
         trials,
         facts,
         usable,
-        margin=run_row.margin or inference.MARGIN,
-        paired=bool(run_row.pair_rounds),
+        rule(run_row),
     )
 
 
@@ -375,16 +383,23 @@ def load_summary(db: str | None = None, run: str | int | None = "latest") -> pd.
     return export_frame(store.Store(db or engine.default_url()), run, "summary")[1]
 
 
-def compare_runs(results: store.Store, first: str | int, second: str | int) -> pd.DataFrame:
-    """The cells two runs share, side by side (see :func:`pipeline.analysis.compare.trials`)."""
+def compare_runs(
+    results: store.Store, first: str | int, second: str | int, threshold: float | None = None
+) -> pd.DataFrame:
+    """The cells two runs share, side by side, decided against ``threshold`` (a share;
+    default the margin, 10%): see :func:`pipeline.analysis.compare.trials`."""
     from .analysis import compare
 
     runs = [results.resolve_run(run) for run in (first, second)]
-    return compare.trials(*(results.trials_frame(run.id or 0) for run in runs))
+    found = [results.trials_frame(run.id or 0) for run in runs]
+    return compare.trials(*found, threshold=threshold)
 
 
-def compare_hosts(results: store.Store, run: str | int, first: str, second: str) -> pd.DataFrame:
-    """The cells two hosts of one run (hosts: each) share, side by side."""
+def compare_hosts(
+    results: store.Store, run: str | int, first: str, second: str, threshold: float | None = None
+) -> pd.DataFrame:
+    """The cells two hosts of one run (hosts: each) share, side by side, decided as two
+    runs are."""
     from .analysis import compare
 
     run_row = results.resolve_run(run)
@@ -395,4 +410,5 @@ def compare_hosts(results: store.Store, run: str | int, first: str, second: str)
             raise PipelineError(
                 f"run {run_row.id} has no host {host!r} (hosts: {', '.join(known) or 'none'})"
             )
-    return compare.trials(*(trials[trials["host"].eq(host)] for host in (first, second)))
+    sides = [trials[trials["host"].eq(host)] for host in (first, second)]
+    return compare.trials(*sides, threshold=threshold)

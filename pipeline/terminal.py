@@ -84,9 +84,10 @@ TEXT_WRITERS: dict[Format, Callable[[Any], str]] = {
 
 
 def compare_view(compared: Any) -> Any:
-    """The columns of ``pipeline compare`` a person needs, as text: the cell, both medians,
-    the change with its interval, the Holm-corrected p and the verdict (``--wide`` and
-    ``--format csv|json`` give every column)."""
+    """The columns of ``pipeline compare`` a person needs, as text: the cell, both medians
+    (descriptive), the change of the geometric means with its interval and level, and the
+    verdict against the threshold (``--wide`` and ``--format csv|json`` give every
+    column)."""
     import pandas as pd
 
     seconds, change = METRICS["median_first_s"], METRICS["change"]
@@ -94,17 +95,18 @@ def compare_view(compared: Any) -> Any:
         {
             "cell": cells.row_label(row)
             + (f" [{row['interpreter']}]" if "interpreter" in row else ""),
-            "A": seconds.format(row["median_first_s"]),
-            "B": seconds.format(row["median_second_s"]),
-            "change": format_with_interval(
+            "median A": seconds.format(row["median_first_s"]),
+            "median B": seconds.format(row["median_second_s"]),
+            "change (geometric means)": format_with_interval(
                 row["change"], row["change_ci_low"], row["change_ci_high"], change.unit
-            ),
-            "p (Holm)": METRICS["p_holm"].format(row["p_holm"]),
-            "verdict": row["verdict"],
+            )
+            + f" at {METRICS['level'].format(row['level'])}",
+            "verdict": f"{row['verdict']} (threshold {row['threshold']:+.0%})",
         }
         for row in compared.to_dict("records")
     ]
-    return pd.DataFrame(rows, columns=["cell", "A", "B", "change", "p (Holm)", "verdict"])
+    columns = ["cell", "median A", "median B", "change (geometric means)", "verdict"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def print_environment(environment: dict[str, Any]) -> None:
@@ -135,8 +137,8 @@ def print_verdicts(found: list[Any], title: str = "verdicts on the explainer's c
     table = Table(title=title)
     table.add_column("claim", overflow="fold")
     table.add_column("verdict")
-    table.add_column("numbers", overflow="fold")
-    table.add_column("cells", justify="right")
+    table.add_column("ratio of geometric means [CI] (cells)", overflow="fold")
+    table.add_column("comparisons", justify="right")
     for verdict in found:
         style = VERDICT_STYLES.get(verdict.verdict, "")
         table.add_row(
@@ -153,13 +155,15 @@ def print_claim_power(by_count: list[list[Any]]) -> None:
     the minimum, and at the adaptive maximum when there is one)."""
     if not by_count:
         return
-    table = Table(title="claims this spec can test (power at CV 10%)")
+    table = Table(
+        title="claims this spec can test (power at CV 10%, by the run's rule and looks)"
+    )
     table.add_column("claim", overflow="fold")
     table.add_column("comparisons", justify="right")
     for found in by_count:
         n = found[0].trials
-        table.add_column(f"calls 1.5× a gain ({n} trials)", justify="right")
-        table.add_column(f"rules a gain out at 1.0× ({n})", justify="right")
+        table.add_column(f"calls 1.5× a gain (by {n} trials)", justify="right")
+        table.add_column(f"rules a gain out at 1.0× (by {n})", justify="right")
     for row in zip(*by_count, strict=True):
         first = row[0]
         if not first.measured:

@@ -174,20 +174,57 @@ def test_processes_gain_everywhere_nowhere_or_in_part() -> None:
     assert processes(0.55, 0.5, big=1.3) == claims.NUANCED
 
 
-def test_a_gain_claim_is_tested_at_the_most_workers_a_no_gain_claim_at_every_count() -> None:
-    """'Processes gain' holds when some worker count gains: it is judged where the model
-    has the most workers; 'GIL threads gain nothing' needs every count to show no gain."""
+def test_one_rule_for_gain_claims_some_count_gains_or_every_count_rules_it_out() -> None:
+    """A series (one model on one task) gains when some worker count does, and the count
+    that carried it is named; it rules a gain out only when every count does. The same
+    rule holds for a claim that expects a gain and for one that expects none."""
     run = Run()
     run.cell("cpu_pure", "sequential", 1, 1.0)
-    run.cell("cpu_pure", "processes", 2, 1.3)  # a pool of 2 that lost (ignored)
+    run.cell("cpu_pure", "processes", 2, 1.3)  # a pool of 2 that lost
     run.cell("cpu_pure", "processes", 4, 0.5)
-    run.cell("cpu_pure", "threads", 2, 0.5)  # a GIL-threads gain at 2 is not ignored
+    run.cell("cpu_pure", "threads", 2, 0.5)  # a GIL-threads gain at 2
     run.cell("cpu_pure", "threads", 4, 1.0)
     found = run.verdicts()
     assert found["processes_cpu"].verdict == claims.SUPPORTED
-    assert found["processes_cpu"].comparisons == 1
-    assert found["gil_threads_cpu"].verdict == claims.NUANCED
+    assert found["processes_cpu"].comparisons == 2
+    assert "cpu_pure processes ×4, 1 KiB: 2.00×" in found["processes_cpu"].summary
+    assert found["gil_threads_cpu"].verdict == claims.CONTRADICTED
+    assert "cpu_pure threads ×2, 1 KiB: 2.00×" in found["gil_threads_cpu"].summary
     assert found["gil_threads_cpu"].comparisons == 2
+
+
+def test_a_gain_at_fewer_workers_is_not_called_contradicted() -> None:
+    """The case that made the largest-count rule print a false "contradicted": processes
+    ×2 gain 1.8× while ×4 lose; the claim is supported, carried by ×2."""
+    run = Run()
+    run.cell("cpu_pure", "sequential", 1, 1.0)
+    run.cell("cpu_pure", "processes", 2, 0.55)
+    run.cell("cpu_pure", "processes", 4, 1.3)
+    run.cell("io_sleep", "sequential", 1, 1.0)
+    run.cell("io_sleep", "threads", 2, 0.5)
+    run.cell("io_sleep", "threads", 4, 1.3)
+    found = run.verdicts()
+    for claim, carried in (
+        ("processes_cpu", "cpu_pure processes ×2, 1 KiB: 1.82×"),
+        ("threads_io", "io_sleep threads ×2, 1 KiB: 2.00×"),
+    ):
+        assert found[claim].verdict == claims.SUPPORTED, found[claim]
+        assert carried in found[claim].summary
+
+
+def test_contradicting_a_gain_claim_needs_every_count_to_rule_a_gain_out() -> None:
+    run = Run()
+    run.cell("cpu_pure", "sequential", 1, 1.0, spread=0.02)
+    run.cell("cpu_pure", "processes", 2, 1.2, spread=0.02)  # rules a gain out
+    run.cell("cpu_pure", "processes", 4, 0.95, spread=0.4)  # undecided
+    assert run.verdicts()["processes_cpu"].verdict == claims.INCONCLUSIVE
+    run = Run()
+    run.cell("cpu_pure", "sequential", 1, 1.0, spread=0.02)
+    run.cell("cpu_pure", "processes", 2, 1.2, spread=0.02)
+    run.cell("cpu_pure", "processes", 4, 1.3, spread=0.02)
+    verdict = run.verdicts()["processes_cpu"]
+    assert verdict.verdict == claims.CONTRADICTED
+    assert "at every worker count" in verdict.summary
 
 
 def test_noisy_cells_are_inconclusive_not_contradicted() -> None:
@@ -324,7 +361,7 @@ def test_a_physically_implausible_speedup_is_flagged_in_the_verdict_evidence() -
     run.cell("cpu_pure", "processes", 4, 0.55)  # 1.8×: possible
     verdict = run.verdicts()["processes_cpu"]
     flagged = [line for line in verdict.evidence if "physically implausible" in line]
-    assert len(flagged) == 0  # the gain claim rests on the most workers: ×4
+    assert len(flagged) == 1  # ×2, not ×4
     run = Run()
     run.cell("cpu_pure", "sequential", 1, 1.0)
     run.cell("cpu_pure", "processes", 2, 0.4)

@@ -385,11 +385,14 @@ def test_compare_two_runs_and_fail_above(cli_runner, write_spec, db_url) -> None
     rows = {row["model"]: row for row in csv.DictReader(io.StringIO(result.stdout))}
     assert rows["threads"]["verdict"] == "slower"
     assert 45 < float(rows["threads"]["change_%"]) < 56  # 1.5x, give or take the jitter
-    assert float(rows["threads"]["ci_low_%"]) > 0
-    assert rows["sequential"]["verdict"] == "no significant change"
+    assert float(rows["threads"]["ci_low_%"]) > 10
+    assert rows["sequential"]["verdict"] == "not slower"
+    assert float(rows["sequential"]["level"]) == pytest.approx(1 - 0.1 / 2)  # 2 cells
     gate = cli_runner.invoke(cli, ["compare", "1", "2", "--db", db_url, "--fail-above", "10"])
     assert gate.exit_code == 1
-    assert gate.stderr == "1 cell(s) significantly slower by more than 10%\n"
+    assert gate.stderr == (
+        "1 cell(s) slower by more than 10% (interval wholly above, at 95.00% each)\n"
+    )
     lenient = cli_runner.invoke(cli, ["compare", "1", "2", "--db", db_url, "--fail-above", "80"])
     assert lenient.exit_code == 0
 

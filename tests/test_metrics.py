@@ -54,7 +54,6 @@ def test_format_bytes(n_bytes, label):
         (0.123, Unit.SHARE, "12.3%"),
         (0.05, Unit.CHANGE, "+5.0%"),
         (-0.25, Unit.CHANGE, "-25.0%"),
-        (0.000123456, Unit.P_VALUE, "0.000123"),
         (65536, Unit.SIZE, "64 KiB"),
         (3 * 2**20, Unit.BYTES, "3.0 MiB"),
         (7.0, Unit.COUNT, "7"),

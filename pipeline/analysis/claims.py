@@ -1,14 +1,15 @@
 """Verdicts on the seed explainer's claims, from a run's measurements.
 
 Each claim of ``../shared/seed/000_8b66f138267b8003.txt`` is a testable hypothesis over
-the run's cells. A claim gathers the comparisons it rests on (its family); each is
-estimated with an interval (uncorrected when the family answers all one way, else at
-Bonferroni's level: evidence.decide_family) and decided against the practical margin
-(more / no practical gain or difference / less / undecided: see inference.py); then the
-claim decides from its own family only: supported, contradicted, nuanced (decided both
-ways), inconclusive (a comparison is undecided: more trials would decide) or not measured,
-with the numbers, the cells, and the conditions (interpreter, GIL state) under which it
-holds. Pure functions over DataFrames: no I/O.
+the run's cells. A claim gathers the comparisons it rests on (its family: for a speedup,
+every worker count of every series against its sequential baseline); each is estimated
+with an interval and decided against the practical margin (more / no practical gain or
+difference / less / undecided: see inference.py) at the level the family's rule gives it
+(evidence.decide_family: a series gains when some count does, rules a gain out when every
+count does); then the claim decides from its own family only: supported, contradicted,
+nuanced (series decided both ways), inconclusive (a series is undecided: more trials would
+decide) or not measured, with the numbers, the cells that carried it, and the conditions
+(interpreter, GIL state) under which it holds. Pure functions over DataFrames: no I/O.
 """
 
 from __future__ import annotations
@@ -16,18 +17,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from ..cells import CELL_KEYS, SERIES_KEYS, variant_text, with_optional_keys
+from ..cells import CELL_KEYS, variant_text, with_optional_keys
 from ..units import format_bytes
-from ..worker.concurrency import PROCESS_MODELS
 from .evidence import (
     CONTRADICTED,
     INCONCLUSIVE,
-    IO_TASKS,
     NOT_MEASURED,
     NUANCED,
     SUPPORTED,
@@ -38,10 +36,14 @@ from .evidence import (
     decide_family,
     outcome,
     processes_versus_threads,
+    series_of,
+    series_outcome,
+    unsettled_cells,
     versus_baseline,
 )
 from .fact_claims import fault_isolation, shared_state
-from .inference import MARGIN, Decision
+from .inference import Decision, Rule
+from .statements import RESOURCE_CLAIMS, SPEEDUP_CLAIMS, TITLES
 
 
 def _gather(data: RunData) -> None:
@@ -50,8 +52,6 @@ def _gather(data: RunData) -> None:
         if spec.gil is not None:
             gil_on = [data.gil_on(cell) for _, cell in cells.iterrows()]
             cells = cells[pd.Series(gil_on, index=cells.index, dtype=bool).eq(spec.gil)]
-        if spec.expect_gain:
-            cells = _most_workers(cells)
         versus_baseline(data, claim, cells)
     memory_tasks = ["memory"] if "memory" in set(data.summary["task"]) else data.summary["task"]
     for task in dict.fromkeys(memory_tasks):
@@ -62,19 +62,7 @@ def _gather(data: RunData) -> None:
         processes_versus_threads(data, "startup", str(task), "startup_s")
     processes_versus_threads(data, "communication", "transfer", "wall_s")
     for family in data.evidence.values():
-        decide_family(family, data.margin, paired=data.paired)
-
-
-def _most_workers(cells: pd.DataFrame) -> pd.DataFrame:
-    """Each series' cell with the most workers (a series: a task, variant, model, payload,
-    interpreter and host). A claim that a model gains says that some worker count does: it
-    is tested where the model has the most to give. A claim that a model gains nothing
-    says that no count does, and is tested at every count."""
-    if cells.empty:
-        return cells
-    keys = [key for key in SERIES_KEYS if key in cells]
-    most = cells.groupby(keys, dropna=False)["workers"].transform("max")
-    return cells[cells["workers"].eq(most)]
+        decide_family(family, data.rule)
 
 
 # -- deciding ---------------------------------------------------------------------------------
@@ -98,7 +86,7 @@ def _conditions(evidence: list[Evidence]) -> str:
 
 
 INCONCLUSIVE_TEXT = (
-    "{undecided} of {n} comparisons are undecided at the ±{margin:.0%} margin (best: {best}, "
+    "{open} of {n} series are undecided at the ±{margin:.0%} margin (best: {best}, "
     "{ratio:.2f}×): more repetitions would decide"
 )
 
@@ -108,9 +96,9 @@ def _or(value: float, default: float) -> float:
 
 
 def _verdict(evidence: list[Evidence], *, expect: bool) -> str:
-    """A claim's verdict from its family's decisions: every comparison decided one way
-    supports or contradicts it; decided both ways, it is nuanced; any undecided one (and
-    no contrary pair) leaves it inconclusive."""
+    """A claim's verdict from its family's series: every series answering one way
+    supports or contradicts it; answering both ways, it is nuanced; any undecided one
+    (and no contrary pair) leaves it inconclusive."""
     found = outcome(evidence)
     if found is Outcome.BOTH:
         return NUANCED
@@ -121,26 +109,39 @@ def _verdict(evidence: list[Evidence], *, expect: bool) -> str:
     return INCONCLUSIVE
 
 
+def _best(evidence: list[Evidence]) -> Evidence:
+    return max(evidence, key=lambda e: _or(e.estimate.ratio, -1.0))
+
+
 def _speedup_claim(
     data: RunData, claim: str, statement: str, expect_gain: bool, explain: dict[str, str]
 ) -> Verdict:
-    """A claim about whether a model speeds a task up (against its sequential baseline)."""
+    """A claim about whether a model speeds a task up (against its sequential baseline):
+    each series gains when some worker count does (the count that carried it is named),
+    and rules a gain out only when every count does."""
     evidence = data.evidence.get(claim, [])
     if not evidence:
         return Verdict(claim, statement, NOT_MEASURED, explain["missing"])
-    gains = [e for e in evidence if _gains(e)]
-    flat = [e for e in evidence if _no_gain(e)]
-    best = max(evidence, key=lambda e: _or(e.estimate.ratio, -1.0))
+    answers = [(series_outcome(series), series) for series in series_of(evidence)]
+    carried = [
+        _best([e for e in series if _gains(e)])
+        for found, series in answers
+        if found is Outcome.ALL_MORE
+    ]
+    best = _best(evidence)
     verdict = _verdict(evidence, expect=expect_gain)
     summary = explain.get(verdict, INCONCLUSIVE_TEXT).format(
         best=best.label,
         ratio=best.estimate.ratio,
-        gains=len(gains),
-        n=len(evidence),
-        undecided=len(evidence) - len(gains) - len(flat),
-        margin=data.margin,
+        gains=len(carried),
+        n=len(answers),
+        open=sum(found is Outcome.UNDECIDED for found, _ in answers),
+        margin=data.rule.margin,
+        carried="; ".join(f"{e.label}: {e.estimate.ratio:.2f}×" for e in carried),
     )
-    return _family_verdict(claim, statement, verdict, summary, evidence, shown=best)
+    return _family_verdict(
+        claim, statement, verdict, summary, evidence, shown=_best(carried or evidence)
+    )
 
 
 def _family_verdict(
@@ -188,7 +189,7 @@ def _resource_claim(data: RunData, claim: str, statement: str, what: str) -> Ver
     undecided = len(evidence) - len(larger) - len(not_larger)
     summary = (
         f"processes needed {low:.2f}× to {high:.2f}× the {what} of threads: more by over "
-        f"{data.margin:.0%} in {len(larger)}, not more in {len(not_larger)} and undecided in "
+        f"{data.rule.margin:.0%} in {len(larger)}, not more in {len(not_larger)} and undecided in "
         f"{undecided} of {len(evidence)} comparisons"
     )
     weakest = min(evidence, key=lambda e: _or(e.estimate.ratio, math.inf))
@@ -226,124 +227,6 @@ def _growth_with_payload(evidence: list[Evidence]) -> str:
     )
     trend = "grows" if rising else "does not grow steadily"
     return f"extra time of processes by payload ({points}) {trend} with size"
-
-
-BEST = " (best: {best}, {ratio:.2f}×)"
-
-
-class SpeedupClaim(NamedTuple):
-    """A claim about whether some models speed some tasks up against sequential."""
-
-    tasks: tuple[str, ...]
-    models: tuple[str, ...]
-    statement: str
-    expect_gain: bool
-    explain: dict[str, str]  # summary per verdict, and "missing"
-    gil: bool | None = None  # only cells that ran with the GIL on (True) or off (False)
-
-
-SPEEDUP_CLAIMS = {
-    "gil_threads_cpu": SpeedupClaim(
-        ("cpu_pure",),
-        ("threads",),
-        "Threads cannot run pure-Python CPU work in parallel: under the GIL they give no speedup.",
-        False,
-        {
-            "missing": "no cpu_pure cells with threads and a sequential baseline",
-            SUPPORTED: "no threads cell of cpu_pure was faster than sequential" + BEST,
-            CONTRADICTED: "threads ran pure-Python CPU work faster than sequential in {gains} "
-            "of {n} cells" + BEST + ", though the GIL was on",
-            NUANCED: "threads gained in {gains} of {n} cells" + BEST,
-        },
-        gil=True,
-    ),
-    "free_threading": SpeedupClaim(
-        ("cpu_pure",),
-        ("threads",),
-        "Python threads can never run Python code in parallel (the explainer predates "
-        "free-threaded CPython, 3.13 and later, where the GIL can be off).",
-        False,
-        {
-            "missing": "no cpu_pure threads cells ran with the GIL off: add a free-threaded "
-            "interpreter with PYTHON_GIL=0 (make python-ft; experiments/interpreters.yaml)",
-            SUPPORTED: "even with the GIL off, threads did not beat sequential" + BEST,
-            CONTRADICTED: "out of date: with the GIL off (free-threaded build) threads ran "
-            "pure-Python CPU work in parallel in {gains} of {n} cells" + BEST,
-            NUANCED: "with the GIL off threads gained in {gains} of {n} cells" + BEST,
-        },
-        gil=False,
-    ),
-    "subinterpreters": SpeedupClaim(
-        ("cpu_pure",),
-        ("subinterpreters",),
-        "Only processes get around the GIL for CPU work (the explainer predates "
-        "subinterpreters, each with a GIL of its own: InterpreterPoolExecutor, Python 3.14).",
-        False,
-        {
-            "missing": "no subinterpreters cells of cpu_pure ran: they need Python 3.14 or "
-            "later, or the interpreters-pep-734 backport (skipped cells say why)",
-            SUPPORTED: "subinterpreters did not beat sequential" + BEST,
-            CONTRADICTED: "out of date: subinterpreters ran pure-Python CPU work in parallel "
-            "in {gains} of {n} cells" + BEST,
-            NUANCED: "subinterpreters gained in {gains} of {n} cells" + BEST + "; compare "
-            "the payloads of the others: every item's arguments are pickled into the "
-            "interpreter that runs it",
-        },
-    ),
-    "processes_cpu": SpeedupClaim(
-        ("cpu_pure",),
-        PROCESS_MODELS,
-        "Processes run CPU-bound work in parallel on several cores.",
-        True,
-        {
-            "missing": "no cpu_pure cells with processes and a sequential baseline",
-            SUPPORTED: "every processes cell of cpu_pure beat sequential" + BEST,
-            CONTRADICTED: "no processes cell of cpu_pure beat sequential" + BEST,
-            NUANCED: "processes beat sequential in {gains} of {n} cells" + BEST + "; the "
-            "others had too few cores or too much overhead",
-        },
-    ),
-    "gil_released_c_code": SpeedupClaim(
-        ("cpu_gil_released",),
-        ("threads",),
-        "CPU-bound work gains nothing from threads (the explainer makes no exception for C "
-        "code that releases the GIL).",
-        False,
-        {
-            "missing": "no cpu_gil_released cells with threads and a sequential baseline",
-            SUPPORTED: "threads did not speed up the C work here" + BEST + "; payloads under "
-            "2 KiB keep hashlib's GIL held",
-            CONTRADICTED: "out of date: hashlib and zlib release the GIL, and threads ran them "
-            "in parallel in {gains} of {n} cells" + BEST,
-            NUANCED: "threads gained on C code that releases the GIL in {gains} of {n} cells"
-            + BEST,
-        },
-        gil=True,
-    ),
-    "threads_io": SpeedupClaim(
-        IO_TASKS,
-        ("threads",),
-        "Threads suit I/O-bound work: while one waits, the others run.",
-        True,
-        {
-            "missing": "no I/O cells (io_sleep, io_network, io_file) with threads",
-            SUPPORTED: "threads beat sequential on every I/O cell" + BEST,
-            CONTRADICTED: "threads did not beat sequential on any I/O cell" + BEST,
-            NUANCED: "threads beat sequential in {gains} of {n} I/O cells" + BEST + "; the "
-            "others are bound by something threads do not overlap (a disk's fsync, for one)",
-        },
-    ),
-}
-RESOURCE_CLAIMS = {
-    "memory": (
-        "Processes use more memory per worker than threads.",
-        "memory (peak PSS of the process tree)",
-    ),
-    "startup": (
-        "Creating processes costs more than creating threads.",
-        "start-up time (until every worker is ready)",
-    ),
-}
 
 
 def _speedup(claim: str) -> Callable[[RunData], Verdict]:
@@ -410,14 +293,12 @@ def verdicts(
     trials: pd.DataFrame,
     facts: pd.DataFrame,
     cores: float,
-    margin: float = MARGIN,
-    *,
-    paired: bool = False,
+    rule: Rule | None = None,
 ) -> list[Verdict]:
     """A verdict on every claim of the explainer, from one run's cell summary, trials
-    (the ``trial_results`` view) and task facts (the ``trial_facts`` view); differences
-    under ``margin`` (a share: 0.10 is 10%) count as no practical difference."""
-    return judge(gather_evidence(summary, trials, facts, cores, margin, paired=paired))
+    (the ``trial_results`` view) and task facts (the ``trial_facts`` view), decided by
+    ``rule`` (the run's margin, α, looks and pairing; by default a fixed design at 10%)."""
+    return judge(gather_evidence(summary, trials, facts, cores, rule or Rule()))
 
 
 def judge(data: RunData) -> list[Verdict]:
@@ -427,32 +308,10 @@ def judge(data: RunData) -> list[Verdict]:
     ]
 
 
-# Each claim in a few words, for tables (the statement says it in full).
-TITLES = {
-    "gil_threads_cpu": "GIL threads give no speedup on pure-Python CPU work",
-    "free_threading": "threads never run Python code in parallel",
-    "subinterpreters": "only processes get around the GIL",
-    "processes_cpu": "processes run CPU work in parallel",
-    "gil_released_c_code": "threads do not speed up CPU work, C code included",
-    "threads_io": "threads suit I/O-bound work",
-    "memory": "processes use more memory than threads",
-    "startup": "processes cost more to start than threads",
-    "communication": "moving data to processes costs more",
-    "shared_state": "shared state needs a lock",
-    "fault_isolation": "a crashing process spares the others",
-}
-
-
 def undecided_cells(data: RunData) -> set[int]:
-    """The ids of the cells in a comparison that does not yet answer its claim's question
-    (from :func:`gather_evidence`): the cells more trials should go to."""
-    return {
-        cell_id
-        for family in data.evidence.values()
-        for e in family
-        if not e.settled
-        for cell_id in e.cell_ids
-    }
+    """The ids of the cells in a comparison that still needs trials (from
+    :func:`gather_evidence`): the cells more trials should go to."""
+    return unsettled_cells(data.evidence.values())
 
 
 SUMMARY_READ = ("warnings", "median_wall_s")  # the summary columns claims read besides keys
@@ -463,15 +322,14 @@ def gather_evidence(
     trials: pd.DataFrame,
     facts: pd.DataFrame,
     cores: float,
-    margin: float,
-    *,
-    paired: bool = False,
+    rule: Rule,
 ) -> RunData:
-    """Every claim's comparisons, estimated and decided (``RunData.evidence`` by claim)."""
+    """Every claim's comparisons, estimated and decided by ``rule`` (``RunData.evidence``
+    by claim)."""
     summary = with_optional_keys(summary)
     # only what the claims read, in one block per type: a third faster after every round
     summary = summary[[c for c in ("cell_id", *CELL_KEYS, *SUMMARY_READ) if c in summary]].copy()
-    data = RunData(summary, trials, facts, cores, margin, paired)
+    data = RunData(summary, trials, facts, cores, rule)
     if not summary.empty:
         _gather(data)
     return data

@@ -12,23 +12,20 @@ from ..cells import BASELINE_MODEL
 from ..metrics import Unit, format_with_interval
 from ..status import TrialStatus
 from ..units import format_bytes
-from .inference import MARGIN, Decision, Observed, decide, family_level, ratio_of
+from .inference import Decision, Observed, Rule, decide, ratio_of
 
 
 def task_headlines(
-    summary: pd.DataFrame,
-    trials: pd.DataFrame | None = None,
-    margin: float = MARGIN,
-    *,
-    paired: bool = False,
+    summary: pd.DataFrame, trials: pd.DataFrame | None = None, rule: Rule | None = None
 ) -> dict[str, str]:
     """A headline per task of a (numeric) cell summary; ``trials`` (the run's measured
-    trials) let the decision rule separate the best model from the rest; without them a
-    headline only says which model has the highest speedup."""
+    trials) let the decision rule (the run's: margin, looks, pairing) separate the best
+    model from the rest; without them a headline only says which model has the highest
+    speedup."""
     if summary.empty:
         return {}
     return {
-        str(task): _headline(str(task), cells, trials, margin, paired)
+        str(task): _headline(str(task), cells, trials, rule or Rule())
         for task, cells in summary.groupby("task", sort=False)
     }
 
@@ -40,9 +37,7 @@ def _walls(trials: pd.DataFrame, cell_id: int) -> Observed:
     return Observed(rows["wall_s"].to_numpy(dtype="float64"), rounds)
 
 
-def _headline(
-    task: str, cells: pd.DataFrame, trials: pd.DataFrame | None, margin: float, paired: bool
-) -> str:
+def _headline(task: str, cells: pd.DataFrame, trials: pd.DataFrame | None, rule: Rule) -> str:
     measured = cells[cells["speedup"].notna() & cells["model"].ne(BASELINE_MODEL)]
     if measured.empty:
         return f"{task}: no speedup available (no sequential baseline or no ok trials)"
@@ -60,7 +55,7 @@ def _headline(
     speedup = format_with_interval(
         best["speedup"], best["speedup_ci_low"], best["speedup_ci_high"], Unit.RATIO
     )
-    if best["speedup_ci_high"] < 1.0 / (1.0 + margin):
+    if best["speedup_ci_high"] < 1.0 / (1.0 + rule.margin):
         return (
             f"{task}: at {workers} workers no model beats sequential{where} (the least slow, "
             f"{best['model']}, runs at {speedup})"
@@ -71,24 +66,26 @@ def _headline(
             f"{task}: at {workers} workers, {best['model']} {lead} with {speedup} vs "
             f"sequential{where}"
         )
-    level = family_level(len(same))
+    level = rule.level(len(same))
     ties = []
     for _, rival in same.iterrows():
         theirs = _walls(trials, int(rival["cell_id"]))
-        found = ratio_of(theirs, _walls(trials, int(best["cell_id"])), level=level, paired=paired)
-        if decide(found, margin) is not Decision.MORE:
+        found = ratio_of(
+            theirs, _walls(trials, int(best["cell_id"])), level=level, paired=rule.paired
+        )
+        if decide(found, rule.margin) is not Decision.MORE:
             ties.append(rival)
     if not ties:
         return (
             f"{task}: at {workers} workers, {best['model']} is best with {speedup} vs "
-            f"sequential{where}, faster than every other model by more than {margin:.0%}"
+            f"sequential{where}, faster than every other model by more than {rule.margin:.0%}"
         )
     names = [str(best["model"]), *(str(rival["model"]) for rival in ties)]
     together = ", ".join(names[:-1]) + f" and {names[-1]}"
     low = min(float(rival["speedup"]) for rival in ties)
     return (
         f"{task}: at {workers} workers {together} tie ({low:.2f}× to {best['speedup']:.2f}× "
-        f"vs sequential{where}; no difference of more than {margin:.0%} is established)"
+        f"vs sequential{where}; no difference of more than {rule.margin:.0%} is established)"
     )
 
 

@@ -22,6 +22,13 @@ every comparison of its family answers one way needs no correction (an intersect
 test); comparisons that answer both ways are decided again at 1 − 2α/m (Bonferroni):
 evidence.decide_family.
 
+A comparison uses the rounds both of its cells ran: when one stopped earlier (its
+comparisons were decided while a shared baseline went on), the other's later trials are
+left out, so that the comparison is the one the adaptive run decided when it stopped, and
+a paired interval stays paired. The **levels** are those of a :class:`Rule`: in an adaptive
+run, repeated confidence intervals whose error rates hold over every look
+(sequential.py).
+
 A cell's own median gets a distribution-free interval from order statistics (binomial),
 whose actual level is printed when it cannot reach 95% (5 trials: 93.8%; 3: 75%).
 Pure functions; docs/statistics.md justifies the choices and gives the calibration.
@@ -30,12 +37,16 @@ Pure functions; docs/statistics.md justifies the choices and gives the calibrati
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from scipy import special  # not scipy.stats: a second of import, in every run
+
+from .sequential import FIXED, Schedule, look_alpha, schedule_of
 
 ALPHA = 0.05  # per direction, for the whole family of comparisons of one claim
 MARGIN = 0.10  # default practical margin δ: a difference under 10% is no practical one
@@ -75,6 +86,7 @@ class Ratio:
     n_first: int
     n_second: int
     paired: bool
+    left_out: int = 0  # trials of rounds only one side ran, left out to keep rounds matched
 
     @property
     def known(self) -> bool:
@@ -90,8 +102,52 @@ class Ratio:
 
         return f"{self.ratio:.2f}× [{bound(self.low)}, {bound(self.high)}]"
 
+    def how(self) -> str:
+        """Which interval this is and on what: 'paired by round, 12 rounds' or 'Welch, 8
+        and 12 trials (13 trials of later rounds left out)'."""
+        if self.paired:
+            kind = f"paired by round, {self.n_first} rounds"
+        else:
+            kind = f"Welch, {self.n_first} and {self.n_second} trials"
+        if self.left_out:
+            kind += f" ({self.left_out} trials of rounds only one cell ran left out)"
+        return kind
+
 
 NO_RATIO = Ratio(math.nan, math.nan, math.nan, math.nan, 0, 0, False)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How comparisons are decided: the practical margin δ, the error rate α per direction
+    of one statement, the looks the run takes (an adaptive run's intervals are repeated
+    confidence intervals held at every look: sequential.py) and whether trials are paired
+    by round (the spec's pair_rounds)."""
+
+    margin: float = MARGIN
+    alpha: float = ALPHA
+    schedule: Schedule = FIXED
+    paired: bool = False
+
+    def level(self, split: int = 1) -> float:
+        """The level of an interval whose one-sided statements share α with ``split`` − 1
+        others (Bonferroni), held at every look of the schedule."""
+        one_sided = look_alpha(self.alpha / max(split, 1), self.schedule, paired=self.paired)
+        return 1.0 - 2.0 * one_sided
+
+    def with_alpha(self, alpha: float) -> Rule:
+        return Rule(self.margin, alpha, self.schedule, self.paired)
+
+
+def run_rule(run: Mapping[str, Any]) -> Rule:
+    """How a stored run's comparisons are decided, from its row's values: its margin, and
+    repeated intervals over the looks its repetitions allow (one look when it was not
+    adaptive)."""
+    return Rule(
+        margin=run.get("margin") or MARGIN,
+        schedule=schedule_of(run.get("repetitions") or 0, run.get("repetitions_max")),
+        paired=bool(run.get("pair_rounds")),
+    )
 
 
 @dataclass(frozen=True)
@@ -106,19 +162,32 @@ class Observed:
     def median(self) -> float:
         return float(np.median(self.values)) if self.values.size else math.nan
 
+    def until(self, last_round: int) -> Observed:
+        """The values of rounds up to ``last_round`` (all of them when rounds are unknown)."""
+        if self.rounds is None or self.rounds.max() <= last_round:
+            return self
+        keep = self.rounds <= last_round
+        return Observed(self.values[keep], self.rounds[keep])
+
 
 def ratio_of(first: Observed, second: Observed, *, level: float, paired: bool) -> Ratio:
-    """:func:`ratio` of two observed cells, paired by round when ``paired`` and both
-    rounds are known."""
-    if paired and first.rounds is not None and second.rounds is not None:
-        return ratio(first.values, second.values, level=level, pairs=(first.rounds, second.rounds))
-    return ratio(first.values, second.values, level=level)
-
-
-def family_level(size: int, alpha: float = ALPHA) -> float:
-    """The level of each interval of a family of ``size`` comparisons (Bonferroni), such
-    that the family's one-sided statements are all true with probability 1 − α each way."""
-    return 1.0 - 2.0 * alpha / max(size, 1)
+    """:func:`ratio` of two observed cells on the rounds both ran (where rounds are known,
+    the later trials of the side that ran longer are left out), paired by round when
+    ``paired``."""
+    if (
+        first.rounds is None
+        or second.rounds is None
+        or not (first.values.size and second.values.size)
+    ):
+        return ratio(first.values, second.values, level=level)
+    last = min(int(first.rounds.max()), int(second.rounds.max()))
+    a, b = first.until(last), second.until(last)
+    if a.values.size < 2 or b.values.size < 2:  # rounds that hardly overlap: all of both
+        a, b = first, second
+    left_out = first.values.size - a.values.size + second.values.size - b.values.size
+    pairs = (a.rounds, b.rounds) if paired else None
+    found = ratio(a.values, b.values, level=level, pairs=pairs)  # type: ignore[arg-type]
+    return replace(found, left_out=left_out) if left_out else found
 
 
 def _clean(values: npt.ArrayLike) -> npt.NDArray[np.float64]:
@@ -136,20 +205,22 @@ def ratio(
 ) -> Ratio:
     """first / second (geometric means) with a t-interval on the log scale at ``level``.
 
-    ``pairs``: the round of each value of ``first`` and of ``second``; when every round
-    present on one side is present on the other (at least two), the interval is the
-    paired one. Values that are not positive and finite are left out."""
+    ``pairs``: the round of each value of ``first`` and of ``second``; the interval is the
+    paired one over the rounds both sides have (at least two; Welch's otherwise). Values
+    that are not positive and finite are left out."""
     a, b = np.asarray(first, dtype="float64"), np.asarray(second, dtype="float64")
     if pairs is not None:
         paired = _paired_logs(a, b, pairs)
         if paired is not None:
-            return _t_ratio(paired, level, len(a), len(b), paired=True)
+            return _t_ratio(paired, level, paired.size, paired.size, paired=True)
     a, b = _clean(a), _clean(b)
-    if a.size < 2 or b.size < 2:
-        return Ratio(math.nan, math.nan, math.nan, level, a.size, b.size, False)
-    log_a, log_b = np.log(a), np.log(b)
-    difference = float(log_a.mean() - log_b.mean())
-    var_a, var_b = log_a.var(ddof=1) / a.size, log_b.var(ddof=1) / b.size
+    if a.size < 2 or b.size < 2:  # an estimate from one trial a side, but no interval
+        known = a.size and b.size
+        estimate = math.exp(np.log(a).mean() - np.log(b).mean()) if known else math.nan
+        return Ratio(estimate, math.nan, math.nan, level, a.size, b.size, False)
+    (mean_a, var_a), (mean_b, var_b) = _moments(np.log(a)), _moments(np.log(b))
+    difference = mean_a - mean_b
+    var_a, var_b = var_a / a.size, var_b / b.size  # of each mean
     se = math.sqrt(var_a + var_b)
     if se == 0.0:
         return _interval(difference, 0.0, 1.0, level, a.size, b.size, paired=False)
@@ -159,29 +230,41 @@ def ratio(
     return _interval(difference, se, df, level, a.size, b.size, paired=False)
 
 
+def _moments(values: npt.NDArray[np.float64]) -> tuple[float, float]:
+    """Mean and sample variance (written out: numpy's mean and var cost more than the
+    arithmetic on a few dozen values, and adaptive runs ask after every round)."""
+    mean = float(values.sum()) / values.size
+    deviations = values - mean
+    return mean, float(deviations.dot(deviations)) / (values.size - 1)
+
+
 def _paired_logs(
     a: npt.NDArray[np.float64],
     b: npt.NDArray[np.float64],
     pairs: tuple[npt.ArrayLike, npt.ArrayLike],
 ) -> npt.NDArray[np.float64] | None:
-    """The per-round log ratios, or None when the two sides were not measured in the
-    same rounds (or a value is not positive)."""
+    """The log ratios of the rounds both sides have (a positive, finite value each), or
+    None when fewer than two rounds are shared or a round appears twice on a side."""
     rounds_a, rounds_b = (np.asarray(side) for side in pairs)
     if len(rounds_a) != len(a) or len(rounds_b) != len(b):
         raise ValueError("pairs must give the round of every value")
-    if len(set(rounds_a)) != len(rounds_a) or set(rounds_a) != set(rounds_b) or len(a) < 2:
+    if len(set(rounds_a)) != len(rounds_a) or len(set(rounds_b)) != len(rounds_b):
         return None
-    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b)) and a.min() > 0 and b.min() > 0):
+    usable_a = np.isfinite(a) & (a > 0)
+    usable_b = np.isfinite(b) & (b > 0)
+    shared, in_a, in_b = np.intersect1d(
+        rounds_a[usable_a], rounds_b[usable_b], assume_unique=True, return_indices=True
+    )
+    if shared.size < 2:
         return None
-    order_a, order_b = np.argsort(rounds_a), np.argsort(rounds_b)
-    return np.log(a[order_a]) - np.log(b[order_b])
+    return np.log(a[usable_a][in_a]) - np.log(b[usable_b][in_b])
 
 
 def _t_ratio(
     logs: npt.NDArray[np.float64], level: float, n_first: int, n_second: int, *, paired: bool
 ) -> Ratio:
-    mean = float(logs.mean())
-    se = float(logs.std(ddof=1) / math.sqrt(logs.size))
+    mean, variance = _moments(logs)
+    se = math.sqrt(variance / logs.size)
     return _interval(mean, se, logs.size - 1, level, n_first, n_second, paired=paired)
 
 

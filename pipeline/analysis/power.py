@@ -2,30 +2,36 @@
 
 Each claim's family of comparisons is found as the run will find it (the same gathering,
 on placeholder trials), and the chance that a claim decides is estimated at a typical
-noise level (CV 10%, lognormal) with the normal approximation of the log-ratio
-t-interval (Welch's, or paired by round) at the level of an all-one-way verdict (1 − 2α:
-evidence.decide_family), for every comparison of the family at once (as if independent):
-the power to call a true 1.5× a gain, and to rule a gain out when there is none (a true
-1.0×). Claims decided by counts (lost updates, crashes) need no power: any trial decides
-them.
+noise level (CV 10%, lognormal) by seeded simulation of the rule the run will use: the
+interval (Welch's, or paired by round) at the level each look gets (sequential.py: in an
+adaptive run, repeated intervals over all its looks), looked at after every round up to
+the given number of trials. A series gains when one of its counts does (each at α split
+over the series' counts) and rules a gain out when every count does; the series are taken
+as independent (sharing a baseline makes them agree more often, so the real power is
+somewhat higher): the power to call a true 1.5× a gain in every series, and to rule a
+gain out everywhere when there is none (a true 1.0×). Claims decided by counts (lost
+updates, crashes) need no power: any trial decides them.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from ..cells import CELL_KEYS
 from . import claims
 from .calibration import sigma_of_cv
-from .inference import MARGIN, family_level
+from .evidence import series_of
+from .inference import Rule
+from .sequential import simulate_looks
 
 TYPICAL_CV = 0.10
 CLEAR_GAIN = 1.5
+PATHS = 4000
 
 
 @dataclass(frozen=True)
@@ -42,46 +48,60 @@ class ClaimPower:
 
 
 def power(
-    comparisons: int,
-    trials: int,
-    margin: float = MARGIN,
-    cv: float = TYPICAL_CV,
-    *,
-    paired: bool = False,
+    series: list[int], trials: int, rule: Rule | None = None, cv: float = TYPICAL_CV
 ) -> tuple[float, float]:
-    """(power to call a true 1.5× more, power to rule a gain out at a true 1.0×) of a
-    claim of ``comparisons`` that must all come out that way, with ``trials`` trials a
-    cell (Welch's interval, about 2n − 2 degrees of freedom; paired by round: n − 1). The
-    comparisons are taken as independent; sharing a baseline makes them agree more often,
-    so the real power is somewhat higher."""
+    """(power to call a true 1.5× more in every series, power to rule a gain out at a true
+    1.0× at every count) of a claim whose series have the given numbers of worker counts,
+    looked at by ``rule`` from its first look up to ``trials`` trials a cell."""
+    rule = rule or Rule()
+    first = max(min(rule.schedule.first or trials, trials), 2)
     if trials < 2:
         return 0.0, 0.0
-    se = sigma_of_cv(cv) * math.sqrt(2.0 / trials)
-    level = family_level(1)  # an all-one-way verdict: no correction (decide_family)
-    df = trials - 1 if paired else 2 * trials - 2
-    half = float(special.stdtrit(df, 0.5 + level / 2.0)) * se
-    bound = math.log1p(margin)
-    gain = float(special.ndtr((math.log(CLEAR_GAIN) - bound - half) / se))
-    none = float(special.ndtr((bound - half) / se))
-    return gain ** max(comparisons, 1), none ** max(comparisons, 1)
+    gain = math.prod(_decides(first, trials, rule, cv, CLEAR_GAIN, m)[0] for m in series)
+    none = _decides(first, trials, rule, cv, 1.0, 1)[1] ** sum(series)
+    return gain, none
+
+
+@functools.lru_cache(maxsize=256)
+def _decides(
+    first: int, trials: int, rule: Rule, cv: float, true_ratio: float, split: int
+) -> tuple[float, float]:
+    """How often one comparison's interval lies above the margin, and below it, at some
+    look from ``first`` to ``trials`` trials a cell, with α split ``split`` ways."""
+    one_sided = (1.0 - rule.level(split)) / 2.0
+    rng = np.random.default_rng([7, first, trials, int(true_ratio * 1000), split])
+    looks = simulate_looks(
+        rng,
+        PATHS,
+        first,
+        trials,
+        paired=rule.paired,
+        log_ratio=math.log(true_ratio),
+        sigma=sigma_of_cv(cv),
+    )
+    above, below = looks.decided(one_sided, math.log1p(rule.margin))
+    return float(above.any(axis=1).mean()), float(below.any(axis=1).mean())
 
 
 def claim_power(
-    cells: pd.DataFrame, trials: int, margin: float = MARGIN, cv: float = TYPICAL_CV
+    cells: pd.DataFrame, trials: int, rule: Rule | None = None, cv: float = TYPICAL_CV
 ) -> list[ClaimPower]:
-    """Every claim, with the comparisons ``cells`` give it and their power at ``trials``
-    trials a cell. ``cells``: one row per cell with the cell keys, ``cell_id`` and
-    ``gil_enabled`` (as the interpreter's probe found it)."""
+    """Every claim, with the comparisons ``cells`` give it and their power by ``trials``
+    trials a cell under ``rule`` (the spec's margin, looks and pairing). ``cells``: one
+    row per cell with the cell keys, ``cell_id`` and ``gil_enabled`` (as the
+    interpreter's probe found it)."""
+    rule = rule or Rule()
     placeholder = _placeholder_trials(cells)
     from .stats import numeric_summary, summarize_cells
 
     summary = numeric_summary(summarize_cells(placeholder, cores=2))
-    data = claims.gather_evidence(summary, placeholder, _no_facts(), 2, margin)
+    data = claims.gather_evidence(summary, placeholder, _no_facts(), 2, rule)
     found = []
     for verdict in claims.judge(data):
         family = data.evidence.get(verdict.claim, [])
         measured = bool(family) or _counted(verdict.claim, cells)
-        gain, none = power(len(family), trials, margin, cv) if family else (math.nan, math.nan)
+        sizes = [len(series) for series in series_of(family)]
+        gain, none = power(sizes, trials, rule, cv) if family else (math.nan, math.nan)
         found.append(
             ClaimPower(verdict.claim, verdict.title, len(family), measured, trials, gain, none)
         )

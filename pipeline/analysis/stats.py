@@ -1,15 +1,17 @@
-"""Per-cell statistics of measured trials: medians, bootstrap intervals and speedups.
+"""Per-cell statistics of measured trials: medians with order-statistic intervals, and
+speedups with their t-intervals.
 
 Pure functions over pandas DataFrames (no I/O). Timings use only trials whose status is
 ``ok``; a cell's speedup is measured against the sequential cell of the same task,
-payload and interpreter.
+payload and interpreter: the ratio of the geometric means of their wall times on the
+rounds both ran, the ratio its interval is about (inference.ratio_of). Medians are
+descriptive numbers beside it.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
 from typing import Any, cast, overload
 
 import numpy as np
@@ -144,7 +146,7 @@ def summarize_cells(
     cores: float,
     confidence: float = 0.95,
     target_ci: float | None = None,
-    pair_rounds: bool = False,
+    rule: inference.Rule | None = None,
 ) -> pd.DataFrame:
     """One row per cell (sorted by cell_id) with the columns of SUMMARY_COLUMNS.
 
@@ -152,8 +154,10 @@ def summarize_cells(
     is wider than the target gets a warning saying so.
 
     Every interval is computed, not resampled (order statistics for a median; a t-interval
-    of the log ratio for a speedup, paired by round where the trials allow): no random
-    draws, so a cell's numbers depend only on its own trials and its baseline's. A frame
+    of the log ratio for a speedup, paired by round with ``rule.paired``, and in an
+    adaptive run a repeated interval that covers at ``confidence`` over all the run's
+    looks: ``rule``): no random draws, so a cell's numbers depend only on its own trials
+    and its baseline's. A frame
     without a ``variant`` or ``host`` column is taken as all "" (cells.OPTIONAL_KEYS).
     """
     trials = with_optional_keys(trials).assign(
@@ -173,7 +177,8 @@ def summarize_cells(
     summary["ci_high_wall_s"] = [intervals.get(cell, no_interval).high for cell in summary.index]
     summary["ci_level_wall"] = [intervals.get(cell, no_interval).level for cell in summary.index]
     summary = _add_drift(summary, ok)
-    summary = _add_speedups(summary, walls, confidence, cores, pair_rounds)
+    ratio_rule = (rule or inference.Rule()).with_alpha((1.0 - confidence) / 2.0)
+    summary = _add_speedups(summary, walls, ratio_rule, cores)
     summary["karp_flatt"] = karp_flatt(summary["speedup"], summary["workers"], cores)
     summary["warnings"] = [
         "; ".join(filter(None, [instability(row, target_ci), *measurement_warnings(row)]))
@@ -312,44 +317,40 @@ def _walls_by_cell(ok: pd.DataFrame) -> dict[int, inference.Observed]:
     }
 
 
-def _speedup_interval(
-    walls: dict[int, inference.Observed],
-    cell_id: float,
-    baseline_id: float,
-    confidence: float,
-    paired: bool,
-) -> Interval:
-    """The interval of baseline time / cell time (a t-interval of the log ratio: Welch's,
-    or paired by round)."""
+def _speedup(
+    walls: dict[int, inference.Observed], cell_id: float, baseline_id: float, rule: inference.Rule
+) -> inference.Ratio:
+    """Baseline time / cell time (geometric means on the rounds both ran) with its
+    t-interval of the log ratio (Welch's, or paired by round) at the rule's level."""
     if np.isnan(cell_id) or np.isnan(baseline_id):
-        return NO_INTERVAL
+        return inference.NO_RATIO
     cell, base = walls.get(int(cell_id)), walls.get(int(baseline_id))
     if cell is None or base is None:
-        return NO_INTERVAL
-    if cell_id == baseline_id:
-        return (1.0, 1.0)  # a cell against itself
-    found = inference.ratio_of(base, cell, level=confidence, paired=paired)
-    return (found.low, found.high)
+        return inference.NO_RATIO
+    level = rule.level()
+    if cell_id == baseline_id:  # a cell against itself
+        return inference.Ratio(1.0, 1.0, 1.0, level, cell.values.size, cell.values.size, False)
+    return inference.ratio_of(base, cell, level=level, paired=rule.paired)
 
 
 def _add_speedups(
     summary: pd.DataFrame,
     walls: dict[int, inference.Observed],
-    confidence: float,
+    rule: inference.Rule,
     cores: float,
-    paired: bool,
 ) -> pd.DataFrame:
     """Add speedup against the sequential baseline, its interval, efficiency and ideal."""
     summary = summary.reset_index().merge(_baselines(summary), on=BASELINE_KEYS, how="left")
-    summary["speedup"] = summary["baseline_median_wall_s"] / summary["median_wall_s"]
-    intervals = [
-        _speedup_interval(walls, cell_id, baseline_id, confidence, paired)
+    found = [
+        _speedup(walls, cell_id, baseline_id, rule)
         for cell_id, baseline_id in zip(
             summary["cell_id"], summary["baseline_cell_id"], strict=True
         )
     ]
-    summary["speedup_ci_low"] = [low for low, _ in intervals]
-    summary["speedup_ci_high"] = [high for _, high in intervals]
+    summary["speedup"] = [r.ratio for r in found]
+    summary["speedup_ci_low"] = [r.low for r in found]
+    summary["speedup_ci_high"] = [r.high for r in found]
+    summary["speedup_ci_level"] = [r.level if r.known else np.nan for r in found]
     # A sequential cell uses one worker whatever its workers column says.
     workers = summary["workers"].where(summary["model"].ne(BASELINE_MODEL), 1)
     summary["efficiency"] = summary["speedup"] / workers
@@ -507,74 +508,16 @@ def _usl_fit(n: Sample, speedup: Sample, confidence: float) -> dict[str, Any]:
     }
 
 
-# -- comparisons ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Comparison:
-    """Two samples of one metric compared: Mann-Whitney U (two-sided, no normality
-    assumed) and second / first (ratio of geometric means) with a t-interval of the log
-    ratio (Welch; see inference.ratio)."""
-
-    n_first: int
-    n_second: int
-    median_first: float
-    median_second: float
-    ratio: float
-    ratio_ci_low: float
-    ratio_ci_high: float
-    p_value: float
-
-
-def compare(first: npt.ArrayLike, second: npt.ArrayLike, *, confidence: float = 0.95) -> Comparison:
-    """Compare two samples (NaNs dropped). With fewer than 2 values on a side, the test
-    and the interval are NaN."""
-    a = np.asarray(first, dtype="float64")
-    b = np.asarray(second, dtype="float64")
-    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
-    if a.size == 0 or b.size == 0:
-        nan = float("nan")
-        return Comparison(a.size, b.size, nan, nan, nan, nan, nan, nan)
-    median_a, median_b = float(np.median(a)), float(np.median(b))
-    if a.size < 2 or b.size < 2:
-        nan = float("nan")
-        ratio = median_b / median_a if median_a else nan
-        return Comparison(a.size, b.size, median_a, median_b, ratio, nan, nan, nan)
-    found = inference.ratio(b, a, level=confidence)
-    from scipy.stats import mannwhitneyu
-
-    p_value = float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
-    return Comparison(
-        a.size, b.size, median_a, median_b, found.ratio, found.low, found.high, p_value
-    )
-
-
-def holm(p_values: npt.ArrayLike) -> Sample:
-    """Holm's step-down adjustment of p-values for multiple comparisons (NaNs left alone).
-
-    Sorted ascending, the i-th smallest of m p-values is multiplied by (m - i), then a
-    running maximum keeps the order, capped at 1. scipy has no Holm (its
-    false_discovery_control is Benjamini-Hochberg), hence these few lines.
-    """
-    p = np.asarray(p_values, dtype="float64")
-    adjusted = np.full(p.shape, np.nan)
-    valid = np.flatnonzero(~np.isnan(p))
-    order = valid[np.argsort(p[valid], kind="stable")]
-    m = order.size
-    running = 0.0
-    for rank, index in enumerate(order):
-        running = max(running, min(1.0, float(p[index]) * (m - rank)))
-        adjusted[index] = running
-    return adjusted
-
-
 def relative_half_width(sample: npt.ArrayLike, confidence: float = 0.95) -> float:
     """Half the width of the median's interval over the median: 0.02 means the median is
     known to ±2% at ``confidence``. NaN below two values or for a zero median; infinite
     while there are too few values for an interval at that level (order statistics: six
     at 95%), so that a couple of agreeing trials never count as precise."""
-    values = np.asarray(sample, dtype="float64")
+    values = np.sort(np.asarray(sample, dtype="float64"))
     values = values[~np.isnan(values)]
-    median = float(np.median(values)) if values.size else 0.0
-    if values.size < 2 or median <= 0:
+    n = values.size
+    median = float(values[(n - 1) // 2] + values[n // 2]) / 2 if n else 0.0
+    if n < 2 or median <= 0:
         return float("nan")
     interval = inference.median_interval(values, confidence)
     if interval.level < confidence:

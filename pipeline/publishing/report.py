@@ -21,7 +21,8 @@ from jinja2 import Environment as TemplateSet
 from jinja2 import PackageLoader, select_autoescape
 
 from ..analysis.headlines import task_headlines
-from ..analysis.inference import MARGIN
+from ..analysis.evidence import level_text
+from ..analysis.inference import run_rule
 from ..analysis.stats import numeric_summary, scaling_fits
 from ..cells import model_label, variant_text
 from ..cells import row_label as label
@@ -70,9 +71,8 @@ def write_run_report(
     summary = numeric_summary(summary)
     facts = facts if facts is not None else pd.DataFrame(columns=["cell_id", "name"])
     tasks = list(dict.fromkeys(summary["task"])) if not summary.empty else []
-    headlines = task_headlines(
-        summary, trials, run.get("margin") or MARGIN, paired=bool(run.get("pair_rounds"))
-    )
+    rule = run_rule(run)
+    headlines = task_headlines(summary, trials, rule)
     sections = [
         {
             "task": task,
@@ -104,6 +104,11 @@ def write_run_report(
         host_verdicts=host_verdicts or [],
         index_href=_relative_href(index_href) if index_href else None,
         confidence=CONFIDENCE_PERCENT,
+        looks=rule.schedule.looks,
+        look_levels={
+            "verdict": level_text(rule.level()),
+            "cell": level_text(rule.with_alpha((1 - CONFIDENCE_PERCENT / 100) / 2).level()),
+        },
     )
     return _write(Path(out_dir) / "index.html", html)
 
@@ -244,12 +249,7 @@ def markdown_digest(
         "",
         *(
             f"- {_md(line)}"
-            for line in task_headlines(
-                numeric_summary(summary),
-                trials,
-                run.get("margin") or MARGIN,
-                paired=bool(run.get("pair_rounds")),
-            ).values()
+            for line in task_headlines(numeric_summary(summary), trials, run_rule(run)).values()
         ),
         "",
     ]

@@ -16,8 +16,9 @@ from ..status import RunStatus
 
 # 3: run_interpreter; 4: hosts (run_host, cell.host, trial.host); 5: the observer's cost
 # and the machine's speed (trial.observer_cpu_s, sampler_cpu_s, reference_s; run.sampling
-# and warmup_items); 6: run.trial_process
-SCHEMA_VERSION = 6
+# and warmup_items); 6: run.trial_process; 7: cell_stats.speedup_ci_level, and speedup the
+# ratio of geometric means its interval is about (was: of medians)
+SCHEMA_VERSION = 7
 
 
 def now() -> datetime:
@@ -210,9 +211,13 @@ class CellStats(SQLModel, table=True):
     median_peak_rss_bytes: float | None = None
     median_peak_uss_bytes: float | None = None
     median_peak_pss_bytes: float | None = None
+    # baseline / cell wall time, geometric means on the rounds both ran (schema 7; before:
+    # the ratio of medians), and its t-interval: 95% over all the run's looks, each look's
+    # interval at speedup_ci_level (0.95 when the run is not adaptive)
     speedup: float | None = None
     speedup_ci_low: float | None = None
     speedup_ci_high: float | None = None
+    speedup_ci_level: float | None = None
     efficiency: float | None = None
     ideal_speedup: float | None = None
     karp_flatt: float | None = None  # serial fraction (1/S - 1/n) / (1 - 1/n), n > 1
