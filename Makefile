@@ -46,7 +46,7 @@ format: $(STAMP)  ## Apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP)  ## Benchmarks: calibration of the verdicts, run overhead, observer cost and drift, accuracy against pyperf, adaptive repetitions, report of 100k trials, database, cluster dispatch
+bench: $(STAMP)  ## Benchmarks: calibration of the verdicts as run (adaptive looks, the compare gate, real A/A), run overhead, observer cost and drift, accuracy against pyperf, adaptive repetitions, report of 100k trials, database, cluster dispatch
 	$(BIN)/python -m benchmarks.calibration
 	$(BIN)/python -m benchmarks.overhead $(SPEC)
 	$(BIN)/python -m benchmarks.observer

@@ -155,9 +155,7 @@ def print_claim_power(by_count: list[list[Any]]) -> None:
     the minimum, and at the adaptive maximum when there is one)."""
     if not by_count:
         return
-    table = Table(
-        title="claims this spec can test (power at CV 10%, by the run's rule and looks)"
-    )
+    table = Table(title="claims this spec can test (power at CV 10%, by the run's rule and looks)")
     table.add_column("claim", overflow="fold")
     table.add_column("comparisons", justify="right")
     for found in by_count:

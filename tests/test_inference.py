@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -198,22 +199,23 @@ def test_a_family_answering_both_ways_is_decided_again_at_bonferronis_level() ->
     assert family[1].decision is Decision.MORE
 
 
-def test_a_series_gains_at_bonferronis_level_over_its_counts() -> None:
+@pytest.mark.parametrize(
+    ("speedups", "answer", "levels"),
+    [
+        ((1.0, 2.0), evidence.Outcome.ALL_MORE, [0.95] * 2),  # one gain, α split over 2
+        ((1.0, 0.98), evidence.Outcome.NONE_MORE, [0.90] * 2),  # every count, uncorrected
+    ],
+)
+def test_a_series_gains_at_bonferronis_level_over_its_counts(speedups, answer, levels) -> None:
     """Two worker counts of one series: ruling a gain out needs both at 90%; a gain may
     rest on one, at 95% (α split over the two counts)."""
-    family = _family(1.0, 2.0)
+    family = _family(*speedups)
     for e in family:
         e.series = ("one series",)
     evidence.decide_family(family, Rule())
-    assert evidence.outcome(family) is evidence.Outcome.ALL_MORE
-    assert [e.estimate.level for e in family] == pytest.approx([0.95] * 2)
+    assert evidence.outcome(family) is answer
+    assert [e.estimate.level for e in family] == pytest.approx(levels)
     assert all(e.settled for e in family)
-    flat = _family(1.0, 0.98)
-    for e in flat:
-        e.series = ("one series",)
-    evidence.decide_family(flat, Rule())
-    assert evidence.outcome(flat) is evidence.Outcome.NONE_MORE
-    assert [e.estimate.level for e in flat] == pytest.approx([0.90] * 2)
 
 
 def test_a_bound_on_the_margins_edge_gets_a_third_decimal() -> None:
@@ -224,3 +226,22 @@ def test_a_bound_on_the_margins_edge_gets_a_third_decimal() -> None:
     assert decide(found, 0.10) is Decision.SAME
     assert Ratio(1.9, 1.7, 2.1, 0.9, 5, 5, False).text(0.10) == "1.90× [1.70, 2.10]"
     assert Ratio(0.97, 0.906, 1.05, 0.9, 5, 5, False).text(0.10) == "0.97× [0.906, 1.05]"
+
+
+def test_real_a_a_splits_a_cells_trials_by_round() -> None:
+    """Two halves of one steady cell are not called different; a cell whose later rounds
+    ran 30% slower (drift) is, when split early / late, and not when interleaved."""
+    rng = np.random.default_rng(8)
+    steady = rng.lognormal(0.0, 0.03, 12)
+    drifting = rng.lognormal(0.0, 0.03, 12) * np.where(np.arange(12) < 6, 1.0, 1.3)
+    trials = pd.DataFrame(
+        {
+            "cell_id": np.repeat([1, 2], 12),
+            "repetition": np.tile(np.arange(12), 2),
+            "status": "ok",
+            "wall_s": np.concatenate([steady, drifting]),
+        }
+    )
+    interleaved, early_late = calibration.real_a_a(trials)
+    assert (interleaved.cells, interleaved.different) == (2, 0)
+    assert (early_late.cells, early_late.different) == (2, 1)

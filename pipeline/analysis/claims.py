@@ -86,7 +86,7 @@ def _conditions(evidence: list[Evidence]) -> str:
 
 
 INCONCLUSIVE_TEXT = (
-    "{open} of {n} series are undecided at the ±{margin:.0%} margin (best: {best}, "
+    "{open} of {n} series undecided at the ±{margin:.0%} margin (best: {best}, "
     "{ratio:.2f}×): more repetitions would decide"
 )
 

@@ -22,7 +22,7 @@ import multiprocessing
 import os
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -125,7 +125,6 @@ class ProcedureRates:
     inconclusive: float
     coverage: float  # share of comparisons whose final 95% interval held the true ratio
     trials: float  # mean trials a run took, all cells
-    first_look: float = field(default=0.0)  # share of runs decided at the first look
 
 
 def simulate_procedure(
@@ -141,7 +140,7 @@ def simulate_procedure(
     decided by the design's rule (or ``rule``: another one, to compare)."""
     rule = rule or design.rule
     counts: Counter[Outcome] = Counter()
-    covered = compared = trials = early = 0
+    covered = compared = trials = 0
     for run in range(runs):
         rng = np.random.default_rng([seed, run, int(design.first), int(design.last)])
         found = _one_run(family, design, noise, rule, rng)
@@ -149,7 +148,6 @@ def simulate_procedure(
         covered += found.covered
         compared += found.compared
         trials += found.trials
-        early += found.at_first_look
     return ProcedureRates(
         family,
         design.name,
@@ -161,7 +159,6 @@ def simulate_procedure(
         inconclusive=counts[Outcome.UNDECIDED] / runs,
         coverage=covered / max(compared, 1),
         trials=trials / runs,
-        first_look=early / runs,
     )
 
 
@@ -188,7 +185,6 @@ class _Run:
     covered: int
     compared: int
     trials: int
-    at_first_look: bool
 
 
 class _Clock:
@@ -247,7 +243,6 @@ def _one_run(
     for _ in range(design.first):
         for cell in rng.permutation(len(cells)):
             measure(cells[int(cell)])
-    rounds = 0
     while True:
         undecided = unsettled_cells([decided()])
         if family.partner:
@@ -255,7 +250,6 @@ def _one_run(
         chosen = repetitions.next_round(undecided)
         if not chosen:
             break
-        rounds += 1
         for cell in chosen:
             measure(cell)
     final = decided()
@@ -264,7 +258,7 @@ def _one_run(
     for e, (_, _, truth) in zip(final, pairs, strict=True):
         interval = ratio_of(e.first, e.second, level=wide.level(), paired=rule.paired)
         covered += interval.low <= truth <= interval.high
-    return _Run(outcome(final), covered, len(final), sum(map(len, values.values())), rounds == 0)
+    return _Run(outcome(final), covered, len(final), sum(map(len, values.values())))
 
 
 def _cell(position: int, series: int, workers: int) -> Cell:

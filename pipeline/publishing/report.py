@@ -20,8 +20,8 @@ import pandas as pd
 from jinja2 import Environment as TemplateSet
 from jinja2 import PackageLoader, select_autoescape
 
-from ..analysis.headlines import task_headlines
 from ..analysis.evidence import level_text
+from ..analysis.headlines import task_headlines
 from ..analysis.inference import run_rule
 from ..analysis.stats import numeric_summary, scaling_fits
 from ..cells import model_label, variant_text
