@@ -96,7 +96,7 @@ def test_cpu_pure_two_threads_gain_nothing_under_the_gil() -> None:
             run = trial(model, "cpu_pure", workers=workers, items=8, iterations=1_000_000)
             assert run.status == "ok", run.error
             times.append(run.result["work_s"])
-    found = inference.ratio(sequential, threads, level=inference.family_level(1))
+    found = inference.ratio(sequential, threads, level=inference.Rule().level())
     assert inference.decide(found, margin=0.30).rules_out_more, found
 
 

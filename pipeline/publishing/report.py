@@ -191,6 +191,11 @@ def write_data_files(
 
 
 VERDICTS_FILE = "verdicts.json"
+# what every ratio beside an interval is, for the digest (summary.csv's speedup too)
+ESTIMAND_NOTE = (
+    "Ratios and speedups are ratios of the geometric means of trial times, on the rounds "
+    "both cells ran (the estimate each interval is about); medians are descriptive."
+)
 
 
 def read_verdicts(out_dir: Path) -> list[dict[str, str]]:
@@ -244,6 +249,8 @@ def markdown_digest(
         "| verdict | claim | what the run shows |",
         "| --- | --- | --- |",
         *(f"| {v.verdict} | {_md(v.statement)} | {_md(v.summary)} |" for v in verdicts),
+        "",
+        ESTIMAND_NOTE,
         "",
         "## Headlines",
         "",
