@@ -24,7 +24,8 @@ from .execution.orchestrator import (
     RunOutcome,
     plan,
 )
-from .publishing.site import DEFAULT_REPORTS_DIR, build_report, publish, report_dir_name
+from .publishing import site
+from .publishing.site import DEFAULT_REPORTS_DIR, report_dir_name
 from .results import (
     EXPORTS,
     export_frame,
@@ -49,6 +50,7 @@ __all__ = [
     "Progress",
     "QuietProgress",
     "RunOutcome",
+    "advise",
     "build_report",
     "claim_power",
     "compare_hosts",
@@ -103,6 +105,63 @@ def run(
         return outcome
     page = build_report(store.Store(url), outcome.run_id, reports_dir)
     return dataclasses.replace(outcome, report_path=page)
+
+
+def advise(
+    function: str,
+    db: str | None = None,
+    *,
+    inputs: str = "",
+    items: int = 32,
+    python_path: list[Path] | None = None,
+    budget_s: float = 60.0,
+    interpreters: list[str] | None = None,
+    reports_dir: Path | None = DEFAULT_REPORTS_DIR,
+    progress: Progress | None = None,
+) -> Any:
+    """Study ``function`` (module:function) on this machine and say which concurrency
+    suits it (pipeline.advice); the study is stored as a run of ``db``."""
+    from .advice import plan, study
+    from .errors import AdviceError
+
+    if function.count(":") != 1 or not all(function.split(":")):
+        raise AdviceError(f"{function!r}: expected MODULE:FUNCTION, e.g. mymodule:work")
+    if inputs and (inputs.count(":") != 1 or not all(inputs.split(":"))):
+        raise AdviceError(f"--inputs {inputs!r}: expected MODULE:FACTORY, e.g. mymodule:items")
+    folders = [Path.cwd(), *(python_path or [])]
+    for folder in folders:
+        if not folder.is_dir():
+            raise AdviceError(f"--python-path {folder}: not a folder")
+    options = plan.Options(
+        function,
+        inputs,
+        items,
+        tuple(str(folder.resolve()) for folder in folders),
+        budget_s,
+        tuple(interpreters or ()),
+    )
+    return study.advise(options, database_url(db), reports_dir=reports_dir, progress=progress)
+
+
+def build_report(
+    results: store.Store, run: str | int | None, reports_dir: Path, *, index: bool = True
+) -> Path:
+    """A run's report (and the index of runs); for a ``pipeline advise`` study also its
+    advice page, next to it."""
+    from .advice import study
+
+    page = site.build_report(results, run, reports_dir, index=index)
+    study.write_advice_page(results, results.resolve_run(run).id or 0, page.parent)
+    return page
+
+
+def publish(results: store.Store, reports_dir: Path) -> list[Path]:
+    """Rebuild the report of every run in the database and the index of them all."""
+    pages = [
+        build_report(results, row.id, reports_dir, index=False) for row in reversed(results.runs())
+    ]
+    site.write_index(results, reports_dir)
+    return pages
 
 
 def compare_runs(

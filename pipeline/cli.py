@@ -166,6 +166,87 @@ def run(
 
 @cli.command()
 @_errors_exit_2
+def advise(
+    function: Annotated[
+        str,
+        typer.Argument(
+            metavar="MODULE:FUNCTION",
+            help="Your function, called as FUNCTION(item) (or FUNCTION() without --inputs).",
+            show_default=False,
+        ),
+    ],
+    inputs: Annotated[
+        str,
+        typer.Option(
+            "--inputs",
+            metavar="MODULE:FACTORY",
+            help="A callable that returns the list of work items.",
+        ),
+    ] = "",
+    items: Annotated[
+        int,
+        typer.Option("--items", min=1, max=1_000_000, help="Calls without --inputs."),
+    ] = 32,
+    python_path: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--python-path",
+            metavar="DIR",
+            help="A folder to import from (the current one always is); repeatable.",
+        ),
+    ] = None,
+    budget: Annotated[
+        float,
+        typer.Option("--budget", min=5, metavar="SECONDS", help="Time for the whole study."),
+    ] = 60.0,
+    interpreter: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--interpreter",
+            metavar="PATH",
+            help="Another interpreter to try (a free-threaded build of make python-ft is "
+            "tried anyway); repeatable.",
+        ),
+    ] = None,
+    db: DbOption = None,
+    reports_dir: Annotated[Path, typer.Option("--out", help="Folder for the reports.")] = (
+        app.DEFAULT_REPORTS_DIR
+    ),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Threads or processes, and how many, for YOUR function on this machine: measured,
+    decided by the verdicts' rule, with code to paste. Every trial is stored as a run.
+
+    Exit codes: 0 advice given (also when undecided), 2 bad input, 130 interrupted.
+    """
+    progress = None if quiet or as_json or not err.is_terminal else terminal.BarProgress(err)
+    try:
+        found = app.advise(
+            function,
+            db,
+            inputs=inputs,
+            items=items,
+            python_path=python_path,
+            budget_s=budget,
+            interpreters=interpreter,
+            reports_dir=reports_dir,
+            progress=progress,
+        )
+    except app.Interrupted as stopped:
+        err.print(f"interrupted: run {stopped.run_id} keeps its finished trials")
+        raise typer.Exit(130) from None
+    if as_json:
+        typer.echo(json.dumps(dataclasses.asdict(found.answer), indent=2, default=str))
+        return
+    terminal.print_advice(found.answer)
+    terminal.say(f"run {found.run_id} stored (pipeline show {found.run_id})")
+    if found.page_path is not None:
+        terminal.say(f"advice: {found.page_path}")
+
+
+@cli.command()
+@_errors_exit_2
 def report(
     run_id: RunArgument = "latest",
     db: DbOption = None,

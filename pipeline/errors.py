@@ -23,3 +23,8 @@ class DatabaseError(PipelineError):
 
 class ResumeError(PipelineError):
     """A run cannot be resumed: finished, still running, or its spec changed."""
+
+
+class AdviceError(PipelineError):
+    """``pipeline advise`` cannot measure the function: not importable, not callable, its
+    inputs factory fails or returns nothing, or it fails on an item."""

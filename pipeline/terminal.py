@@ -150,6 +150,16 @@ def print_verdicts(found: list[Any], title: str = "verdicts on the explainer's c
     out.print(table)
 
 
+def print_advice(answer: Any) -> None:
+    """``pipeline advise``'s answer: the headline, the snippet, then the findings."""
+    from rich.syntax import Syntax
+
+    out.print(Text(answer.headline, style="bold"))
+    out.print(Syntax(answer.snippet, "python", theme="ansi_dark", background_color="default"))
+    for line in answer.lines:
+        out.print(Text(f"- {line}"))
+
+
 def print_claim_power(by_count: list[list[Any]]) -> None:
     """The claims a plan can test and how likely its repetitions are to decide each (at
     the minimum, and at the adaptive maximum when there is one)."""

@@ -20,8 +20,9 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import AdviceError
 from ..planning.axes import Interpreter, describe_interpreter
-from .launch import check_task_command, probe_command
+from .launch import check_task_command, probe_command, profile_call_command
 
 MIN_VERSION = (3, 9)  # the worker package's syntax and standard library
 PROBE_TIMEOUT_S = 60.0
@@ -130,6 +131,29 @@ def task_problem(probed: Probe, task: str, python_path: list[str]) -> str | None
     if done.returncode != 0 or not done.stdout:
         return _last_words(done.stderr)
     return None if answer is None else str(answer)
+
+
+def profile_call(probed: Probe, params: dict[str, Any], python_path: list[str]) -> dict[str, Any]:
+    """A user function looked at under interpreter ``probed``, as a trial would run it
+    (worker.profile_call): raises AdviceError saying why it cannot be used."""
+    command = profile_call_command(probed.executable, params, python_path)
+    try:
+        done = _run_as_a_trial(command, probed.interpreter.environment)
+    except subprocess.TimeoutExpired:
+        raise AdviceError(
+            f"{params['function']}: importing it and calling it once took more than "
+            f"{PROBE_TIMEOUT_S:g} s"
+        ) from None
+    lines = done.stdout.splitlines()
+    try:
+        answer = json.loads(lines[-1]) if lines else None
+    except ValueError:
+        answer = None
+    if done.returncode != 0 or not isinstance(answer, dict):
+        raise AdviceError(f"{params['function']}: {_last_words(done.stderr)}")
+    if "error" in answer:
+        raise AdviceError(str(answer["error"]))
+    return dict(answer["profile"])
 
 
 def _last_words(stderr: str) -> str:

@@ -58,6 +58,32 @@ CHECK_TASK = (
 )
 
 
+# ``pipeline advise``'s look at a user function: ``python -c PROFILE_CALL ROOT PARAMS_JSON
+# PYTHON_PATH_JSON``; prints JSON (worker.profile_call).
+PROFILE_CALL = (
+    "import json, sys\n"
+    + IMPORT_WORKER
+    + "answer = worker.profile_call(json.loads(sys.argv[2]), json.loads(sys.argv[3]))\n"
+    + "sys.stdout.write('\\n' + json.dumps(answer, default=repr))\n"
+)
+
+
+def profile_call_command(
+    executable: str, params: dict[str, object], python_path: list[str]
+) -> list[str]:
+    """The command line that profiles a user function for ``pipeline advise``."""
+    import json
+
+    return [
+        executable,
+        "-c",
+        PROFILE_CALL,
+        WORKER_ROOT,
+        json.dumps(params),
+        json.dumps(python_path),
+    ]
+
+
 def check_task_command(executable: str, task: str, python_path: list[str]) -> list[str]:
     """The command line that checks that an interpreter can load a user task."""
     import json

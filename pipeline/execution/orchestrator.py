@@ -66,6 +66,10 @@ class QuietProgress:
         """Nothing to show."""
 
 
+# the cell ids of a stored run that adaptive rounds should measure again
+Undecided = Callable[[store.Store, int], set[int]]
+
+
 @dataclass(frozen=True)
 class Plan:
     """A validated spec with its cells and ordered trials."""
@@ -256,11 +260,13 @@ def run(
     progress: Progress | None = None,
     execute: runner.Execute | None = None,
     resume: str | None = None,
+    undecided: Undecided = undecided_cells,
 ) -> RunOutcome:
     """Run every trial of ``plan``, committing each as it finishes; then summarise the run's
     cells. With ``resume`` (a run id, or
     "latest" for the newest resumable run of this spec), run only the trials that run
-    lacks."""
+    lacks. ``undecided``: the cells that adaptive rounds go to (by default those of the
+    claims' open comparisons)."""
     progress = progress or QuietProgress()
     results = store.Store(url)
     if resume is None:
@@ -344,7 +350,7 @@ def run(
                 run_all,
                 progress,
                 next_sequence,
-                lambda: {positions[i] for i in undecided_cells(results, run_id) if i in positions},
+                lambda: {positions[i] for i in undecided(results, run_id) if i in positions},
             )
         status = RunStatus.FINISHED
     except KeyboardInterrupt:
@@ -436,7 +442,7 @@ def _request(plan: Plan, cell: matrix.Cell) -> runner.TrialRequest:
         model=cell.model,
         workers=cell.workers,
         payload_bytes=cell.payload_bytes,
-        items=spec.items,
+        items=matrix.work_items(spec, cell),
         warmup_items=spec.warmup_items,
         timeout_s=spec.timeout,
         seed=spec.seed,

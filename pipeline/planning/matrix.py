@@ -2,7 +2,8 @@
 
 Cells come from the cross product of the axes in the order task, model, workers, payload,
 interpreter (and host, on a cluster with ``hosts: each``); the last axis varies fastest
-(like nested for-loops written in that order). Excludes are applied to that raw product;
+(like nested for-loops written in that order). Excludes are applied to that raw product
+(an entry may also name a swept task parameter, matching the cells of that value);
 then every ``sequential`` cell is collapsed to one worker and duplicates are dropped,
 keeping the first occurrence. So a spec with
 workers ``[1, 2, 4]`` gets one sequential baseline per task, payload and interpreter.
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import cells
-from ..worker.tasks import is_user_task, resolve_params
+from ..worker.tasks import TASKS, is_user_task, resolve_params
 from .spec import Spec
 
 ORDER_DESCRIPTION = (
@@ -101,6 +102,7 @@ def expand(spec: Spec, hosts: tuple[str, ...] = ("",)) -> list[Cell]:
             "workers": workers,
             "payload": payload,
             "interpreter": interpreter,
+            **dict(variant),
         }
         if any(_matches(entry, values) for entry in spec.exclude):
             continue
@@ -136,7 +138,9 @@ def variants(spec: Spec, task: str) -> list[tuple[tuple[str, Any], ...]]:
 
 
 def _matches(entry: dict[str, Any], values: dict[str, Any]) -> bool:
-    return all(values[axis] in wanted for axis, wanted in entry.items())
+    """Whether a cell's axis values (and swept parameters) match every key of an exclude
+    entry; a cell without a swept parameter the entry names does not match."""
+    return all(axis in values and values[axis] in wanted for axis, wanted in entry.items())
 
 
 def schedule(cells: list[Cell], repetitions: int, warmup: int, seed: int) -> list[TrialPlan]:
@@ -159,3 +163,12 @@ def cell_params(spec: Spec, cell: Cell) -> dict[str, Any]:
     """The task parameters a cell runs with: defaults overlaid with the spec's (a swept
     parameter takes the cell's value)."""
     return resolve_params(cell.task, {**spec.params.get(cell.task, {}), **dict(cell.variant)})
+
+
+def work_items(spec: Spec, cell: Cell) -> int:
+    """The work items a trial of the cell runs: the spec's items, or fewer where the task
+    groups them (the call task's chunks)."""
+    task = TASKS.get(cell.task)
+    if task is None or task.work_items is None:
+        return spec.items
+    return task.work_items(cell_params(spec, cell), spec.items)

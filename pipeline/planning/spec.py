@@ -262,6 +262,16 @@ def _resolved(entry: InterpreterEntry, executable: str) -> Interpreter:
     return Interpreter(entry.name, executable, tuple(sorted(entry.env.items())))
 
 
+def _swept_names(params: dict[str, dict[str, Any]]) -> set[str]:
+    """The task parameters a spec sweeps (given as lists): an exclude entry may name them."""
+    return {
+        name
+        for values in params.values()
+        for name, value in values.items()
+        if isinstance(value, list)
+    }
+
+
 def _exclude_values(axis: str, value: Any) -> list[Any]:
     """An exclude entry's value for one axis, as the list of values it matches."""
     values = value if isinstance(value, list) else [value]
@@ -460,13 +470,17 @@ class Spec(_Strict):
 
     @field_validator("exclude")
     @classmethod
-    def _exclude_keys(cls, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _exclude_keys(
+        cls, entries: list[dict[str, Any]], info: ValidationInfo
+    ) -> list[dict[str, Any]]:
+        swept = _swept_names(info.data.get("params") or {})
         for index, entry in enumerate(entries):
-            unknown = sorted(set(entry) - set(AXES))
+            unknown = sorted(set(entry) - set(AXES) - swept)
             if unknown:
+                known = ", ".join([*AXES, *sorted(swept)])
                 raise _fail(
                     "exclude",
-                    f"unknown axis {unknown[0]!r} (axes: {', '.join(AXES)})",
+                    f"unknown axis {unknown[0]!r} (axes and swept parameters: {known})",
                     ("exclude", index, unknown[0]),
                 )
             if not entry:
@@ -541,7 +555,11 @@ class Spec(_Strict):
 
     @model_validator(mode="after")
     def _exclude_values_exist(self) -> Spec:
-        axes = {**self.matrix.model_dump(), "interpreter": self.interpreters}
+        axes: dict[str, list[Any]] = {**self.matrix.model_dump(), "interpreter": self.interpreters}
+        for values in self.params.values():
+            for name, value in values.items():
+                if isinstance(value, list):
+                    axes.setdefault(name, []).extend(value)
         for index, entry in enumerate(self.exclude):
             for axis, values in entry.items():
                 for value in values:

@@ -6,6 +6,7 @@ Each trial is committed on its own as soon as it is added, so a crash loses noth
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -271,6 +272,16 @@ class Store:
         return self._frame(
             "SELECT * FROM trial_facts WHERE run_id = :run_id ORDER BY trial_id, name", run_id
         )
+
+    def trial_details(self, run_id: int) -> dict[int, dict[str, Any]]:
+        """Each measured trial's full worker result (``trial.detail_json``) by trial id."""
+        frame = self._frame(
+            "SELECT id, detail_json FROM trial WHERE run_id = :run_id AND NOT warmup", run_id
+        )
+        return {
+            int(trial_id): json.loads(text or "{}")
+            for trial_id, text in zip(frame["id"], frame["detail_json"], strict=True)
+        }
 
     def trial_counts(self, run_id: int) -> dict[str, int]:
         """How many measured trials of the run ended in each status."""

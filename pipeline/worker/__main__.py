@@ -64,6 +64,19 @@ def check_task(name: str, python_path: List[str]) -> Optional[str]:
     return None
 
 
+def profile_call(params: Dict[str, Any], python_path: List[str]) -> Dict[str, Any]:
+    """``pipeline advise``'s look at a user function before it plans: ``{"profile": ...}``
+    (see call.profile), or ``{"error": ...}`` saying in one line why it cannot be used."""
+    from . import call
+
+    for path in reversed(python_path):
+        sys.path.insert(0, path)
+    try:
+        return {"profile": call.profile(tasks.resolve_params("call", params))}
+    except call.CallError as error:
+        return {"error": str(error)}
+
+
 def _payload(size_bytes: int, seed: int) -> bytes:
     """Reproducible pseudo-random bytes (incompressible, like real data at worst)."""
     import random

@@ -76,6 +76,11 @@ class Session:
         """The payload and parameters that work item ``index`` is submitted with."""
         return self.payload, self.params
 
+    def imports(self) -> Tuple[str, ...]:
+        """Modules of this trial's own (beyond the task's) that every worker imports
+        before timing starts."""
+        return ()
+
     def finish(self, index: int, value: Any) -> Any:
         """Called in the trial's process as item ``index`` comes back (value None on error)."""
         return value
@@ -92,12 +97,13 @@ class Task:
         self,
         name: str,
         summary: str,
-        run: Callable[[bytes, Params], Any],
-        arun: Optional[Callable[[bytes, Params], Awaitable[Any]]] = None,
+        run: Callable[[Any, Params], Any],  # (payload bytes, or a work item's own object)
+        arun: Optional[Callable[[Any, Params], Awaitable[Any]]] = None,
         params: Optional[Dict[str, Param]] = None,
         session: Callable[[Params, bytes, Setting], Session] = Session,
         imports: Tuple[str, ...] = (),
         cpu_bound: bool = False,
+        work_items: Optional[Callable[[Params, int], int]] = None,
     ) -> None:
         self.name = name
         self.summary = summary
@@ -109,6 +115,9 @@ class Task:
         self.imports = imports
         # all CPU work that can run in parallel: its ideal speedup is min(workers, cores)
         self.cpu_bound = cpu_bound
+        # how many work items a trial of ``items`` runs, where the task groups them (call:
+        # chunks); None: one work item per item
+        self.work_items = work_items
 
 
 def items_done(items: List[Dict[str, Any]]) -> int:

@@ -12,7 +12,7 @@ import sys
 import time
 import zlib
 
-from . import api
+from . import api, call
 from .api import Param, Session, Setting, Task, items_done
 from .io_tasks import (
     FolderSession,
@@ -376,5 +376,6 @@ TASKS: Dict[str, Task] = {
             _memory,
             params={"seconds": Param(0.2, 0, "seconds each copy is held")},
         ),
+        call.TASK,
     )
 }

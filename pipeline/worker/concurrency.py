@@ -188,7 +188,7 @@ def run(
     )
     outcome = Outcome(session, progress_path)
     try:
-        api.install(session.shared, tasks.imports(task))
+        api.install(session.shared, modules(task, session))
         before = usage.snapshot()
         try:
             runner.run(Trial(outcome, workers, task, items, timeout_s, context, warmup_items))
@@ -198,6 +198,12 @@ def run(
     finally:
         outcome.close()
     return outcome
+
+
+def modules(task: str, session: api.Session) -> Tuple[str, ...]:
+    """What every worker imports before timing starts: the task's modules and the
+    trial's own (a user function's module)."""
+    return tasks.imports(task) + session.imports()
 
 
 def unsupported(model: str) -> Optional[str]:
@@ -377,7 +383,11 @@ class Processes(PoolModel):
             trial.workers,
             mp_context=trial.context,
             initializer=_start_process,
-            initargs=(barrier, trial.outcome.session.shared, tasks.imports(trial.task)),
+            initargs=(
+                barrier,
+                trial.outcome.session.shared,
+                modules(trial.task, trial.outcome.session),
+            ),
         )
         cf.wait([pool.submit(_ready) for _ in range(trial.workers)])
         return pool
@@ -401,7 +411,7 @@ class Subinterpreters(PoolModel):
     def start(self, trial: Trial) -> cf.Executor:
         setup = (
             SUBINTERPRETER_SETUP,
-            {"path": list(sys.path), "modules": tasks.imports(trial.task)},
+            {"path": list(sys.path), "modules": modules(trial.task, trial.outcome.session)},
         )
         pool: cf.Executor = interpreter_pool_class()(
             trial.workers, initializer=exec, initargs=setup
