@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SPEC ?= experiments/quick.yaml
 
-.PHONY: help install run full interpreters python-ft test test-fast lint format bench bench-decisions clean
+.PHONY: help install run full interpreters python-ft advise-example test test-fast lint format bench bench-decisions bench-advise clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -29,6 +29,9 @@ python-ft: $(STAMP)  ## Get a free-threaded CPython into .python-ft/ (found, uv,
 
 interpreters: $(STAMP) python-ft  ## Compare this interpreter with a free-threaded one
 	$(BIN)/pipeline run experiments/interpreters.yaml
+
+advise-example: $(STAMP)  ## pipeline advise on an example function (tests/advise_examples.py: a pure-Python loop)
+	$(BIN)/pipeline advise advise_examples:pure_python --python-path tests
 
 test: $(STAMP)  ## Run the whole test suite (what CI runs)
 	$(BIN)/python -m pytest
@@ -58,6 +61,9 @@ bench: $(STAMP)  ## Benchmarks: calibration of the verdicts as run (adaptive loo
 
 bench-decisions: $(STAMP)  ## Run SPEC (quick.yaml) five times as make run does: time and verdicts of each
 	$(BIN)/python -m benchmarks.decisions $(SPEC) 5
+
+bench-advise: $(STAMP)  ## pipeline advise on each archetype of tests/advise_examples.py five times: answers and times
+	$(BIN)/python -m benchmarks.advise 5
 
 clean:  ## Remove the venv and caches (not data/ or reports/)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -64,3 +64,24 @@ def unsafe_sum(count: int) -> int:
 
 def counts() -> list[int]:
     return [300_000] * 16
+
+
+def failing_items() -> list[int]:
+    raise RuntimeError("the data is not there")
+
+
+def no_items() -> list[int]:
+    return []
+
+
+def lazy() -> object:
+    """A result that cannot be pickled (a generator): processes cannot return it."""
+    return (i for i in range(3))
+
+
+async def fetch() -> int:
+    """A coroutine function waiting 20 ms: asyncio."""
+    import asyncio
+
+    await asyncio.sleep(0.02)
+    return 1

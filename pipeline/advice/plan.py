@@ -217,7 +217,8 @@ def spec_text(
         "  payload: [0]",
         f"  interpreter: {json.dumps(interpreters)}",
         f"params:\n  call: {json.dumps(params)}",
-        f"exclude: {json.dumps(excludes)}" if excludes else "exclude: []",
+        "exclude:" if excludes else "exclude: []",
+        *(f"  - {json.dumps(entry)}" for entry in excludes),
     ]
     return "\n".join(lines) + "\n"
 
