@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from typing import Any
 
 BLOCK = bytes(range(256)) * 4096  # 1 MiB
 
@@ -85,3 +86,26 @@ async def fetch() -> int:
 
     await asyncio.sleep(0.02)
     return 1
+
+
+# function, inputs factory, the kinds a right answer names (best, or tied with the best)
+ARCHETYPES = {
+    "pure_python": ("", {"processes"}),
+    "hash_block": ("", {"threads", "processes", "free-threaded threads"}),
+    "wait": ("", {"threads"}),
+    "tiny": ("tiny_items", {"sequential"}),
+    "consume": ("big_items", {"sequential", "threads"}),
+}
+
+
+def right(function: str, answer: Any) -> bool:
+    """Whether ``pipeline advise``'s answer for an archetype names what it should: the
+    expected kind as the best or tied with it; for ``wait``, threads as many as items."""
+    _, allowed = ARCHETYPES[function]
+    best = answer.best
+    if best is None:
+        return False
+    if function == "wait":
+        return bool(best.kind == "threads" and best.workers == 32)
+    named = {best.kind, *(option.kind for option in answer.ties)}
+    return bool(named & allowed)

@@ -235,3 +235,17 @@ def test_every_snippet_is_valid_python(kind, workers, model, chunk, inputs) -> N
     if kind == "processes":
         assert f'get_context("{model.partition("-")[2]}")' in code
         assert ("chunksize=8" in code) is (chunk == 8)
+
+
+def test_readiness_names_the_modules_that_turned_the_gil_on() -> None:
+    frame = trials({("sequential", 1, 1): 1.0, ("threads", 2, 1): 0.6})
+    free = frame["cell_id"].eq(2)
+    frame.loc[free, ["interpreter", "free_threaded_build"]] = ["python3.13t", True]
+    facts = pd.DataFrame(
+        [
+            {"cell_id": 2, "trial_id": 200, "name": "gil_enabled_after_import", "value": 1.0},
+            {"cell_id": 2, "trial_id": 200, "name": "gil_enabled_by:numpy._core", "value": 1.0},
+        ]
+    )
+    (found,) = advice_findings.readiness(advice.measured(frame), facts)
+    assert found == advice_findings.Readiness("python3.13t", True, ("numpy._core",))

@@ -136,11 +136,22 @@ class Decided:
     pruned: dict[int, str]  # cell id -> why no more trials: a doubling that gained nothing
 
     def settled(self) -> bool:
-        return all(e.settled for e in self.rivals)
+        """Every rival is separated from the best, tied with it, or above a doubling of
+        its series that gained nothing."""
+        return all(e.settled or e.cell_ids[0] in self.pruned for e in self.rivals)
 
     def ties(self) -> list[Evidence]:
-        """The rivals the rule cannot tell from the best by more than the margin."""
-        return [e for e in self.rivals if e.decision is not Decision.MORE]
+        """The rivals the rule shows are not slower than the best by more than the margin."""
+        return [e for e in self.rivals if e.decision.rules_out_more]
+
+    def unseparated(self) -> list[Evidence]:
+        """The rivals neither separated from the best nor tied with it: more trials would
+        tell."""
+        return [
+            e
+            for e in self.rivals
+            if e.decision is not Decision.MORE and not e.decision.rules_out_more
+        ]
 
 
 def decide(data: Measured, rule: Rule) -> Decided:

@@ -42,6 +42,7 @@ class Answer:
     decided: bool  # the best is separated from every rival, or they tie within the margin
     best: Option | None
     ties: list[Option]
+    unseparated: list[Option]  # neither separated from the best nor tied: more trials would tell
     by_kind: dict[str, Option]  # the best configuration of each kind
     options: list[Option]  # every configuration measured
     headline: str
@@ -77,6 +78,9 @@ class Answer:
         }
         best = options.get(decided.best.cell_id) if decided.best else None
         ties = [options[e.cell_ids[0]] for e in decided.ties() if e.cell_ids[0] in options]
+        unseparated = [
+            options[e.cell_ids[0]] for e in decided.unseparated() if e.cell_ids[0] in options
+        ]
         by_kind: dict[str, Option] = {}
         for option in sorted(options.values(), key=lambda o: -_or(o.speedup, 0.0)):
             by_kind.setdefault(option.kind, option)
@@ -86,6 +90,7 @@ class Answer:
             decided.best is not None and decided.settled(),
             best,
             ties,
+            unseparated,
             by_kind,
             list(options.values()),
             "",
