@@ -5,9 +5,11 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipeline.errors import SpecError
 from pipeline.planning.matrix import cell_params, expand, schedule
 from pipeline.planning.spec import parse_spec
 
@@ -146,3 +148,24 @@ def test_exclude_lists_match_any_value() -> None:
         exclude=[{"task": "[cpu_pure, io_sleep]", "workers": "[4]"}],
     )
     assert {c.workers for c in expand(spec)} == {2}
+
+
+def test_an_exclude_entry_may_name_a_swept_parameter() -> None:
+    """An exclude entry matches a swept task parameter's value like an axis; a cell of a
+    task without that parameter never matches it; a value that is not swept is refused."""
+    text = (
+        "name: m\nrepetitions: 1\nmatrix:\n  task: [transfer, cpu_pure]\n"
+        "  model: [threads, processes]\n  workers: [2]\n  payload: [1KiB]\n"
+        "params:\n  transfer: {transport: [pickle, shared_memory]}\n"
+        "exclude:\n  - {model: threads, transport: shared_memory}\n"
+    )
+    cells = expand(parse_spec(text, "m.yaml"))
+    assert [(c.task, c.variant_label, c.model) for c in cells] == [
+        ("transfer", "transport=pickle", "threads"),
+        ("transfer", "transport=pickle", "processes"),
+        ("transfer", "transport=shared_memory", "processes"),
+        ("cpu_pure", "", "threads"),
+        ("cpu_pure", "", "processes"),
+    ]
+    with pytest.raises(SpecError, match="'zip' is not a swept value of transport"):
+        parse_spec(text.replace("transport: shared_memory}", "transport: zip}"), "m.yaml")

@@ -38,7 +38,7 @@ matrix:
             GOOD.replace("cpu_pure,", "cpu_puer,"),
             "{f}:3: matrix.task[0]: unknown task 'cpu_puer' (did you mean cpu_pure? built-in: "
             "cpu_pure, cpu_gil_released, io_sleep, io_file, io_network, mixed, transfer, sync, "
-            "fault, memory; or module:function)",
+            "fault, memory, call; or module:function)",
         ),
         (
             GOOD.replace("threads]", "thread]"),
@@ -69,8 +69,8 @@ matrix:
         ),
         (
             GOOD + "exclude:\n  - {modle: threads}\n",
-            "{f}:8: exclude[0].modle: unknown axis 'modle' (axes: task, model, workers, payload, "
-            "interpreter)",
+            "{f}:8: exclude[0].modle: unknown axis 'modle' (axes and swept parameters: task, "
+            "model, workers, payload, interpreter)",
         ),
         (
             GOOD.replace("  payload", "  interpreter: [no-such-python-9]\n  payload"),

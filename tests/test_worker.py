@@ -147,7 +147,14 @@ PYTHON_3_9 = Path.home() / ".pyenv" / "versions" / "3.9.18" / "bin" / "python3.9
 
 
 # short waits, so the 3.9 round stays quick; every other parameter keeps its default
-QUICK_PARAMS = {"seconds": 0.01, "latency": 0.01, "increments": 100, "iterations": 100}
+QUICK_PARAMS = {
+    "seconds": 0.01,
+    "latency": 0.01,
+    "increments": 100,
+    "iterations": 100,
+    "function": "os:getpid",  # the call task: a standard-library function, 3 calls
+    "count": 3,
+}
 
 
 @pytest.mark.skipif(not PYTHON_3_9.exists(), reason=f"no CPython 3.9 at {PYTHON_3_9}")

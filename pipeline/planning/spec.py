@@ -566,7 +566,10 @@ class Spec(_Strict):
                     if value not in axes[axis]:
                         raise _fail(
                             "exclude",
-                            f"{value!r} is not in matrix.{axis}, so this entry excludes nothing",
+                            f"{value!r} is not in matrix.{axis}, so this entry excludes nothing"
+                            if axis in AXES
+                            else f"{value!r} is not a swept value of {axis}, so this entry "
+                            "excludes nothing",
                             ("exclude", index, axis),
                         )
         return self
