@@ -68,6 +68,7 @@ def test_cpu_work_on_a_free_threaded_build_gets_its_threads() -> None:
         ("sequential", 1),
         ("threads", 2),
         ("threads", 4),
+        ("subinterpreters", 2),  # FREE has them (the interpreters-pep-734 backport)
     }
 
 

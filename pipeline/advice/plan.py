@@ -133,6 +133,9 @@ def configurations(
             add(Config("sequential", 1, offer.label))
             for workers in doubling(2, max(2, min(items, 2 * cores_n))):
                 add(Config("threads", workers, offer.label))
+            if offer.subinterpreters and not pickle_problem:
+                for workers in doubling(2, max(2, min(items, cores_n))):
+                    add(Config("subinterpreters", workers, offer.label))
         elif offer.free_threaded:
             study.left_out.append(
                 f"{offer.label}: free threading helps CPU work; this function mostly waits"

@@ -172,7 +172,7 @@ def _use(option: Option) -> str:
             text += " on " + option.label.rpartition("(")[2].rstrip(")") + " (free-threaded)"
     elif kind == "asyncio":
         text = f"asyncio with {option.workers} coroutines at once"
-    elif kind == "subinterpreters":
+    elif kind.endswith("subinterpreters"):
         text = f"InterpreterPoolExecutor(max_workers={option.workers})"
     return text
 
@@ -353,7 +353,7 @@ def snippet(
             "    return await asyncio.gather(*(one(item) for item in items))",
             "results = asyncio.run(main())",
         ]
-    elif kind == "subinterpreters":
+    elif kind.endswith("subinterpreters"):
         lines = ["from concurrent.futures import InterpreterPoolExecutor  # Python 3.14", *lines]
         lines += [
             f"with InterpreterPoolExecutor(max_workers={workers}) as pool:",
