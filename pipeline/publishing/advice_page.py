@@ -37,7 +37,7 @@ def speedup_chart(answer: Answer) -> str:
     if not rows:
         return ""
     frame = pd.DataFrame([o.__dict__ for o in rows])
-    figure = Figure(figsize=(7.0, 4.2))
+    figure = Figure(figsize=(7.0, 4.2), layout="constrained")
     ax = figure.subplots()
     for index, (series, group) in enumerate(frame.groupby("series", sort=True)):
         group = group.sort_values("workers")
@@ -54,6 +54,9 @@ def speedup_chart(answer: Answer) -> str:
         )
     ax.axhline(1.0, color="grey", linewidth=0.8)
     ax.set_xscale("log", base=2)
+    counts = sorted(set(frame["workers"]))
+    ax.set_xticks(counts, [str(count) for count in counts])
+    ax.minorticks_off()
     ax.set_xlabel("workers")
     ax.set_ylabel("speedup vs sequential (batch time)")
     ax.legend(fontsize="small")
@@ -73,7 +76,7 @@ def break_even_chart(answer: Answer) -> str:
     items, item_s = int(cost["items"]), float(cost["item_s"])
     work = np.geomspace(item_s / 100, item_s * 100, 200)
     processes = cost["pool_s"] + items * (work + cost["per_item_s"]) / max(cost["parallel"], 1)
-    figure = Figure(figsize=(7.0, 4.2))
+    figure = Figure(figsize=(7.0, 4.2), layout="constrained")
     ax = figure.subplots()
     ax.plot(work, items * work, label="sequential")
     ax.plot(work, processes, label=f"process pool, {cost['parallel']} at once (model)")
@@ -104,7 +107,7 @@ def memory_chart(answer: Answer) -> str:
         return ""
     rows = list(sizes)
     frame = pd.DataFrame({"configuration": rows, "MiB": list(sizes.values())})
-    figure = Figure(figsize=(7.0, 0.35 * len(rows) + 1.5))
+    figure = Figure(figsize=(7.0, 0.35 * len(rows) + 1.5), layout="constrained")
     ax = figure.subplots()
     sns.barplot(frame, x="MiB", y="configuration", ax=ax, color="steelblue")
     ax.set_xlabel("peak PSS per worker above sequential (MiB, medians)")
