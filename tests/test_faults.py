@@ -31,13 +31,15 @@ pytestmark = pytest.mark.slow
 NO_LIMITS = Limits()
 
 
-def hostile(task: str, limits: Limits = NO_LIMITS, timeout_s: float = 30.0) -> Measurement:
+def hostile(
+    task: str, limits: Limits = NO_LIMITS, timeout_s: float = 30.0, model: str = "sequential"
+) -> Measurement:
     return execute_in_process(
         TrialRequest(
             sys.executable,
             f"user_tasks:{task}",
-            "sequential",
-            1,
+            model,
+            1 if model == "sequential" else 2,
             0,
             1,
             timeout_s,
@@ -45,6 +47,17 @@ def hostile(task: str, limits: Limits = NO_LIMITS, timeout_s: float = 30.0) -> M
             python_path=(str(TESTS_DIR),),
             limits=limits,
         )
+    )
+
+
+@pytest.mark.parametrize("model", ["sequential", "threads", "processes-fork", "asyncio"])
+def test_a_value_that_cannot_be_recorded_is_an_error_not_a_crash(model: str) -> None:
+    """A task returning a list that contains itself: under every model the trial ends as
+    an error that says so, not as a worker that died writing its result."""
+    found = hostile("recursive_value", model=model)
+    assert found.status == TrialStatus.ERROR, found
+    assert "the value cannot be recorded: ValueError: Circular reference detected" in (
+        found.error or ""
     )
 
 

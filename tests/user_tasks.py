@@ -94,3 +94,10 @@ def count_calls(payload: bytes, params: dict[str, Any]) -> int:
     finally:
         os.close(descriptor)
     return len(payload)
+
+
+def recursive_value(payload: bytes, params: dict[str, Any]) -> list[Any]:
+    """Returns a list that contains itself: no JSON can record it."""
+    found: list[Any] = []
+    found.append(found)
+    return found

@@ -102,6 +102,7 @@ def run_trial(request: Dict[str, Any]) -> Dict[str, Any]:
         request.get("progress_path"),
         request.get("warmup_items", 0),
     )
+    _unrecordable_as_errors(outcome.items)
     errors: List[str] = [item["error"] for item in outcome.items if "error" in item]
     return {
         "status": "error" if errors else "ok",
@@ -117,6 +118,20 @@ def run_trial(request: Dict[str, Any]) -> Dict[str, Any]:
         "warmup_items": outcome.warmup_items,
         **outcome.usage,
     }
+
+
+def _unrecordable_as_errors(items: List[Dict[str, Any]]) -> None:
+    """An item whose value cannot go into the JSON result file (a recursive structure, one
+    nested too deep) becomes a failed item saying so, after timing; the trial's result
+    stays writable."""
+    for item in items:
+        if "value" not in item:
+            continue
+        try:
+            json.dumps(item["value"], default=repr)
+        except (ValueError, TypeError, RecursionError) as error:
+            item.pop("value")
+            item["error"] = f"the value cannot be recorded: {type(error).__name__}: {error}"
 
 
 def die_with_parent() -> bool:
