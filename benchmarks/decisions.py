@@ -21,9 +21,8 @@ from pipeline import app
 from pipeline.analysis import claims, inference, stats
 from pipeline.analysis.inference import Rule
 from pipeline.results import cores
+from pipeline.status import Verdict
 from pipeline.storage import store
-
-DECIDED = {"supported", "contradicted", "nuanced"}
 
 
 def pairing_effect(results: store.Store, run_id: int) -> list[float]:
@@ -61,10 +60,10 @@ def main(spec: str, runs: int) -> None:
             elapsed_s = time.perf_counter() - started_s
             results = app.open_store(db)
             found = app.verdicts(results, number)
-            decided = [v for v in found if v.verdict in DECIDED]
+            decided = [v for v in found if Verdict(v.verdict).decided]
             print(f"run {number}: {elapsed_s:.0f} s, {len(decided)} claims decided")
             for verdict in found:
-                if verdict.verdict != "not measured":
+                if verdict.verdict != Verdict.NOT_MEASURED:
                     print(f"  {verdict.verdict:13} {verdict.title}: {verdict.headline}")
             effects += pairing_effect(results, number)
         if effects:

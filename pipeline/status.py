@@ -1,5 +1,6 @@
-"""The states a trial, a run and a cell's sampling can end in, written once. They are
-``StrEnum``s, stored and compared as their text (the ``status`` columns of the views)."""
+"""The states a trial, a run and a cell's sampling can end in, and what a run says of a
+claim, written once. They are ``StrEnum``s, stored and compared as their text (the
+``status`` columns of the views, a verdict's text in reports and JSON)."""
 
 from __future__ import annotations
 
@@ -40,3 +41,23 @@ class StopReason(StrEnum):
     TIME_LIMIT = "time limit reached"  # the run's time_limit passed
     NO_OK_TRIALS = "no ok trials"
     INTERRUPTED = "interrupted"
+
+
+class Verdict(StrEnum):
+    """What a run says of a claim of the explainer."""
+
+    SUPPORTED = "supported"
+    CONTRADICTED = "contradicted"
+    NUANCED = "nuanced"  # its series answer both ways
+    INCONCLUSIVE = "inconclusive"  # measured, but a series is undecided: more trials would decide
+    NOT_MEASURED = "not measured"
+
+    @property
+    def decided(self) -> bool:
+        """Supported, contradicted or nuanced: the run answered the claim."""
+        return self in (Verdict.SUPPORTED, Verdict.CONTRADICTED, Verdict.NUANCED)
+
+    @property
+    def slug(self) -> str:
+        """For CSS classes and anchors: 'not-measured'."""
+        return self.value.replace(" ", "-")

@@ -23,7 +23,7 @@ from rich.text import Text
 from . import app, cells, results
 from .metrics import METRICS, format_column, format_with_interval
 from .planning import matrix
-from .status import TrialStatus
+from .status import TrialStatus, Verdict
 
 out = Console()
 err = Console(stderr=True)
@@ -123,11 +123,11 @@ def print_environment(environment: dict[str, Any]) -> None:
 
 
 VERDICT_STYLES = {
-    "supported": "green",
-    "contradicted": "red",
-    "nuanced": "yellow",
-    "inconclusive": "magenta",
-    "not measured": "dim",
+    Verdict.SUPPORTED: "green",
+    Verdict.CONTRADICTED: "red",
+    Verdict.NUANCED: "yellow",
+    Verdict.INCONCLUSIVE: "magenta",
+    Verdict.NOT_MEASURED: "dim",
 }
 
 

@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 
 from pipeline.analysis import claims
+from pipeline.analysis.evidence import ClaimVerdict
 from pipeline.analysis.stats import SUMMARY_COLUMNS, numeric_summary, summarize_cells
+from pipeline.status import Verdict
 
 N = 10  # trials per cell
 
@@ -79,7 +81,7 @@ class Run:
                 )
         return self.cell_id
 
-    def verdicts(self) -> dict[str, claims.Verdict]:
+    def verdicts(self) -> dict[str, ClaimVerdict]:
         trials = pd.DataFrame(self.rows)
         summary = numeric_summary(summarize_cells(trials, cores=2))
         facts = pd.DataFrame(self.facts, columns=["cell_id", "trial_id", "name", "value"])
@@ -90,7 +92,7 @@ def test_every_claim_is_not_measured_on_an_empty_run() -> None:
     empty = pd.DataFrame(columns=SUMMARY_COLUMNS)
     found = claims.verdicts(empty, pd.DataFrame(), pd.DataFrame(), cores=2)
     assert len(found) == len(claims.CLAIMS) == 11
-    assert {v.verdict for v in found} == {claims.NOT_MEASURED}
+    assert {v.verdict for v in found} == {Verdict.NOT_MEASURED}
 
 
 def test_threads_without_gain_under_the_gil_support_the_gil_claim() -> None:
@@ -99,7 +101,7 @@ def test_threads_without_gain_under_the_gil_support_the_gil_claim() -> None:
     run.cell("cpu_pure", "threads", 2, 1.05)
     run.cell("cpu_pure", "threads", 4, 1.1)
     verdict = run.verdicts()["gil_threads_cpu"]
-    assert verdict.verdict == claims.SUPPORTED
+    assert verdict.verdict == Verdict.SUPPORTED
     assert "cpu_pure threads ×2, 1 KiB: 0.95×" in verdict.evidence[0]
     assert verdict.conditions == "Python 3.11.7, GIL on"
 
@@ -118,7 +120,7 @@ def test_a_model_that_scales_on_cpu_pure_contradicts_its_claim(
     run.cell("cpu_pure", "sequential", 1, 1.0)
     run.cell("cpu_pure", model, 2, 0.5)
     verdict = run.verdicts()[claim]
-    assert verdict.verdict == claims.CONTRADICTED
+    assert verdict.verdict == Verdict.CONTRADICTED
     assert says in verdict.summary
     assert "2.00×" in verdict.summary
 
@@ -132,10 +134,10 @@ def test_free_threading_is_judged_apart_from_the_gil_claim() -> None:
     run.cell("cpu_pure", "sequential", 1, 1.2, gil=False, interpreter="3.13t")
     run.cell("cpu_pure", "threads", 2, 0.6, gil=False, interpreter="3.13t")
     found = run.verdicts()
-    assert found["gil_threads_cpu"].verdict == claims.SUPPORTED
+    assert found["gil_threads_cpu"].verdict == Verdict.SUPPORTED
     assert found["gil_threads_cpu"].conditions == "Python 3.11.7, GIL on"
     free = found["free_threading"]
-    assert free.verdict == claims.CONTRADICTED
+    assert free.verdict == Verdict.CONTRADICTED
     assert free.summary.startswith("out of date: with the GIL off")
     assert "free-threaded build, GIL off" in free.conditions
     assert "2.00×" in free.summary
@@ -152,9 +154,9 @@ def test_free_threading_and_subinterpreters_say_how_to_measure_them() -> None:
     run.cell("cpu_pure", "sequential", 1, 1.0)
     run.cell("cpu_pure", "threads", 2, 1.0)
     found = run.verdicts()
-    assert found["free_threading"].verdict == claims.NOT_MEASURED
+    assert found["free_threading"].verdict == Verdict.NOT_MEASURED
     assert "make python-ft" in found["free_threading"].summary
-    assert found["subinterpreters"].verdict == claims.NOT_MEASURED
+    assert found["subinterpreters"].verdict == Verdict.NOT_MEASURED
     assert "Python 3.14" in found["subinterpreters"].summary
 
 
@@ -169,9 +171,9 @@ def test_processes_gain_everywhere_nowhere_or_in_part() -> None:
             run.cell("cpu_pure", "processes", 4, big, payload=1 << 20)
         return run.verdicts()["processes_cpu"].verdict
 
-    assert processes(0.55, 0.5) == claims.SUPPORTED
-    assert processes(1.2, 1.3) == claims.CONTRADICTED
-    assert processes(0.55, 0.5, big=1.3) == claims.NUANCED
+    assert processes(0.55, 0.5) == Verdict.SUPPORTED
+    assert processes(1.2, 1.3) == Verdict.CONTRADICTED
+    assert processes(0.55, 0.5, big=1.3) == Verdict.NUANCED
 
 
 def test_one_rule_for_gain_claims_some_count_gains_or_every_count_rules_it_out() -> None:
@@ -185,10 +187,10 @@ def test_one_rule_for_gain_claims_some_count_gains_or_every_count_rules_it_out()
     run.cell("cpu_pure", "threads", 2, 0.5)  # a GIL-threads gain at 2
     run.cell("cpu_pure", "threads", 4, 1.0)
     found = run.verdicts()
-    assert found["processes_cpu"].verdict == claims.SUPPORTED
+    assert found["processes_cpu"].verdict == Verdict.SUPPORTED
     assert found["processes_cpu"].comparisons == 2
     assert "cpu_pure processes ×4, 1 KiB: 2.00×" in found["processes_cpu"].summary
-    assert found["gil_threads_cpu"].verdict == claims.CONTRADICTED
+    assert found["gil_threads_cpu"].verdict == Verdict.CONTRADICTED
     assert "cpu_pure threads ×2, 1 KiB: 2.00×" in found["gil_threads_cpu"].summary
     assert found["gil_threads_cpu"].comparisons == 2
 
@@ -208,7 +210,7 @@ def test_a_gain_at_fewer_workers_is_not_called_contradicted() -> None:
         ("processes_cpu", "cpu_pure processes ×2, 1 KiB: 1.82×"),
         ("threads_io", "io_sleep threads ×2, 1 KiB: 2.00×"),
     ):
-        assert found[claim].verdict == claims.SUPPORTED, found[claim]
+        assert found[claim].verdict == Verdict.SUPPORTED, found[claim]
         assert carried in found[claim].summary
 
 
@@ -217,13 +219,13 @@ def test_contradicting_a_gain_claim_needs_every_count_to_rule_a_gain_out() -> No
     run.cell("cpu_pure", "sequential", 1, 1.0, spread=0.02)
     run.cell("cpu_pure", "processes", 2, 1.2, spread=0.02)  # rules a gain out
     run.cell("cpu_pure", "processes", 4, 0.95, spread=0.4)  # undecided
-    assert run.verdicts()["processes_cpu"].verdict == claims.INCONCLUSIVE
+    assert run.verdicts()["processes_cpu"].verdict == Verdict.INCONCLUSIVE
     run = Run()
     run.cell("cpu_pure", "sequential", 1, 1.0, spread=0.02)
     run.cell("cpu_pure", "processes", 2, 1.2, spread=0.02)
     run.cell("cpu_pure", "processes", 4, 1.3, spread=0.02)
     verdict = run.verdicts()["processes_cpu"]
-    assert verdict.verdict == claims.CONTRADICTED
+    assert verdict.verdict == Verdict.CONTRADICTED
     assert "at every worker count" in verdict.summary
 
 
@@ -232,7 +234,7 @@ def test_noisy_cells_are_inconclusive_not_contradicted() -> None:
     run.cell("io_sleep", "sequential", 1, 1.0, spread=0.6)
     run.cell("io_sleep", "threads", 2, 0.9, spread=0.6)
     verdict = run.verdicts()["threads_io"]
-    assert verdict.verdict == claims.INCONCLUSIVE
+    assert verdict.verdict == Verdict.INCONCLUSIVE
     assert "more repetitions would decide" in verdict.summary
 
 
@@ -241,7 +243,7 @@ def test_gil_releasing_c_code_that_scales_says_the_explainer_is_out_of_date() ->
     run.cell("cpu_gil_released", "sequential", 1, 1.0, payload=4 << 20)
     run.cell("cpu_gil_released", "threads", 2, 0.55, payload=4 << 20)
     verdict = run.verdicts()["gil_released_c_code"]
-    assert verdict.verdict == claims.CONTRADICTED
+    assert verdict.verdict == Verdict.CONTRADICTED
     assert verdict.summary.startswith("out of date: hashlib and zlib release the GIL")
 
 
@@ -250,16 +252,16 @@ def test_memory_and_startup_of_processes_against_threads() -> None:
     run.cell("memory", "threads", 2, 1.0, pss=10e6, startup_s=0.001)
     run.cell("memory", "processes", 2, 1.0, pss=25e6, startup_s=0.02)
     found = run.verdicts()
-    assert found["memory"].verdict == claims.SUPPORTED
+    assert found["memory"].verdict == Verdict.SUPPORTED
     assert found["memory"].summary.startswith("processes needed 2.50× to 2.50× the memory")
-    assert found["startup"].verdict == claims.SUPPORTED
+    assert found["startup"].verdict == Verdict.SUPPORTED
 
 
 def test_less_memory_for_processes_contradicts() -> None:
     run = Run()
     run.cell("memory", "threads", 2, 1.0, pss=20e6)
     run.cell("memory", "processes-fork", 2, 1.0, pss=10e6)
-    assert run.verdicts()["memory"].verdict == claims.CONTRADICTED
+    assert run.verdicts()["memory"].verdict == Verdict.CONTRADICTED
 
 
 def test_communication_grows_with_payload() -> None:
@@ -270,16 +272,16 @@ def test_communication_grows_with_payload() -> None:
             "transfer", "processes", 2, 0.01 + extra, payload=payload, variant="transport=pickle"
         )
     verdict = run.verdicts()["communication"]
-    assert verdict.verdict == claims.SUPPORTED
+    assert verdict.verdict == Verdict.SUPPORTED
     assert "(1 KiB: +10.0 ms, 1 MiB: +100.0 ms) grows with size" in verdict.summary
 
 
 @pytest.mark.parametrize(
     ("thread_lost", "locked_lost", "expected"),
     [
-        (0, 0, claims.NUANCED),
-        (120, 0, claims.SUPPORTED),
-        (120, 5, claims.CONTRADICTED),
+        (0, 0, Verdict.NUANCED),
+        (120, 0, Verdict.SUPPORTED),
+        (120, 5, Verdict.CONTRADICTED),
     ],
 )
 def test_shared_counter(thread_lost: int, locked_lost: int, expected: str) -> None:
@@ -297,14 +299,14 @@ def test_shared_counter(thread_lost: int, locked_lost: int, expected: str) -> No
         )
     verdict = run.verdicts()["shared_state"]
     assert verdict.verdict == expected
-    if expected == claims.NUANCED:
+    if expected == Verdict.NUANCED:
         assert "processes sharing a multiprocessing.Value without the lock lost up to 40.0%" in (
             verdict.summary
         )
 
 
 @pytest.mark.parametrize(
-    ("pool_broken", "expected"), [(1.0, claims.NUANCED), (0.0, claims.SUPPORTED)]
+    ("pool_broken", "expected"), [(1.0, Verdict.NUANCED), (0.0, Verdict.SUPPORTED)]
 )
 def test_faults(pool_broken: float, expected: str) -> None:
     run = Run()
@@ -350,7 +352,7 @@ def test_unrelated_cells_leave_a_claims_verdict_unchanged() -> None:
         run.cell("io_sleep", "threads", workers, 1.0 / workers, spread=0.3)
         run.cell("io_sleep", "asyncio", workers, 1.0 / workers, spread=0.3)
     crowded = run.verdicts()["gil_threads_cpu"]
-    assert alone.verdict == crowded.verdict == claims.SUPPORTED
+    assert alone.verdict == crowded.verdict == Verdict.SUPPORTED
     assert alone.evidence == crowded.evidence
 
 

@@ -22,17 +22,13 @@ import numpy as np
 import pandas as pd
 
 from ..cells import CELL_KEYS, variant_text, with_optional_keys
+from ..status import Verdict
 from ..units import format_bytes
 from .evidence import (
-    CONTRADICTED,
-    INCONCLUSIVE,
-    NOT_MEASURED,
-    NUANCED,
-    SUPPORTED,
+    ClaimVerdict,
     Evidence,
     Outcome,
     RunData,
-    Verdict,
     decide_family,
     outcome,
     processes_versus_threads,
@@ -95,18 +91,18 @@ def _or(value: float, default: float) -> float:
     return default if math.isnan(value) else value
 
 
-def _verdict(evidence: list[Evidence], *, expect: bool) -> str:
+def _verdict(evidence: list[Evidence], *, expect: bool) -> Verdict:
     """A claim's verdict from its family's series: every series answering one way
     supports or contradicts it; answering both ways, it is nuanced; any undecided one
     (and no contrary pair) leaves it inconclusive."""
     found = outcome(evidence)
     if found is Outcome.BOTH:
-        return NUANCED
+        return Verdict.NUANCED
     if found is Outcome.ALL_MORE:
-        return SUPPORTED if expect else CONTRADICTED
+        return Verdict.SUPPORTED if expect else Verdict.CONTRADICTED
     if found is Outcome.NONE_MORE:
-        return CONTRADICTED if expect else SUPPORTED
-    return INCONCLUSIVE
+        return Verdict.CONTRADICTED if expect else Verdict.SUPPORTED
+    return Verdict.INCONCLUSIVE
 
 
 def _best(evidence: list[Evidence]) -> Evidence:
@@ -115,13 +111,13 @@ def _best(evidence: list[Evidence]) -> Evidence:
 
 def _speedup_claim(
     data: RunData, claim: str, statement: str, expect_gain: bool, explain: dict[str, str]
-) -> Verdict:
+) -> ClaimVerdict:
     """A claim about whether a model speeds a task up (against its sequential baseline):
     each series gains when some worker count does (the count that carried it is named),
     and rules a gain out only when every count does."""
     evidence = data.evidence.get(claim, [])
     if not evidence:
-        return Verdict(claim, statement, NOT_MEASURED, explain["missing"])
+        return ClaimVerdict(claim, statement, Verdict.NOT_MEASURED, explain["missing"])
     answers = [(series_outcome(series), series) for series in series_of(evidence)]
     carried = [
         _best([e for e in series if _gains(e)])
@@ -147,14 +143,14 @@ def _speedup_claim(
 def _family_verdict(
     claim: str,
     statement: str,
-    verdict: str,
+    verdict: Verdict,
     summary: str,
     evidence: list[Evidence],
     shown: Evidence,
-) -> Verdict:
+) -> ClaimVerdict:
     """A verdict that rests on a family of comparisons: every one as a line, ``shown`` as
     the headline numbers."""
-    return Verdict(
+    return ClaimVerdict(
         claim,
         statement,
         verdict,
@@ -174,12 +170,15 @@ def _headline(e: Evidence) -> str:
     return f"{r.text(e.margin)} ({e.label})"
 
 
-def _resource_claim(data: RunData, claim: str, statement: str, what: str) -> Verdict:
+def _resource_claim(data: RunData, claim: str, statement: str, what: str) -> ClaimVerdict:
     """A claim that processes need more of a resource than threads."""
     evidence = data.evidence.get(claim, [])
     if not evidence:
-        return Verdict(
-            claim, statement, NOT_MEASURED, f"no cell pairs of threads and processes for {what}"
+        return ClaimVerdict(
+            claim,
+            statement,
+            Verdict.NOT_MEASURED,
+            f"no cell pairs of threads and processes for {what}",
         )
     larger = [e for e in evidence if _gains(e)]
     not_larger = [e for e in evidence if _no_gain(e)]
@@ -196,14 +195,14 @@ def _resource_claim(data: RunData, claim: str, statement: str, what: str) -> Ver
     return _family_verdict(claim, statement, verdict, summary, evidence, shown=weakest)
 
 
-def _communication(data: RunData) -> Verdict:
+def _communication(data: RunData) -> ClaimVerdict:
     statement = (
         "Moving data to processes (IPC) costs more than sharing it between threads, and more "
         "with bigger payloads."
     )
     verdict = _resource_claim(data, "communication", statement, "time to move the same data")
     evidence = data.evidence.get("communication", [])
-    if verdict.verdict == NOT_MEASURED:
+    if verdict.verdict == Verdict.NOT_MEASURED:
         return verdict
     growth = _growth_with_payload(evidence)
     summary = f"{verdict.summary}; {growth}"
@@ -229,12 +228,12 @@ def _growth_with_payload(evidence: list[Evidence]) -> str:
     return f"extra time of processes by payload ({points}) {trend} with size"
 
 
-def _speedup(claim: str) -> Callable[[RunData], Verdict]:
+def _speedup(claim: str) -> Callable[[RunData], ClaimVerdict]:
     spec = SPEEDUP_CLAIMS[claim]
 
-    def judge(data: RunData) -> Verdict:
+    def judge(data: RunData) -> ClaimVerdict:
         verdict = _speedup_claim(data, claim, spec.statement, spec.expect_gain, spec.explain)
-        if claim == "free_threading" and verdict.verdict != NOT_MEASURED:
+        if claim == "free_threading" and verdict.verdict != Verdict.NOT_MEASURED:
             cost = _single_thread_cost(data)
             if cost:
                 verdict = replace(verdict, summary=f"{verdict.summary}; {cost}")
@@ -274,12 +273,12 @@ def _single_thread_cost(data: RunData) -> str:
     )
 
 
-def _resource(claim: str) -> Callable[[RunData], Verdict]:
+def _resource(claim: str) -> Callable[[RunData], ClaimVerdict]:
     statement, what = RESOURCE_CLAIMS[claim]
     return lambda data: _resource_claim(data, claim, statement, what)
 
 
-CLAIMS: tuple[Callable[[RunData], Verdict], ...] = (
+CLAIMS: tuple[Callable[[RunData], ClaimVerdict], ...] = (
     *(_speedup(claim) for claim in SPEEDUP_CLAIMS),
     *(_resource(claim) for claim in RESOURCE_CLAIMS),
     _communication,
@@ -294,14 +293,14 @@ def verdicts(
     facts: pd.DataFrame,
     cores: float,
     rule: Rule | None = None,
-) -> list[Verdict]:
+) -> list[ClaimVerdict]:
     """A verdict on every claim of the explainer, from one run's cell summary, trials
     (the ``trial_results`` view) and task facts (the ``trial_facts`` view), decided by
     ``rule`` (the run's margin, α, looks and pairing; by default a fixed design at 10%)."""
     return judge(gather_evidence(summary, trials, facts, cores, rule or Rule()))
 
 
-def judge(data: RunData) -> list[Verdict]:
+def judge(data: RunData) -> list[ClaimVerdict]:
     """Every claim's verdict from the evidence already gathered (:func:`gather_evidence`)."""
     return [
         replace(found, title=TITLES[found.claim]) for found in (claim(data) for claim in CLAIMS)
@@ -335,7 +334,7 @@ def gather_evidence(
     return data
 
 
-def iter_lines(found: list[Verdict]) -> Iterator[str]:
+def iter_lines(found: list[ClaimVerdict]) -> Iterator[str]:
     """Plain-text lines for a terminal: verdict, statement, summary, evidence."""
     for verdict in found:
         yield f"[{verdict.verdict.upper()}] {verdict.statement}"

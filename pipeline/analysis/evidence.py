@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..cells import BASELINE_KEYS, BASELINE_MODEL, SERIES_KEYS, row_label, variant_text
-from ..status import TrialStatus
+from ..status import TrialStatus, Verdict
 from ..worker.concurrency import PROCESS_MODELS
 from .inference import (
     MARGIN,
@@ -30,22 +30,13 @@ from .inference import (
 IO_TASKS = ("io_sleep", "io_network", "io_file")
 
 
-SUPPORTED, CONTRADICTED, NUANCED, INCONCLUSIVE, NOT_MEASURED = (
-    "supported",
-    "contradicted",
-    "nuanced",
-    "inconclusive",  # measured, but some comparison is undecided: more trials would decide
-    "not measured",
-)
-
-
 @dataclass(frozen=True)
-class Verdict:
+class ClaimVerdict:
     """A claim of the explainer and what this run says of it."""
 
     claim: str
     statement: str
-    verdict: str
+    verdict: Verdict
     summary: str
     evidence: tuple[str, ...] = ()
     conditions: str = ""

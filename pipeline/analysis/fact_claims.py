@@ -7,14 +7,11 @@ import numpy as np
 import pandas as pd
 
 from ..cells import variant_text
+from ..status import Verdict
 from ..worker.concurrency import PROCESS_MODELS
 from .evidence import (
-    CONTRADICTED,
-    NOT_MEASURED,
-    NUANCED,
-    SUPPORTED,
+    ClaimVerdict,
     RunData,
-    Verdict,
     label,
 )
 
@@ -24,14 +21,16 @@ def _variant(cell: pd.Series) -> dict[str, str]:
     return dict(pair.split("=", 1) for pair in variant_text(cell["variant"]).split())
 
 
-def shared_state(data: RunData) -> Verdict:
+def shared_state(data: RunData) -> ClaimVerdict:
     statement = (
         "Threads sharing a counter need a lock to avoid lost updates; processes cannot share "
         "it without explicit shared memory."
     )
     cells = data.cells("sync", ("threads", *PROCESS_MODELS))
     if cells.empty:
-        return Verdict("shared_state", statement, NOT_MEASURED, "no sync cells in this run")
+        return ClaimVerdict(
+            "shared_state", statement, Verdict.NOT_MEASURED, "no sync cells in this run"
+        )
     lines: list[str] = []
     lost_by: dict[tuple[str, str], list[float]] = {}
     for _, cell in cells.iterrows():
@@ -54,16 +53,16 @@ def shared_state(data: RunData) -> Verdict:
     process_loss = max(lost_by.get(("processes", "without"), [float("nan")]))
     if locked_loss:
         verdict, summary = (
-            CONTRADICTED,
+            Verdict.CONTRADICTED,
             "updates were lost even under the lock: the lock did not protect the counter",
         )
     elif thread_loss > 0:
         verdict, summary = (
-            SUPPORTED,
+            Verdict.SUPPORTED,
             f"without the lock threads lost up to {thread_loss:.1%} of the updates; with it none",
         )
     elif thread_loss == 0:
-        verdict = NUANCED
+        verdict = Verdict.NUANCED
         summary = (
             "without the lock threads lost no update here: on this GIL build a bare `+= 1` is "
             "not interrupted between its read and its write in practice (still a race by the "
@@ -75,11 +74,11 @@ def shared_state(data: RunData) -> Verdict:
                 f"{process_loss:.1%}"
             )
     else:
-        verdict, summary = NOT_MEASURED, "no run of the counter without the lock"
-    return Verdict("shared_state", statement, verdict, summary, tuple(lines), "")
+        verdict, summary = Verdict.NOT_MEASURED, "no run of the counter without the lock"
+    return ClaimVerdict("shared_state", statement, verdict, summary, tuple(lines), "")
 
 
-def fault_isolation(data: RunData) -> Verdict:
+def fault_isolation(data: RunData) -> ClaimVerdict:
     statement = (
         "A crash in a thread can take the whole program down; a crashing process leaves the "
         "others running."
@@ -89,8 +88,11 @@ def fault_isolation(data: RunData) -> Verdict:
         [_variant(cell).get("mode") in ("exit", "segfault") for _, cell in cells.iterrows()]
     ]
     if hard.empty:
-        return Verdict(
-            "fault_isolation", statement, NOT_MEASURED, "no fault cells with mode exit or segfault"
+        return ClaimVerdict(
+            "fault_isolation",
+            statement,
+            Verdict.NOT_MEASURED,
+            "no fault cells with mode exit or segfault",
         )
     lines: list[str] = []
     thread_died: list[float] = []
@@ -120,14 +122,20 @@ def fault_isolation(data: RunData) -> Verdict:
     processes_isolate = bool(proc_survived) and min(proc_survived) == 1
     pools_break = bool(pool_broke) and min(pool_broke) == 1
     if threads_kill and processes_isolate and pools_break:
-        verdict = NUANCED
+        verdict = Verdict.NUANCED
         summary = (
             "a hard crash in a thread ended the whole program every time, and the program "
             "survived a crashing pool process — but ProcessPoolExecutor then marks the whole "
             "pool broken and fails every pending item, so the other workers do not go on"
         )
     elif threads_kill and processes_isolate:
-        verdict, summary = SUPPORTED, "thread crashes ended the program; process crashes did not"
+        verdict, summary = (
+            Verdict.SUPPORTED,
+            "thread crashes ended the program; process crashes did not",
+        )
     else:
-        verdict, summary = CONTRADICTED, "the outcomes do not follow the claim; see the cells"
-    return Verdict("fault_isolation", statement, verdict, summary, tuple(lines), "")
+        verdict, summary = (
+            Verdict.CONTRADICTED,
+            "the outcomes do not follow the claim; see the cells",
+        )
+    return ClaimVerdict("fault_isolation", statement, verdict, summary, tuple(lines), "")

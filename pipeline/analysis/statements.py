@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from ..status import Verdict
 from ..worker.concurrency import PROCESS_MODELS
-from .evidence import CONTRADICTED, IO_TASKS, NUANCED, SUPPORTED
+from .evidence import IO_TASKS
 
 
 class SpeedupClaim(NamedTuple):
@@ -39,10 +40,10 @@ SPEEDUP_CLAIMS = {
         False,
         {
             "missing": "no cpu_pure cells with threads and a sequential baseline",
-            SUPPORTED: "threads ruled a gain over sequential out" + EVERY_COUNT + BEST,
-            CONTRADICTED: "threads ran pure-Python CPU work faster than sequential in {gains} "
-            "of {n} series" + CARRIED + ", though the GIL was on",
-            NUANCED: "threads gained in {gains} of {n} series" + CARRIED,
+            Verdict.SUPPORTED: "threads ruled a gain over sequential out" + EVERY_COUNT + BEST,
+            Verdict.CONTRADICTED: "threads ran pure-Python CPU work faster than sequential "
+            "in {gains} of {n} series" + CARRIED + ", though the GIL was on",
+            Verdict.NUANCED: "threads gained in {gains} of {n} series" + CARRIED,
         },
         gil=True,
     ),
@@ -55,12 +56,12 @@ SPEEDUP_CLAIMS = {
         {
             "missing": "no cpu_pure threads cells ran with the GIL off: add a free-threaded "
             "interpreter with PYTHON_GIL=0 (make python-ft; experiments/interpreters.yaml)",
-            SUPPORTED: "even with the GIL off, threads ruled a gain over sequential out"
+            Verdict.SUPPORTED: "even with the GIL off, threads ruled a gain over sequential out"
             + EVERY_COUNT
             + BEST,
-            CONTRADICTED: "out of date: with the GIL off (free-threaded build) threads ran "
+            Verdict.CONTRADICTED: "out of date: with the GIL off (free-threaded build) threads ran "
             "pure-Python CPU work in parallel in {gains} of {n} series" + CARRIED,
-            NUANCED: "with the GIL off threads gained in {gains} of {n} series" + CARRIED,
+            Verdict.NUANCED: "with the GIL off threads gained in {gains} of {n} series" + CARRIED,
         },
         gil=False,
     ),
@@ -73,10 +74,14 @@ SPEEDUP_CLAIMS = {
         {
             "missing": "no subinterpreters cells of cpu_pure ran: they need Python 3.14 or "
             "later, or the interpreters-pep-734 backport (skipped cells say why)",
-            SUPPORTED: "subinterpreters ruled a gain over sequential out" + EVERY_COUNT + BEST,
-            CONTRADICTED: "out of date: subinterpreters ran pure-Python CPU work in parallel "
-            "in {gains} of {n} series" + CARRIED,
-            NUANCED: "subinterpreters gained in {gains} of {n} series" + CARRIED + "; compare "
+            Verdict.SUPPORTED: "subinterpreters ruled a gain over sequential out"
+            + EVERY_COUNT
+            + BEST,
+            Verdict.CONTRADICTED: "out of date: subinterpreters ran pure-Python CPU work in "
+            "parallel in {gains} of {n} series" + CARRIED,
+            Verdict.NUANCED: "subinterpreters gained in {gains} of {n} series"
+            + CARRIED
+            + "; compare "
             "the payloads of the others: every item's arguments are pickled into the "
             "interpreter that runs it",
         },
@@ -88,11 +93,13 @@ SPEEDUP_CLAIMS = {
         True,
         {
             "missing": "no cpu_pure cells with processes and a sequential baseline",
-            SUPPORTED: "processes beat sequential in every series" + CARRIED,
-            CONTRADICTED: "processes ruled a gain over sequential out on cpu_pure"
+            Verdict.SUPPORTED: "processes beat sequential in every series" + CARRIED,
+            Verdict.CONTRADICTED: "processes ruled a gain over sequential out on cpu_pure"
             + EVERY_COUNT
             + BEST,
-            NUANCED: "processes beat sequential in {gains} of {n} series" + CARRIED + "; the "
+            Verdict.NUANCED: "processes beat sequential in {gains} of {n} series"
+            + CARRIED
+            + "; the "
             "others had too few cores or too much overhead",
         },
     ),
@@ -104,12 +111,12 @@ SPEEDUP_CLAIMS = {
         False,
         {
             "missing": "no cpu_gil_released cells with threads and a sequential baseline",
-            SUPPORTED: "threads ruled a gain on the C work out" + EVERY_COUNT + BEST + "; "
+            Verdict.SUPPORTED: "threads ruled a gain on the C work out" + EVERY_COUNT + BEST + "; "
             "payloads under 2 KiB keep hashlib's GIL held",
-            CONTRADICTED: "out of date: hashlib and zlib release the GIL, and threads ran them "
-            "in parallel in {gains} of {n} series" + CARRIED,
-            NUANCED: "threads gained on C code that releases the GIL in {gains} of {n} series"
-            + CARRIED,
+            Verdict.CONTRADICTED: "out of date: hashlib and zlib release the GIL, and threads "
+            "ran them in parallel in {gains} of {n} series" + CARRIED,
+            Verdict.NUANCED: "threads gained on C code that releases the GIL in {gains} of {n} "
+            "series" + CARRIED,
         },
         gil=True,
     ),
@@ -120,11 +127,13 @@ SPEEDUP_CLAIMS = {
         True,
         {
             "missing": "no I/O cells (io_sleep, io_network, io_file) with threads",
-            SUPPORTED: "threads beat sequential in every I/O series" + CARRIED,
-            CONTRADICTED: "threads ruled a gain over sequential out on every I/O task"
+            Verdict.SUPPORTED: "threads beat sequential in every I/O series" + CARRIED,
+            Verdict.CONTRADICTED: "threads ruled a gain over sequential out on every I/O task"
             + EVERY_COUNT
             + BEST,
-            NUANCED: "threads beat sequential in {gains} of {n} I/O series" + CARRIED + "; the "
+            Verdict.NUANCED: "threads beat sequential in {gains} of {n} I/O series"
+            + CARRIED
+            + "; the "
             "others are bound by something threads do not overlap (a disk's fsync, for one)",
         },
     ),

@@ -35,7 +35,7 @@ from ..metrics import (
     is_missing,
 )
 from ..results import environment_groups
-from ..status import TrialStatus
+from ..status import TrialStatus, Verdict
 from ..units import MISSING, format_bytes
 
 __all__ = ["write_index", "write_run_report"]
@@ -217,8 +217,7 @@ def read_verdicts(out_dir: Path) -> list[dict[str, str]]:
     ]
 
 
-VERDICT_ORDER = ("supported", "contradicted", "nuanced", "inconclusive", "not measured")
-VERDICT_SLUGS = {name: name.replace(" ", "-") for name in VERDICT_ORDER}  # CSS classes
+VERDICT_SLUGS = {verdict.value: verdict.slug for verdict in Verdict}  # CSS classes
 
 
 def markdown_digest(
