@@ -197,7 +197,13 @@ def advise(
     ] = None,
     budget: Annotated[
         float,
-        typer.Option("--budget", min=5, metavar="SECONDS", help="Time for the whole study."),
+        typer.Option(
+            "--budget",
+            min=5,
+            metavar="SECONDS",
+            help="Time for the whole study; configurations are left out so that three rounds "
+            "fit, and those run in any case.",
+        ),
     ] = 60.0,
     interpreter: Annotated[
         list[str] | None,

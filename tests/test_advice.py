@@ -195,6 +195,42 @@ def test_a_doubling_that_gains_nothing_stops_the_counts_above_it() -> None:
     assert decided.pruned == {eight.cell_id: "threads ×4 gained nothing over ×2"}
 
 
+def test_a_pruned_rival_keeps_no_cell_measuring() -> None:
+    """A count above a doubling that gained nothing, still not told apart from the best,
+    asks for no more trials of its own nor of the best's (the study would otherwise run
+    the best alone to the end of its budget)."""
+    times = {("sequential", 1, 1): 1.0, ("threads", 2, 1): 0.5, ("threads", 4, 1): 0.5}
+    frame = trials({**times, ("threads", 8, 1): 0.52})
+    noisy = frame["cell_id"].eq(4)
+    frame.loc[noisy, "wall_s"] = frame.loc[noisy, "wall_s"] * np.tile([0.8, 1.4], 3)
+    data = advice.measured(frame)
+    decided = advice.decide(data, Rule())
+    eight = next(c for c in data.configs if c.workers == 8)
+    assert eight.cell_id in decided.pruned
+    assert not next(e for e in decided.rivals if e.cell_ids[0] == eight.cell_id).settled
+    assert advice.undecided_cells(data, Rule()) == set()
+
+
+def test_digests_do_not_depend_on_the_hash_seed() -> None:
+    """A set of strings pickles in an order that follows the hash seed, which every trial
+    process draws anew: its digest must not."""
+    import subprocess
+    import sys
+
+    code = "from pipeline.worker.call import digest; print(digest({'alpha', 'beta', 'gamma'}))"
+    found = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PYTHONHASHSEED": str(seed), "PYTHONPATH": str(ROOT)},
+        ).stdout
+        for seed in range(4)
+    }
+    assert len(found) == 1
+
+
 def test_results_that_differ_under_threads_are_named_by_item() -> None:
     frame = trials(
         {("sequential", 1, 1): 1.0, ("threads", 2, 1): 0.6, ("processes-fork", 2, 4): 0.5}
@@ -224,6 +260,7 @@ def test_results_that_differ_under_threads_are_named_by_item() -> None:
         ("processes", 2, "processes-forkserver", 8, "m:items"),
         ("processes", 2, "processes-fork", 1, ""),
         ("asyncio", 16, "asyncio", 1, "m:items"),
+        ("subinterpreters", 2, "subinterpreters", 1, ""),
         ("free-threaded threads", 4, "threads", 1, ""),
     ],
 )
@@ -250,3 +287,24 @@ def test_readiness_names_the_modules_that_turned_the_gil_on() -> None:
     )
     (found,) = advice_findings.readiness(advice.measured(frame), facts)
     assert found == advice_findings.Readiness("python3.13t", True, ("numpy._core",))
+
+
+def test_the_first_rounds_are_fitted_to_the_budget() -> None:
+    """Half a second an item: three rounds of every configuration would take minutes, so
+    the least telling go first (other start methods, the chunked pool, the pool of one),
+    each named in what was left out."""
+    slow = profile(item_s=0.5)
+    study = plan.configurations(slow, plan.Options("m:f"), MAIN, [], cores=2)
+    before = len(study.configs)
+    first_s = plan.fit_to_budget(study, slow, 32, 2, 55.0, "fork")
+    kept = {(c.model, c.workers, c.chunksize) for c in study.configs}
+    assert ("processes-spawn", 2, 1) not in kept
+    assert ("processes-fork", 2, 4) not in kept
+    assert ("processes-fork", 2, 1) in kept
+    assert len(study.configs) < before
+    assert any("to fit the first rounds in the budget" in reason for reason in study.left_out)
+    assert first_s > 0
+    quick = plan.configurations(profile(), plan.Options("m:f"), MAIN, [], cores=2)
+    count = len(quick.configs)
+    plan.fit_to_budget(quick, profile(), 32, 2, 55.0, "fork")
+    assert len(quick.configs) == count  # 10 ms items: everything fits

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,6 +144,55 @@ def configurations(
         else:
             add(Config("sequential", 1, offer.label))
     return study
+
+
+# a trial's own cost beyond its batch: a fresh interpreter, imports, checks (about 0.1 s),
+# and a pool's start by kind (spawn and forkserver start interpreters of their own)
+TRIAL_S = 0.12
+POOL_START_S = {"fork": 0.03, "forkserver": 0.15, "spawn": 0.3}
+# what goes first when the first rounds would not fit the budget
+DROP_ORDER: tuple[Callable[[Config, str], bool], ...] = (
+    lambda c, main: c.model.startswith("processes-") and c.model != f"processes-{main}",
+    lambda c, main: c.chunksize > 1,
+    lambda c, main: c.model.startswith("processes-") and c.workers == 1,
+    lambda c, main: c.model == "subinterpreters",
+    lambda c, main: c.model == "threads" and c.workers > 4,
+)
+
+
+def round_s(config: Config, profile: dict[str, Any], items: int, cores: float) -> float:
+    """A rough time for one trial of ``config``: the trial's own cost, the pool's start,
+    and the batch at the speed its model can reach."""
+    work = items * float(profile.get("item_s", 0.0))
+    waiting = float(profile.get("cpu_share", 1.0)) < WAITING
+    parallel = 1.0
+    if config.model in ("threads", "asyncio"):
+        parallel = min(config.workers, items) if waiting else 1.0
+    elif config.model != "sequential":
+        parallel = min(config.workers, cores, items)
+    start = POOL_START_S.get(config.model.partition("-")[2], 0.0)
+    return TRIAL_S + start + work / max(parallel, 1.0)
+
+
+def fit_to_budget(
+    study: Study, profile: dict[str, Any], items: int, cores: float, budget_s: float, main: str
+) -> float:
+    """Drop configurations, least telling first (DROP_ORDER), until MIN_ROUNDS rounds of
+    the rest take at most 80% of ``budget_s`` (by :func:`round_s`); say what went.
+    Returns the estimate of those rounds (the budget cannot cut them short)."""
+
+    def estimate() -> float:
+        return MIN_ROUNDS * sum(round_s(c, profile, items, cores) for c in study.configs)
+
+    for rule in DROP_ORDER:
+        if estimate() <= 0.8 * budget_s:
+            break
+        dropped = [c for c in study.configs if rule(c, main)]
+        if dropped:
+            study.configs = [c for c in study.configs if c not in dropped]
+            names = ", ".join(f"{c.model} ×{c.workers}" for c in dropped)
+            study.left_out.append(f"{names}: to fit the first rounds in the budget")
+    return estimate()
 
 
 def _processes(study: Study, main: Offer, items: int, cores: int) -> None:

@@ -35,7 +35,6 @@ from . import plan
 
 FREE_THREADED = PROJECT_ROOT / ".python-ft" / "bin" / "python3t"  # make python-ft
 REPORT_RESERVE_S = 4.0  # of the budget, for the statistics and the report after the runs
-TRIAL_COST_S = 0.12  # a fresh trial's interpreter start, imports and checks, roughly
 
 
 @dataclass
@@ -78,6 +77,14 @@ def advise(
     batch_s = items * float(profile["item_s"])
     spent_s = time.monotonic() - started_s
     budget_s = max(options.budget_s - spent_s - REPORT_RESERVE_S, 1.0)
+    first_s = plan.fit_to_budget(
+        study, profile, items, machine_cores, budget_s, main[0].default_method
+    )
+    if first_s > budget_s:
+        study.left_out.append(
+            f"the budget: the first {plan.MIN_ROUNDS} rounds of what is left take about "
+            f"{first_s:.0f} s, more than the {budget_s:.0f} s --budget leaves (they run anyway)"
+        )
     text = plan.spec_text(
         options,
         study,

@@ -210,7 +210,8 @@ def undecided_cells(data: Measured, rule: Rule) -> set[int]:
     decided = decide(data, rule)
     if decided.best is None:
         return set()
-    return unsettled_cells([decided.rivals]) - set(decided.pruned)
+    open_rivals = [e for e in decided.rivals if e.cell_ids[0] not in decided.pruned]
+    return unsettled_cells([open_rivals])
 
 
 def speedup(data: Measured, config: Config, rule: Rule) -> Ratio:

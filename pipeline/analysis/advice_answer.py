@@ -354,10 +354,13 @@ def snippet(
             "results = asyncio.run(main())",
         ]
     elif kind.endswith("subinterpreters"):
+        if not inputs:
+            call = name + "_"  # each interpreter imports it: no lambda
+            lines.insert(1, f"def {call}(_):\n    return {name}()")
         lines = ["from concurrent.futures import InterpreterPoolExecutor  # Python 3.14", *lines]
         lines += [
             f"with InterpreterPoolExecutor(max_workers={workers}) as pool:",
-            f"    results = list(pool.map({call if inputs else name}, items))",
+            f"    results = list(pool.map({call}, items))",
         ]
     else:
         target = f"{name}(item)" if inputs else f"{name}()"

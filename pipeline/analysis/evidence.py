@@ -164,17 +164,19 @@ def decide_family(evidence: list[Evidence], rule: Rule) -> None:
 
 def _decide_series(series: list[Evidence], rule: Rule, split: int) -> None:
     """Decide one series with α split ``split`` ways: every count at that level, which
-    settles the series when every one rules a gain out; failing that, every count again
-    with α split further over the series' counts, where any one gain settles it. Marks
-    what needs no more trials: all of a settled series, else the counts that rule a gain
-    out."""
+    settles the series when every one rules a gain out; failing that, the other counts
+    again with α split further over the series' counts, where any one gain settles it.
+    Marks what needs no more trials: all of a settled series, else the counts that rule a
+    gain out (shown with the interval that ruled it out)."""
     _estimate(series, rule, split)
     ruled_out = [e.decision.rules_out_more for e in series]
     if all(ruled_out):
         settled = ruled_out
     else:
+        # the counts that rule a gain out keep that interval (a wider one cannot gain)
+        others = [e for e, ruled in zip(series, ruled_out, strict=True) if not ruled]
         if len(series) > 1:
-            _estimate(series, rule, split * len(series))
+            _estimate(others, rule, split * len(series))
         gains = any(e.decision is Decision.MORE for e in series)
         settled = [gains or ruled for ruled in ruled_out]
     for e, done in zip(series, settled, strict=True):

@@ -97,12 +97,12 @@ def expand(spec: Spec, hosts: tuple[str, ...] = ("",)) -> list[Cell]:
     )
     for (task, variant), model, workers, payload, interpreter, host in product:
         values = {
+            **dict(variant),  # swept parameters first: an axis of the same name wins
             "task": task,
             "model": model,
             "workers": workers,
             "payload": payload,
             "interpreter": interpreter,
-            **dict(variant),
         }
         if any(_matches(entry, values) for entry in spec.exclude):
             continue

@@ -264,12 +264,8 @@ def _resolved(entry: InterpreterEntry, executable: str) -> Interpreter:
 
 def _swept_names(params: dict[str, dict[str, Any]]) -> set[str]:
     """The task parameters a spec sweeps (given as lists): an exclude entry may name them."""
-    return {
-        name
-        for values in params.values()
-        for name, value in values.items()
-        if isinstance(value, list)
-    }
+    swept = {n for values in params.values() for n, v in values.items() if isinstance(v, list)}
+    return swept - set(AXES)  # an axis's name always means the axis
 
 
 def _exclude_values(axis: str, value: Any) -> list[Any]:
@@ -558,7 +554,7 @@ class Spec(_Strict):
         axes: dict[str, list[Any]] = {**self.matrix.model_dump(), "interpreter": self.interpreters}
         for values in self.params.values():
             for name, value in values.items():
-                if isinstance(value, list):
+                if isinstance(value, list) and name not in AXES:
                     axes.setdefault(name, []).extend(value)
         for index, entry in enumerate(self.exclude):
             for axis, values in entry.items():

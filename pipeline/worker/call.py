@@ -119,10 +119,23 @@ def digest(value: Any) -> str:
     import pickle
 
     try:
-        data = pickle.dumps(value, protocol=4)
+        data = pickle.dumps(_canonical(value), protocol=4)
     except Exception:  # not picklable: compared by its text
         data = ("repr:" + repr(value)).encode("utf-8", "replace")
     return hashlib.blake2b(data, digest_size=8).hexdigest()
+
+
+def _canonical(value: Any) -> Any:
+    """``value`` with its sets and frozensets (and those inside lists, tuples and dicts)
+    as sorted lists: a set of strings pickles in an order that follows the process's hash
+    seed, which every trial draws anew."""
+    if isinstance(value, (set, frozenset)):
+        return ["set", sorted((_canonical(v) for v in value), key=repr)]
+    if isinstance(value, (list, tuple)):
+        return type(value)(_canonical(v) for v in value) if type(value) in (list, tuple) else value
+    if type(value) is dict:
+        return {k: _canonical(v) for k, v in value.items()}
+    return value
 
 
 def pickled_size(value: Any) -> Optional[int]:
