@@ -23,8 +23,8 @@ import numpy as np
 
 from pipeline.analysis import inference
 from pipeline.execution import observer
-from pipeline.execution.observer import Sampling
-from pipeline.execution.runner import Measurement, TrialRequest, execute_in_process
+from pipeline.execution.runner import execute_in_process
+from pipeline.execution.trial import Measurement, Sampling, TrialRequest
 
 ITERATIONS = 1_000_000  # cpu_pure: about 50 ms an item on the reference machine
 DEFAULT = Sampling()

@@ -15,15 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import results as stored
-from .execution import runner
-from .execution.orchestrator import (
-    Interrupted,
-    Plan,
-    Progress,
-    QuietProgress,
-    RunOutcome,
-    plan,
-)
+from .execution import trial
+from .execution.orchestrator import Interrupted, Progress, QuietProgress, RunOutcome
+from .execution.plan import Plan, plan
 from .publishing import site
 from .publishing.site import DEFAULT_REPORTS_DIR, report_dir_name
 from .results import (
@@ -91,7 +85,7 @@ def run(
     url: str,
     *,
     progress: Progress | None = None,
-    execute: runner.Execute | None = None,
+    execute: trial.Execute | None = None,
     reports_dir: Path | None = DEFAULT_REPORTS_DIR,
     resume: str | None = None,
 ) -> RunOutcome:

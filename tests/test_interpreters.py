@@ -20,7 +20,7 @@ import pytest
 from pipeline import app
 from pipeline.cli import cli
 from pipeline.errors import ResumeError, SpecError
-from pipeline.execution import interpreters, runner
+from pipeline.execution import interpreters, runner, trial
 from pipeline.planning.axes import Interpreter
 from pipeline.planning.spec import load_spec
 from pipeline.storage import readonly
@@ -231,7 +231,7 @@ def test_cells_an_interpreter_cannot_run_are_skipped_with_the_reason(tmp_path: P
     """The run goes on; the skipped cell's trials are stored, and none of them ran."""
     executed: list[str] = []
 
-    def execute(request: runner.TrialRequest) -> runner.Measurement:
+    def execute(request: trial.TrialRequest) -> trial.Measurement:
         executed.append(request.model)
         return fake_execute(request)
 
@@ -255,10 +255,10 @@ def test_cells_an_interpreter_cannot_run_are_skipped_with_the_reason(tmp_path: P
 def test_a_cell_the_worker_skips_runs_no_more_trials(tmp_path: Path) -> None:
     executed: list[str] = []
 
-    def execute(request: runner.TrialRequest) -> runner.Measurement:
+    def execute(request: trial.TrialRequest) -> trial.Measurement:
         executed.append(request.model)
         if request.model == "threads":
-            return runner.Measurement(status="skipped", process_s=0.1, error="threads said no")
+            return trial.Measurement(status="skipped", process_s=0.1, error="threads said no")
         return fake_execute(request)
 
     plan = app.plan(spec_with(tmp_path, "[current]"))
@@ -273,7 +273,7 @@ def interrupted_after(count: int, execute):
     """An executor that runs ``count`` trials with ``execute``, then is stopped (Ctrl-C)."""
     calls: list[str] = []
 
-    def run(request: runner.TrialRequest) -> runner.Measurement:
+    def run(request: trial.TrialRequest) -> trial.Measurement:
         calls.append(request.model)
         if len(calls) > count:
             raise KeyboardInterrupt
@@ -287,10 +287,10 @@ def test_a_resume_skips_the_cells_the_worker_skipped_without_running_them(
 ) -> None:
     executed: list[str] = []
 
-    def threads_say_no(request: runner.TrialRequest) -> runner.Measurement:
+    def threads_say_no(request: trial.TrialRequest) -> trial.Measurement:
         executed.append(request.model)
         if request.model == "threads":
-            return runner.Measurement(status="skipped", process_s=0.1, error="threads said no")
+            return trial.Measurement(status="skipped", process_s=0.1, error="threads said no")
         return fake_execute(request)
 
     class StopAfterTheSkip(app.QuietProgress):
@@ -349,7 +349,7 @@ def test_the_probed_interpreters_are_stored_with_the_run(tmp_path: Path) -> None
 def test_the_entry_environment_reaches_the_worker() -> None:
     """A real trial: the worker (and its pool threads) see the entry's variables."""
     measured = runner.execute_in_process(
-        runner.TrialRequest(
+        trial.TrialRequest(
             sys.executable,
             "user_tasks:environment_variable",
             "threads",

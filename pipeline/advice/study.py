@@ -26,6 +26,7 @@ from ..analysis.inference import run_rule
 from ..errors import AdviceError
 from ..execution import interpreters, orchestrator
 from ..execution.launch import PROJECT_ROOT, executable_path
+from ..execution.plan import plan as plan_run
 from ..planning.axes import Interpreter
 from ..publishing.advice_page import write_page
 from ..publishing.site import build_report
@@ -96,7 +97,7 @@ def advise(
     with tempfile.TemporaryDirectory(prefix="pipeline-advise-") as folder:
         spec_path = Path(folder, f"{plan.study_name(options.function)}.yaml")
         spec_path.write_text(text, encoding="utf-8")
-        planned = orchestrator.plan(spec_path)
+        planned = plan_run(spec_path)
         try:
             outcome = orchestrator.run(planned, url, progress=progress, undecided=undecided)
         finally:

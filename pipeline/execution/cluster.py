@@ -37,6 +37,7 @@ from ..planning.matrix import TrialPlan
 from ..status import TrialStatus
 from . import environment, interpreters, runner
 from .dispatch import Done, Prepare
+from .trial import Measurement, TrialRequest
 
 CLUSTER_ENV = "PIPELINE_CLUSTER"  # the scheduler's address, when --cluster is not given
 RESOURCE = "host"  # what each host's Dask worker offers once: one trial at a time
@@ -94,8 +95,8 @@ def describe_host(
 
 
 def run_trial_on_host(
-    request: runner.TrialRequest, label: str, executables: dict[str, dict[str, str]]
-) -> tuple[str, runner.Measurement]:
+    request: TrialRequest, label: str, executables: dict[str, dict[str, str]]
+) -> tuple[str, Measurement]:
     """Runs on a host: the trial, with that host's executable for interpreter ``label``."""
     from distributed import get_worker
 
@@ -216,7 +217,7 @@ class Cluster:
         pending: dict[Any, TrialPlan] = {}
         for trial in trials:
             job = prepare(trial)
-            if isinstance(job, runner.Measurement):
+            if isinstance(job, Measurement):
                 started(trial)
                 yield Done(trial, job)
                 continue
@@ -278,7 +279,7 @@ class Cluster:
         try:
             host, measurement = future.result()
         except Exception as error:  # KilledWorker: every worker it ran on died
-            measurement = runner.Measurement(
+            measurement = Measurement(
                 status=TrialStatus.CRASHED, error=f"its Dask worker died: {error}"
             )
             return Done(trial, measurement, self._named_in(str(error)), note)

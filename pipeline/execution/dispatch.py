@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from ..planning.matrix import TrialPlan
-from . import runner
+from .trial import Execute, Measurement, TrialRequest
 
 
 @dataclass(frozen=True)
@@ -15,23 +15,23 @@ class Done:
     """A finished trial, as the orchestrator stores it."""
 
     trial: TrialPlan
-    measurement: runner.Measurement
+    measurement: Measurement
     host: str = ""  # the cluster host that ran it ("" on this machine)
     note: str | None = None
 
 
 # Either the request to run, or the measurement of a trial that need not run (skipped).
-Prepare = Callable[[TrialPlan], "runner.TrialRequest | runner.Measurement"]
+Prepare = Callable[[TrialPlan], "TrialRequest | Measurement"]
 
 
 def run_locally(
     trials: Iterable[TrialPlan],
     prepare: Prepare,
-    execute: runner.Execute,
+    execute: Execute,
     started: Callable[[TrialPlan], None],
 ) -> Iterator[Done]:
     """Each trial in turn on this machine (the default dispatch)."""
     for trial in trials:
         started(trial)
         job = prepare(trial)
-        yield Done(trial, job if isinstance(job, runner.Measurement) else execute(job))
+        yield Done(trial, job if isinstance(job, Measurement) else execute(job))

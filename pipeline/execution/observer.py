@@ -40,20 +40,17 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 import psutil
 
-if TYPE_CHECKING:
-    from .warm import Worker
+from .trial import Sampling, Worker
 
-MemoryMode = Literal["uss", "rss", "off"]
 MEMORY_MODES: dict[str, str] = {  # what each mode measures, for help and docs
     "uss": "summed RSS every interval, USS and PSS from smaps_rollup (sparser after 1 s)",
     "rss": "summed RSS only (no USS or PSS: the memory claim cannot be judged)",
     "off": "nothing: no memory figures, and no memory or process limits",
 }
-DEFAULT_INTERVAL_S = 0.01
 STEADY_FACTOR = 8  # the interval grows up to this many times the set one while steady
 STEADY_GROWTH = 1.5
 STEADY_CHANGE = 0.01  # RSS within this share of the last sample counts as unchanged
@@ -66,14 +63,6 @@ DENSE_S = 1.0  # a trial's first second is sampled densely whatever its steadine
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _PROC = "/proc"
 _LINUX = sys.platform.startswith("linux") and Path("/proc/self/statm").exists()
-
-
-@dataclass(frozen=True)
-class Sampling:
-    """How a trial is observed (the spec's ``sampling``)."""
-
-    interval_s: float = DEFAULT_INTERVAL_S
-    memory: MemoryMode = "uss"
 
 
 @dataclass
@@ -260,14 +249,14 @@ def _uss_pss_bytes(process: psutil.Process) -> tuple[int, int]:
 class TreeSampler:
     """Peak memory summed over a process and its descendants, sampled from outside."""
 
-    def __init__(self, pid: int, sampling: Sampling = Sampling()) -> None:
+    def __init__(self, pid: int, sampling: Sampling | None = None) -> None:
         self.root = psutil.Process(pid)
-        self.sampling = sampling
+        self.sampling = sampling or Sampling()
         self.members: dict[int, psutil.Process] = {pid: self.root}
         self.peak_rss_bytes = 0
         self.peak_uss_bytes = 0
         self.peak_pss_bytes = 0
-        self.interval_s = sampling.interval_s
+        self.interval_s = self.sampling.interval_s
         self._last_rss = 0
         self._seen: set[str] = set()  # /proc entries already looked at
         self._born_s = time.monotonic()

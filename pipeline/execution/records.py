@@ -16,11 +16,8 @@ from .. import __version__
 from ..planning import matrix
 from ..status import TrialStatus
 from ..storage import schema
-from . import interpreters, runner
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from .orchestrator import Plan
+from . import interpreters, trial
+from .plan import Plan
 
 
 def interpreter_row(probe: interpreters.Probe) -> schema.RunInterpreter:
@@ -131,7 +128,7 @@ def trial_row(
     run_id: int,
     cell_id: int,
     trial: matrix.TrialPlan,
-    measurement: runner.Measurement,
+    measurement: trial.Measurement,
     *,
     host: str = "",
     note: str | None = None,
@@ -186,9 +183,7 @@ def trial_row(
     )
 
 
-def trial_facts(
-    task: str, workers: int, measurement: runner.Measurement
-) -> dict[str, float | None]:
+def trial_facts(task: str, workers: int, measurement: trial.Measurement) -> dict[str, float | None]:
     """The task's facts about a trial: those the worker reported, plus those only the
     orchestrator can know (a fault that killed the whole trial process; memory per worker)."""
     facts: dict[str, float | None] = dict(measurement.result.get("facts") or {})

@@ -18,10 +18,7 @@ from ..errors import ResumeError
 from ..status import RunStatus
 from ..storage import schema, store
 from . import interpreters, records
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from .orchestrator import Plan
+from .plan import Plan
 
 
 def reopen(

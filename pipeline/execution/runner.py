@@ -20,8 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,68 +32,15 @@ from ..worker import PROTOCOL
 from . import observer
 from .launch import TRIAL_MARK as TRIAL_MARK
 from .launch import executable_path, trial_command, worker_environment
-from .observer import Sampling, TreeSampler
-from .warm import ForkServer, Worker
+from .observer import TreeSampler
+from .trial import DEFAULT_INTERVAL_S, Limits, Measurement, TrialRequest, Worker
+from .warm import ForkServer
 from .warm import WarmStarts as WarmStarts
 
-SAMPLE_INTERVAL_S = observer.DEFAULT_INTERVAL_S
+SAMPLE_INTERVAL_S = DEFAULT_INTERVAL_S
 _KILL_GRACE_S = 5.0
 _TRACKER_GRACE_S = 1.0
 _OUTPUT_TAIL_CHARS = 2000
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one trial may use before its process tree is killed (None: no limit). Checked
-    by the sampler, so a trial can overshoot by what it takes in one sample interval."""
-
-    memory_bytes: int | None = None  # RSS summed over the trial's process tree
-    processes: int | None = None  # processes in the tree at once
-    output_bytes: int | None = None  # bytes written to stdout and stderr
-
-
-@dataclass(frozen=True)
-class TrialRequest:
-    """Everything a worker needs to run one trial (serialised to its request file)."""
-
-    interpreter: str
-    task: str
-    model: str
-    workers: int
-    payload_bytes: int
-    items: int
-    timeout_s: float
-    seed: int
-    params: dict[str, Any] = field(default_factory=dict)
-    python_path: tuple[str, ...] = ()
-    env: dict[str, str] = field(default_factory=dict)  # added to the worker's environment
-    limits: Limits = field(default_factory=Limits)
-    sampling: Sampling = field(default_factory=Sampling)
-    warmup_items: int = 0  # items per worker after start-up, before the timed work
-
-
-@dataclass(frozen=True, kw_only=True)
-class Measurement:
-    """What the orchestrator saw of one trial: how it ended, the worker's report (its result
-    file, checked), the worker process's lifetime and the tree's memory peaks."""
-
-    status: TrialStatus
-    result: dict[str, Any] = field(default_factory=dict)
-    process_s: float = 0.0  # from starting the worker until it was reaped
-    peak_rss_bytes: int | None = None
-    peak_uss_bytes: int | None = None
-    peak_pss_bytes: int | None = None
-    error: str | None = None  # the first error, for people
-    started_at: datetime | None = None  # when the worker process was about to start
-    observer_cpu_s: float | None = None  # the observing process's CPU while the trial ran
-    sampler_cpu_s: float | None = None  # the memory sampler's share of it
-    reference_s: float | None = None  # the reference loop's time just before the trial
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "status", TrialStatus(self.status))  # refuses unknown ones
-
-
-Execute = Callable[[TrialRequest], Measurement]
 
 
 @dataclass(frozen=True)

@@ -34,12 +34,9 @@ import subprocess
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
 
 from .launch import executable_path, serve_command, worker_environment
-
-if TYPE_CHECKING:
-    from .runner import TrialRequest
+from .trial import TrialRequest
 
 _READY_TIMEOUT_S = 60.0  # for the server's interpreter to start and import the worker
 _FORK_TIMEOUT_S = 10.0  # for the server to say it forked
@@ -47,18 +44,6 @@ _CLOSE_TIMEOUT_S = 5.0
 
 
 Key = tuple[str, tuple[tuple[str, str], ...]]  # an interpreter and its environment
-
-
-class Worker(Protocol):
-    """A trial's worker process as the watcher sees it: a Popen, or a forked trial."""
-
-    @property
-    def pid(self) -> int: ...
-
-    @property
-    def returncode(self) -> Any: ...
-
-    def wait(self, timeout: float | None = None) -> int: ...
 
 
 class ForkServer:
