@@ -30,6 +30,7 @@ from . import (
 )
 from .plan import Plan
 from .resume import reopen
+from .warm import WarmStarts
 
 
 class Interrupted(Exception):
@@ -172,7 +173,7 @@ def run(
             store_done(done)
 
     # trials forked from warm fork servers, closed with the run (see warm.py)
-    warm = runner.WarmStarts() if execute is None and plan.spec.trial_process == "warm" else None
+    warm = WarmStarts() if execute is None and plan.spec.trial_process == "warm" else None
     run_trial = execute or functools.partial(runner.execute_in_process, warm=warm)
     try:
         with _sigterm_as_interrupt():
