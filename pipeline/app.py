@@ -14,7 +14,7 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import results as stored
+from . import results
 from .execution import trial
 from .execution.orchestrator import Interrupted, Progress, QuietProgress, RunOutcome
 from .execution.plan import Plan, plan
@@ -31,7 +31,8 @@ from .results import (
     summarise,
     verdicts,
 )
-from .storage import engine, store
+from .storage import engine
+from .storage.store import Store
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -72,12 +73,12 @@ def database_url(db: str | None = None) -> str:
     return db or engine.default_url()
 
 
-def open_store(db: str | None = None) -> store.Store:
+def open_store(db: str | None = None) -> Store:
     """The results database at :func:`database_url` ``(db)``, which must exist: the
     commands that only read never create one (a missing SQLite file is a DatabaseError)."""
     url = database_url(db)
     engine.require_existing(url)
-    return store.Store(url)
+    return Store(url)
 
 
 def run(
@@ -97,7 +98,7 @@ def run(
     outcome = orchestrator.run(planned, url, progress=progress, execute=execute, resume=resume)
     if reports_dir is None:
         return outcome
-    page = build_report(store.Store(url), outcome.run_id, reports_dir)
+    page = build_report(Store(url), outcome.run_id, reports_dir)
     return dataclasses.replace(outcome, report_path=page)
 
 
@@ -138,39 +139,39 @@ def advise(
 
 
 def build_report(
-    results: store.Store, run: str | int | None, reports_dir: Path, *, index: bool = True
+    store: Store, run: str | int | None, reports_dir: Path, *, index: bool = True
 ) -> Path:
     """A run's report (and the index of runs); for a ``pipeline advise`` study also its
     advice page, next to it."""
     from .advice import study
 
-    page = site.build_report(results, run, reports_dir, index=index)
-    study.write_advice_page(results, results.resolve_run(run).id or 0, page.parent)
+    page = site.build_report(store, run, reports_dir, index=index)
+    study.write_advice_page(store, store.resolve_run(run).id or 0, page.parent)
     return page
 
 
-def publish(results: store.Store, reports_dir: Path) -> list[Path]:
+def publish(store: Store, reports_dir: Path) -> list[Path]:
     """Rebuild the report of every run in the database and the index of them all."""
     pages = [
-        build_report(results, row.id, reports_dir, index=False) for row in reversed(results.runs())
+        build_report(store, row.id, reports_dir, index=False) for row in reversed(store.runs())
     ]
-    site.write_index(results, reports_dir)
+    site.write_index(store, reports_dir)
     return pages
 
 
 def compare_runs(
-    results: store.Store, first: str | int, second: str | int, threshold: float | None = None
+    store: Store, first: str | int, second: str | int, threshold: float | None = None
 ) -> pd.DataFrame:
     """The cells two runs share, side by side, with a verdict per cell against
     ``threshold`` (a share; default 10%)."""
-    return stored.compare_runs(results, first, second, threshold)
+    return results.compare_runs(store, first, second, threshold)
 
 
 def compare_hosts(
-    results: store.Store, run: str | int, first: str, second: str, threshold: float | None = None
+    store: Store, run: str | int, first: str, second: str, threshold: float | None = None
 ) -> pd.DataFrame:
     """The cells two hosts of one run (hosts: each) share, side by side."""
-    return stored.compare_hosts(results, run, first, second, threshold)
+    return results.compare_hosts(store, run, first, second, threshold)
 
 
 def claim_power(planned: Plan) -> list[Any]:

@@ -20,9 +20,10 @@ from rich.progress import Progress as RichProgress
 from rich.table import Table
 from rich.text import Text
 
-from . import app, cells, results
+from . import app, cells
 from .metrics import METRICS, format_column, format_with_interval
 from .planning import matrix
+from .results.environment import environment_groups
 from .status import TrialStatus, Verdict
 
 out = Console()
@@ -114,7 +115,7 @@ def print_environment(environment: dict[str, Any]) -> None:
     table = Table(title="environment", show_header=False)
     table.add_column("fact", style="bold")
     table.add_column("value", overflow="fold")
-    for group, facts in results.environment_groups(environment):
+    for group, facts in environment_groups(environment):
         table.add_section()
         table.add_row(f"[underline]{group}[/underline]", "")
         for label, value in facts:

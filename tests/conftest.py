@@ -15,7 +15,7 @@ import psutil
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.execution.runner import TRIAL_MARK
+from pipeline.execution.launch import TRIAL_MARK
 
 MINIMAL_MATRIX = """\
 matrix:
@@ -27,7 +27,7 @@ matrix:
 
 
 def trial_processes_since(started: float) -> list[psutil.Process]:
-    """Processes started by trials (they carry runner.TRIAL_MARK) since ``started`` that
+    """Processes started by trials (they carry launch.TRIAL_MARK) since ``started`` that
     are still running, wherever they are now (children of init included)."""
     found = []
     for process in psutil.process_iter(["create_time", "status"]):

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.execution.runner import Measurement, TrialRequest, execute_in_process
+from pipeline.execution.runner import execute_in_process
+from pipeline.execution.trial import Measurement, TrialRequest
 
 TESTS_DIR = Path(__file__).resolve().parent
 ROOT = TESTS_DIR.parent

@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from pipeline import app
 from pipeline.execution import records
-from pipeline.execution.runner import Measurement, TrialRequest
+from pipeline.execution.trial import Measurement, TrialRequest
 from pipeline.storage import readonly, schema, store
 
 from .helpers import FAKE_SPEC, fake_execute

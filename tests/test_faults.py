@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from pipeline import app
-from pipeline.execution.runner import Limits, Measurement, TrialRequest, execute_in_process
+from pipeline.execution.runner import execute_in_process
+from pipeline.execution.trial import Limits, Measurement, TrialRequest
 from pipeline.status import TrialStatus
 from pipeline.worker import PROTOCOL
 from tests.helpers import ROOT, TESTS_DIR, fake_python

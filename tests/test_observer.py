@@ -20,7 +20,8 @@ from pipeline import app
 from pipeline.analysis import stats
 from pipeline.execution import observer
 from pipeline.execution.observer import Sampling
-from pipeline.execution.runner import TrialRequest, execute_in_process
+from pipeline.execution.runner import execute_in_process
+from pipeline.execution.trial import TrialRequest
 
 from .helpers import TESTS_DIR
 
@@ -221,7 +222,7 @@ def test_a_speedup_above_the_cores_is_flagged_as_implausible_with_a_cause() -> N
     sequential = list(1.0 * np.exp(rng.normal(0, 0.01, 10)))
     threads = list(0.45 * np.exp(rng.normal(0, 0.01, 10)))  # 2.2× on 2 workers
     trials = pd.concat([_trials(1, "sequential", 1, sequential), _trials(2, "threads", 2, threads)])
-    summary = stats.summarize_cells(trials, cores=2)
+    summary = stats.summarise_cells(trials, cores=2)
     flagged = summary.set_index("cell_id")["warnings"]
     assert "physically implausible" in flagged[2]
     assert "lies above the 2×" in flagged[2]
@@ -238,7 +239,7 @@ def test_an_implausible_speedup_names_a_slow_baseline_when_the_drift_shows_it() 
             _trials(2, "threads", 2, threads, reference_s=0.001, observer_cpu_s=0.001),
         ]
     )
-    summary = stats.summarize_cells(trials, cores=2).set_index("cell_id")
+    summary = stats.summarise_cells(trials, cores=2).set_index("cell_id")
     assert "the baseline was measured while the machine ran" in summary.loc[2, "warnings"]
     assert "ran 12% slower than over the run" in summary.loc[1, "warnings"]
     # the slow baseline's wall times, scaled to the usual speed
@@ -254,15 +255,15 @@ def test_the_observer_share_is_warned_about_on_busy_cells_only() -> None:
     busy = _trials(
         1, "sequential", 1, [1.0] * 4, observer_cpu_s=0.08, sampler_cpu_s=0.06, process_s=1.2
     )
-    summary = stats.summarize_cells(busy, cores=2)
+    summary = stats.summarise_cells(busy, cores=2)
     assert summary.loc[0, "observer_share"] == pytest.approx(0.05)
     assert "the observer's sampling used 5.0% as much CPU" in summary.loc[0, "warnings"]
     idle = busy.assign(cpu_user_s=0.01)  # a sleep: 1% of a core busy
-    summary = stats.summarize_cells(idle, cores=2)
+    summary = stats.summarise_cells(idle, cores=2)
     assert summary.loc[0, "observer_share"] == pytest.approx(5.0)
     assert "observer" not in summary.loc[0, "warnings"]
     assert math.isnan(
-        stats.summarize_cells(_trials(1, "sequential", 1, [1.0] * 4), cores=2).loc[
+        stats.summarise_cells(_trials(1, "sequential", 1, [1.0] * 4), cores=2).loc[
             0, "median_observer_cpu_s"
         ]
     )

@@ -10,12 +10,9 @@ import pandas as pd
 import pytest
 
 from pipeline.analysis.headlines import task_headlines
-from pipeline.analysis.stats import numeric_summary, summarize_cells
-from pipeline.publishing.report import (
-    variant_sections,
-    write_index,
-    write_run_report,
-)
+from pipeline.analysis.stats import numeric_summary, summarise_cells
+from pipeline.publishing.index_page import write_index
+from pipeline.publishing.report import variant_sections, write_run_report
 
 SCRIPT = "<script>alert(1)</script>"
 ESCAPED_SCRIPT = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -72,7 +69,7 @@ def trials():
 
 @pytest.fixture
 def summary():
-    return summarize_cells(trials(), cores=4)
+    return summarise_cells(trials(), cores=4)
 
 
 def run(**changes):
@@ -153,7 +150,7 @@ def test_run_report_has_no_external_references(tmp_path, summary):
 
 
 def test_run_report_without_cells(tmp_path):
-    empty = summarize_cells(trials().iloc[0:0], cores=4)
+    empty = summarise_cells(trials().iloc[0:0], cores=4)
     html = write_run_report(run(), {}, empty, {}, tmp_path, index_href=None).read_text()
     assert "This run has no cells." in html
     assert parse(html).links == ["trials.csv", "summary.csv", "summary.md"]  # no index link
@@ -177,7 +174,7 @@ def test_a_best_model_is_named_only_when_the_rule_separates_it():
             wall_s=lambda t: t["wall_s"].where(t["model"].ne("threads"), threads_wall_s),
             repetition=lambda t: t.groupby("cell_id").cumcount(),
         )
-        return task_headlines(numeric_summary(summarize_cells(rows, cores=4)), rows)["cpu_pure"]
+        return task_headlines(numeric_summary(summarise_cells(rows, cores=4)), rows)["cpu_pure"]
 
     assert headline(1.0) == (
         "cpu_pure: at 4 workers, processes is best with 4.00× [4.00, 4.00] vs sequential, "

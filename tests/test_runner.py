@@ -9,7 +9,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pipeline.execution.runner import TrialRequest, execute_in_process
+from pipeline.execution.runner import execute_in_process
+from pipeline.execution.trial import TrialRequest
 
 from .helpers import TESTS_DIR
 

@@ -12,17 +12,13 @@ from hypothesis import strategies as st
 from scipy import stats as scipy_stats
 
 from pipeline.analysis.inference import Rule
+from pipeline.analysis.scaling import amdahl, ideal_speedup, karp_flatt, scaling_fits, usl
 from pipeline.analysis.stats import (
     SUMMARY_COLUMNS,
-    amdahl,
     count_outliers,
-    ideal_speedup,
     instability,
-    karp_flatt,
-    scaling_fits,
-    summarize_cells,
-    summarize_facts,
-    usl,
+    summarise_cells,
+    summarise_facts,
 )
 
 
@@ -56,14 +52,14 @@ def cell(cell_id, model, workers, walls, **extra):
     ]
 
 
-def summarize(rows, cores=8, **options):
+def summarise(rows, cores=8, **options):
     """Summary of the given trial rows, indexed by cell_id for easy lookup."""
-    return summarize_cells(pd.DataFrame(rows), cores=cores, **options).set_index("cell_id")
+    return summarise_cells(pd.DataFrame(rows), cores=cores, **options).set_index("cell_id")
 
 
 def test_columns_and_order():
     rows = cell(2, "threads", 2, [1.0, 2.0]) + cell(1, "sequential", 1, [2.0, 4.0])
-    summary = summarize_cells(pd.DataFrame(rows), cores=2)
+    summary = summarise_cells(pd.DataFrame(rows), cores=2)
     assert list(summary.columns) == SUMMARY_COLUMNS
     assert list(summary["cell_id"]) == [1, 2]
     assert SUMMARY_COLUMNS[:10] == [
@@ -81,7 +77,7 @@ def test_columns_and_order():
 
 
 def test_point_statistics_of_wall_time():
-    summary = summarize(cell(1, "sequential", 1, [4.0, 1.0, 10.0, 3.0, 2.0]))
+    summary = summarise(cell(1, "sequential", 1, [4.0, 1.0, 10.0, 3.0, 2.0]))
     row = summary.loc[1]
     assert row["n"] == 5
     assert row["n_ok"] == 5
@@ -104,7 +100,7 @@ def test_resource_medians_and_cpu_utilisation():
         trial(1, "sequential", 1, 2.0, startup_s=1.0, shutdown_s=1.0, cpu_user_s=3.0,
               cpu_sys_s=0.0, peak_rss_bytes=200),
     ]  # fmt: skip
-    row = summarize(rows).loc[1]
+    row = summarise(rows).loc[1]
     assert row["median_startup_s"] == 0.5
     assert row["median_shutdown_s"] == 1.0
     assert row["median_cpu_s"] == 3.0  # cpu totals 2, 4, 3
@@ -118,7 +114,7 @@ def test_only_ok_trials_are_timed():
         trial(1, "sequential", 1, 100.0, status="timeout"),
         trial(1, "sequential", 1, math.nan, status="crashed"),
     ]
-    row = summarize(rows).loc[1]
+    row = summarise(rows).loc[1]
     assert (row["n"], row["n_ok"]) == (5, 3)
     assert row["median_wall_s"] == 2.0
     assert row["max_wall_s"] == 3.0
@@ -130,7 +126,7 @@ def test_speedup_efficiency_and_ideal():
         + cell(2, "threads", 2, [1.0, 2.0, 3.0])
         + cell(3, "processes", 4, [1.0, 2.0, 3.0])
     )
-    summary = summarize(rows, cores=2)
+    summary = summarise(rows, cores=2)
     assert summary.loc[1, "speedup"] == 1.0
     assert summary.loc[2, "speedup"] == 2.0
     assert summary.loc[2, "efficiency"] == 1.0
@@ -141,7 +137,7 @@ def test_speedup_efficiency_and_ideal():
 
 def test_speedup_interval_of_constant_samples_is_exact():
     rows = cell(1, "sequential", 1, [4.0, 4.0, 4.0]) + cell(2, "threads", 2, [2.0, 2.0])
-    summary = summarize(rows)
+    summary = summarise(rows)
     assert (summary.loc[1, "ci_low_wall_s"], summary.loc[1, "ci_high_wall_s"]) == (4.0, 4.0)
     assert (summary.loc[2, "ci_low_wall_s"], summary.loc[2, "ci_high_wall_s"]) == (2.0, 2.0)
     assert (summary.loc[2, "speedup_ci_low"], summary.loc[2, "speedup_ci_high"]) == (2.0, 2.0)
@@ -151,7 +147,7 @@ def test_intervals_contain_the_estimates():
     rows = cell(1, "sequential", 1, [2.0, 2.2, 1.9, 2.1, 2.05]) + cell(
         2, "threads", 2, [1.0, 1.1, 0.95, 1.05, 1.2]
     )
-    row = summarize(rows).loc[2]
+    row = summarise(rows).loc[2]
     assert row["ci_low_wall_s"] <= row["median_wall_s"] <= row["ci_high_wall_s"]
     assert row["ci_low_wall_s"] < row["ci_high_wall_s"]
     assert row["speedup_ci_low"] <= row["speedup"] <= row["speedup_ci_high"]
@@ -168,15 +164,15 @@ def test_speedup_interval_is_scipys_t_interval_of_the_log_ratio():
     ]
     welch = scipy_stats.ttest_ind(np.log(baseline), np.log(sample), equal_var=False)
     low, high = np.exp(welch.confidence_interval(0.95))
-    row = summarize(unpaired).loc[2]
+    row = summarise(unpaired).loc[2]
     assert (row["speedup_ci_low"], row["speedup_ci_high"]) == pytest.approx((low, high))
     paired = scipy_stats.ttest_rel(np.log(baseline), np.log(sample))
     low, high = np.exp(paired.confidence_interval(0.95))
     rows = cell(1, "sequential", 1, baseline) + cell(2, "threads", 2, sample)
-    row = summarize(rows, rule=Rule(paired=True)).loc[2]
+    row = summarise(rows, rule=Rule(paired=True)).loc[2]
     assert (row["speedup_ci_low"], row["speedup_ci_high"]) == pytest.approx((low, high))
     # unless the spec asks for pairs (pair_rounds), the same rounds still get Welch's
-    welch_again = summarize(rows).loc[2]
+    welch_again = summarise(rows).loc[2]
     assert welch_again["speedup_ci_low"] == pytest.approx(
         np.exp(welch.confidence_interval(0.95))[0]
     )
@@ -184,11 +180,11 @@ def test_speedup_interval_is_scipys_t_interval_of_the_log_ratio():
 
 def test_the_median_interval_is_two_order_statistics_at_their_exact_level():
     walls = [5.0, 1.0, 4.0, 2.0, 3.0]
-    row = summarize(cell(1, "sequential", 1, walls)).loc[1]
+    row = summarise(cell(1, "sequential", 1, walls)).loc[1]
     # five trials cannot reach 95%: min and max, at 1 - 2 * 0.5**5 = 93.75%
     assert (row["ci_low_wall_s"], row["ci_high_wall_s"]) == (1.0, 5.0)
     assert row["ci_level_wall"] == pytest.approx(0.9375)
-    ten = summarize(cell(1, "sequential", 1, [float(i) for i in range(1, 11)])).loc[1]
+    ten = summarise(cell(1, "sequential", 1, [float(i) for i in range(1, 11)])).loc[1]
     assert (ten["ci_low_wall_s"], ten["ci_high_wall_s"]) == (2.0, 9.0)  # x(2), x(9): 97.9%
     assert ten["ci_level_wall"] == pytest.approx(1 - 2 * 11 / 1024)
 
@@ -200,7 +196,7 @@ def test_fewer_than_two_ok_trials_give_nan_intervals():
         + [trial(2, "threads", 2, math.nan, status="error")]
         + [trial(3, "threads", 4, math.nan, status="crashed")]
     )
-    summary = summarize(rows)
+    summary = summarise(rows)
     assert (summary.loc[2, "n"], summary.loc[2, "n_ok"]) == (2, 1)
     assert summary.loc[2, "median_wall_s"] == 1.0
     assert summary.loc[2, "speedup"] == 2.0
@@ -215,7 +211,7 @@ def test_missing_baseline_gives_nan_speedup():
     rows = cell(1, "sequential", 1, [2.0, 2.0], payload_bytes=1024) + cell(
         2, "threads", 2, [1.0, 1.5], payload_bytes=2048
     )
-    row = summarize(rows).loc[2]
+    row = summarise(rows).loc[2]
     assert row["median_wall_s"] == 1.25
     for column in ["speedup", "speedup_ci_low", "speedup_ci_high", "efficiency"]:
         assert math.isnan(row[column])
@@ -229,12 +225,12 @@ def test_baseline_is_first_sequential_cell_with_data():
         *cell(3, "sequential", 1, [8.0, 8.0]),
         *cell(4, "threads", 2, [2.0, 2.0]),
     ]
-    summary = summarize(rows)
+    summary = summarise(rows)
     assert list(summary["speedup"].iloc[1:]) == pytest.approx([1.0, 0.5, 2.0])
 
 
 def test_sequential_cell_counts_one_worker():
-    summary = summarize(cell(1, "sequential", 4, [2.0, 3.0]), cores=8)
+    summary = summarise(cell(1, "sequential", 4, [2.0, 3.0]), cores=8)
     assert summary.loc[1, "ideal_speedup"] == 1
     assert summary.loc[1, "efficiency"] == 1.0
 
@@ -243,16 +239,16 @@ def test_intervals_are_computed_not_resampled():
     rows = cell(1, "sequential", 1, [2.0, 2.4, 1.8, 2.2]) + cell(
         2, "threads", 2, [1.0, 1.3, 0.9, 1.2]
     )
-    first = summarize(rows)
-    assert first.equals(summarize(rows))
+    first = summarise(rows)
+    assert first.equals(summarise(rows))
     # a cell's intervals do not depend on the other cells summarised with it
-    alone = summarize(rows[:4])
+    alone = summarise(rows[:4])
     assert alone.loc[1, "ci_low_wall_s"] == first.loc[1, "ci_low_wall_s"]
 
 
 def test_empty_input_gives_empty_summary():
     empty = pd.DataFrame(columns=list(trial(1, "sequential", 1, 1.0)))
-    summary = summarize_cells(empty, cores=2)
+    summary = summarise_cells(empty, cores=2)
     assert summary.empty
     assert list(summary.columns) == SUMMARY_COLUMNS
 
@@ -260,7 +256,7 @@ def test_empty_input_gives_empty_summary():
 def test_missing_columns_are_named():
     trials = pd.DataFrame(cell(1, "sequential", 1, [1.0])).drop(columns=["wall_s", "status"])
     with pytest.raises(ValueError, match="status, wall_s"):
-        summarize_cells(trials, cores=2)
+        summarise_cells(trials, cores=2)
 
 
 def test_ideal_speedup():
@@ -281,14 +277,14 @@ walls = st.lists(
 @settings(max_examples=60, deadline=None, database=None)
 @given(walls=walls)
 def test_interval_contains_median_and_baseline_speedup_is_one(walls):
-    row = summarize(cell(1, "sequential", 1, walls)).loc[1]
+    row = summarise(cell(1, "sequential", 1, walls)).loc[1]
     assert row["ci_low_wall_s"] <= row["median_wall_s"] <= row["ci_high_wall_s"]
     assert row["median_wall_s"] == np.median(walls)
     assert row["speedup"] == 1.0
     assert (row["speedup_ci_low"], row["speedup_ci_high"]) == (1.0, 1.0)
 
 
-def test_summarize_facts_exact() -> None:
+def test_summarise_facts_exact() -> None:
     facts = pd.DataFrame(
         {
             "cell_id": [2, 2, 2, 1, 1],
@@ -296,7 +292,7 @@ def test_summarize_facts_exact() -> None:
             "value": [3.0, 0.0, 10.0, 8.0, None],
         }
     )
-    summary = summarize_facts(facts)
+    summary = summarise_facts(facts)
     assert summary.columns.tolist() == ["cell_id", "name", "n", "median", "min", "max"]
     rows = summary.astype(object).where(summary.notna(), None).values.tolist()
     assert rows == [
@@ -304,7 +300,7 @@ def test_summarize_facts_exact() -> None:
         [1, "lost", 0, None, None, None],
         [2, "lost", 3, 3.0, 0.0, 10.0],
     ]
-    assert summarize_facts(facts.iloc[:0]).empty
+    assert summarise_facts(facts.iloc[:0]).empty
 
 
 def test_count_outliers_by_tukey_fences() -> None:
@@ -349,7 +345,7 @@ def test_instability_warnings_like_pyperf() -> None:
 
 def test_summary_counts_outliers_and_warns() -> None:
     walls = [1.0, 1.01, 0.99, 1.0, 1.02, 1.0, 0.98, 5.0]
-    summary = summarize(cell(1, "sequential", 1, walls))
+    summary = summarise(cell(1, "sequential", 1, walls))
     assert summary.loc[1, "outliers"] == 1
     assert "1 outlier(s)" in summary.loc[1, "warnings"]
     assert "slowest trial" in summary.loc[1, "warnings"]
@@ -404,7 +400,7 @@ def test_usl_fit_recovers_contention_coherency_and_the_peak() -> None:
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.floats(0.001, 10.0), min_size=2, max_size=12))
 def test_interval_contains_the_median_and_self_speedup_is_one(walls: list[float]) -> None:
-    summary = summarize(cell(1, "sequential", 1, walls))
+    summary = summarise(cell(1, "sequential", 1, walls))
     row = summary.iloc[0]
     assert row["ci_low_wall_s"] <= row["median_wall_s"] <= row["ci_high_wall_s"]
     assert row["speedup"] == 1.0
@@ -431,9 +427,9 @@ def test_the_ideal_applies_to_cpu_bound_tasks_only() -> None:
         {**row, "task": "io_sleep"}
         for row in cell(1, "sequential", 1, [2.0, 2.0]) + cell(2, "threads", 4, [0.5, 0.5])
     ]
-    summary = summarize(rows, cores=2)
+    summary = summarise(rows, cores=2)
     assert summary["ideal_speedup"].isna().all()  # waits overlap whatever the cores
-    cpu = summarize(
+    cpu = summarise(
         cell(1, "sequential", 1, [2.0, 2.0]) + cell(2, "threads", 4, [2.0, 2.0]), cores=1.5
     )
     assert cpu.loc[2, "ideal_speedup"] == 1.5  # a cgroup quota of 1.5 CPUs

@@ -17,7 +17,8 @@ import pytest
 
 from pipeline import app
 from pipeline.execution import observer
-from pipeline.execution.runner import Limits, TrialRequest, execute_in_process
+from pipeline.execution.runner import execute_in_process
+from pipeline.execution.trial import Limits, TrialRequest
 from pipeline.execution.warm import WarmStarts
 from pipeline.status import TrialStatus
 from pipeline.worker import memory

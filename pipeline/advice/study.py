@@ -31,7 +31,7 @@ from ..planning.axes import Interpreter
 from ..publishing.advice_page import write_page
 from ..publishing.site import build_report
 from ..results import cores
-from ..storage import store
+from ..storage.store import Store
 from . import plan
 
 FREE_THREADED = PROJECT_ROOT / ".python-ft" / "bin" / "python3t"  # make python-ft
@@ -102,23 +102,23 @@ def advise(
             outcome = orchestrator.run(planned, url, progress=progress, undecided=undecided)
         finally:
             planned.close()
-    results = store.Store(url)
-    report = build_report(results, outcome.run_id, reports_dir) if reports_dir else None
-    answer = answer_of(results, outcome.run_id)
+    store = Store(url)
+    report = build_report(store, outcome.run_id, reports_dir) if reports_dir else None
+    answer = answer_of(store, outcome.run_id)
     page = write_page(answer, report.parent) if report is not None else None
     return Advice(outcome.run_id, answer, report, page, profile)
 
 
-def is_advice(results: store.Store, run_id: int) -> bool:
+def is_advice(store: Store, run_id: int) -> bool:
     """Whether a stored run is a ``pipeline advise`` study (its cells run the call task)."""
-    return results.resolve_run(run_id).spec_text.startswith(plan.GENERATED)
+    return store.resolve_run(run_id).spec_text.startswith(plan.GENERATED)
 
 
-def write_advice_page(results: store.Store, run_id: int, out_dir: Path) -> Path | None:
+def write_advice_page(store: Store, run_id: int, out_dir: Path) -> Path | None:
     """The advice page of a stored advise study, next to its report (None otherwise)."""
-    if not is_advice(results, run_id):
+    if not is_advice(store, run_id):
         return None
-    return write_page(answer_of(results, run_id), out_dir)
+    return write_page(answer_of(store, run_id), out_dir)
 
 
 def _offers(options: plan.Options) -> tuple[tuple[plan.Offer, Any], list[tuple[plan.Offer, Any]]]:
@@ -156,26 +156,26 @@ def _cores() -> float:
     )
 
 
-def undecided(results: store.Store, run_id: int) -> set[int]:
+def undecided(store: Store, run_id: int) -> set[int]:
     """The cells of an advise run that need more trials (analysis/advice.py)."""
-    run_row = results.resolve_run(run_id)
-    data = advice.measured(results.trials_frame(run_id))
+    run_row = store.resolve_run(run_id)
+    data = advice.measured(store.trials_frame(run_id))
     return advice.undecided_cells(data, run_rule(run_row.model_dump()))
 
 
-def answer_of(results: store.Store, run_id: int) -> Answer:
+def answer_of(store: Store, run_id: int) -> Answer:
     """The advice from a stored advise run (what ``pipeline advise`` prints, and what its
     page shows)."""
-    run_row = results.resolve_run(run_id)
-    trials = results.trials_frame(run_id)
-    facts = results.facts_frame(run_id)
+    run_row = store.resolve_run(run_id)
+    trials = store.trials_frame(run_id)
+    facts = store.facts_frame(run_id)
     rule = run_rule(run_row.model_dump())
     data = advice.measured(trials)
     decided = advice.decide(data, rule)
-    usable_cores = cores(results, run_id)
+    usable_cores = cores(store, run_id)
     processes = [c for c in data.usable() if c.kind == "processes"]
     best_processes = _best_of(data, processes)
-    details = results.trial_details(run_id)
+    details = store.trial_details(run_id)
     model = advice_findings.cost_model(
         data, trials, facts, details, best_processes, usable_cores, int(run_row.items)
     )
@@ -186,7 +186,7 @@ def answer_of(results: store.Store, run_id: int) -> Answer:
         decided,
         rule,
         model=model,
-        memory=advice_findings.memory_per_worker(data, results.summary_frame(run_id)),
+        memory=advice_findings.memory_per_worker(data, store.summary_frame(run_id)),
         mismatches=mismatched,
         compare_note=note,
         readiness=advice_findings.readiness(data, facts),

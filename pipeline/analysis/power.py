@@ -92,9 +92,9 @@ def claim_power(
     interpreter's probe found it)."""
     rule = rule or Rule()
     placeholder = _placeholder_trials(cells)
-    from .stats import numeric_summary, summarize_cells
+    from .stats import numeric_summary, summarise_cells
 
-    summary = numeric_summary(summarize_cells(placeholder, cores=2))
+    summary = numeric_summary(summarise_cells(placeholder, cores=2))
     data = claims.gather_evidence(summary, placeholder, _no_facts(), 2, rule)
     found = []
     for verdict in claims.judge(data):

@@ -17,7 +17,7 @@ import pandas as pd
 from ..planning import matrix
 from ..results import summarise, undecided_cells
 from ..status import RunStatus, StopReason, TrialStatus
-from ..storage import store
+from ..storage.store import Store
 from . import (
     adaptive,
     cluster,
@@ -75,7 +75,7 @@ class QuietProgress:
 
 
 # the cell ids of a stored run that adaptive rounds should measure again
-Undecided = Callable[[store.Store, int], set[int]]
+Undecided = Callable[[Store, int], set[int]]
 
 
 @dataclass(frozen=True)
@@ -103,14 +103,14 @@ def run(
     lacks. ``undecided``: the cells that adaptive rounds go to (by default those of the
     claims' open comparisons)."""
     progress = progress or QuietProgress()
-    results = store.Store(url)
+    store = Store(url)
     if resume is None:
-        run_id, cell_ids = _start(results, plan)
+        run_id, cell_ids = _start(store, plan)
         done = pd.DataFrame(
             columns=["position", "repetition", "warmup", "sequence", "status", "wall_s", "error"]
         )
     else:
-        run_id, cell_ids, done = reopen(results, plan, resume)
+        run_id, cell_ids, done = reopen(store, plan, resume)
     finished = {
         (int(p), int(r), bool(w))
         for p, r, w in zip(done["position"], done["repetition"], done["warmup"], strict=True)
@@ -147,7 +147,7 @@ def run(
         trial, measurement = done.trial, done.measurement
         if measurement.status == TrialStatus.SKIPPED:
             skipped[trial.cell.position] = measurement.error or "skipped"
-        results.add_trial(
+        store.add_trial(
             records.trial_row(
                 run_id,
                 cell_ids[trial.cell.position],
@@ -185,7 +185,7 @@ def run(
                 run_all,
                 progress,
                 next_sequence,
-                lambda: {positions[i] for i in undecided(results, run_id) if i in positions},
+                lambda: {positions[i] for i in undecided(store, run_id) if i in positions},
             )
         status = RunStatus.FINISHED
     except KeyboardInterrupt:
@@ -201,22 +201,22 @@ def run(
         repetitions.stop_all(
             StopReason.FIXED_COUNT if status == RunStatus.FINISHED else StopReason.INTERRUPTED
         )
-        results.set_stop_reasons(
+        store.set_stop_reasons(
             {cell_ids[position]: reason for position, reason in repetitions.reasons.items()}
         )
-        results.finish_run(run_id, status, environment.closing_figures())
-        summarise(results, run_id)
-    return RunOutcome(run_id, status, results.trial_counts(run_id))
+        store.finish_run(run_id, status, environment.closing_figures())
+        summarise(store, run_id)
+    return RunOutcome(run_id, status, store.trial_counts(run_id))
 
 
 def _float_or_none(value: Any) -> float | None:
     return None if value is None or pd.isna(value) else float(value)
 
 
-def _start(results: store.Store, plan: Plan) -> tuple[int, dict[int, int]]:
+def _start(store: Store, plan: Plan) -> tuple[int, dict[int, int]]:
     """Store a new run with its environment and cells; its id and cell ids by position."""
     cell_rows = records.cell_rows(plan)
-    run_row = results.create_run(
+    run_row = store.create_run(
         records.run_row(plan),
         records.environment_row(environment.capture()),
         cell_rows,

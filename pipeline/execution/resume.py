@@ -16,35 +16,34 @@ import yaml
 
 from ..errors import ResumeError
 from ..status import RunStatus
-from ..storage import schema, store
+from ..storage import schema
+from ..storage.store import Store
 from . import interpreters, records
 from .plan import Plan
 
 
-def reopen(
-    results: store.Store, plan: Plan, resume: str
-) -> tuple[int, dict[int, int], pd.DataFrame]:
+def reopen(store: Store, plan: Plan, resume: str) -> tuple[int, dict[int, int], pd.DataFrame]:
     """Check that a run can be resumed with this plan and claim it; its id, cell ids by
     position and the trials it already has."""
-    run_row = _resumable_run(results, plan, resume)
+    run_row = _resumable_run(store, plan, resume)
     run_id = run_row.id or 0
     if run_row.spec_hash != plan.spec.hash:
         raise ResumeError(
             f"run {run_id} cannot be resumed: its spec changed since "
             f"({spec_changes(run_row.spec_text, plan.spec.text)})"
         )
-    changed = _changed_interpreters(results.interpreters_frame(run_id), plan.probes)
+    changed = _changed_interpreters(store.interpreters_frame(run_id), plan.probes)
     if changed:
         raise ResumeError(f"run {run_id} cannot be resumed: {changed}")
-    stored_hosts = sorted(set(results.cell_hosts(run_id)) - {""})
+    stored_hosts = sorted(set(store.cell_hosts(run_id)) - {""})
     planned_hosts = sorted({cell.host for cell in plan.cells} - {""})
     if stored_hosts != planned_hosts:
         raise ResumeError(
             f"run {run_id} cannot be resumed: it ran on hosts {stored_hosts or 'of no cluster'}, "
             f"this one has {planned_hosts or 'none'} (hosts: each needs the same hosts)"
         )
-    results.claim_run(run_id, platform.node(), os.getpid())
-    return run_id, results.cell_ids(run_id), results.done_trials(run_id)
+    store.claim_run(run_id, platform.node(), os.getpid())
+    return run_id, store.cell_ids(run_id), store.done_trials(run_id)
 
 
 def _changed_interpreters(stored: pd.DataFrame, probes: dict[str, interpreters.Probe]) -> str:
@@ -84,14 +83,14 @@ def _comparable(value: Any) -> Any:
     return bool(value) if isinstance(value, bool | int) else str(value)
 
 
-def _resumable_run(results: store.Store, plan: Plan, resume: str) -> schema.Run:
+def _resumable_run(store: Store, plan: Plan, resume: str) -> schema.Run:
     if resume != "latest":
-        run_row = results.resolve_run(resume)
+        run_row = store.resolve_run(resume)
         problem = _why_not_resumable(run_row, plan.spec.timeout)
         if problem:
             raise ResumeError(f"run {run_row.id} cannot be resumed: {problem}")
         return run_row
-    for run_row in results.runs():
+    for run_row in store.runs():
         if run_row.name == plan.spec.name and not _why_not_resumable(run_row, plan.spec.timeout):
             return run_row
     raise ResumeError(

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from ..analysis.advice_answer import Answer
 from .charts import DASHES, MARKERS, MIB, finish
-from .report import _templates, _write
+from .files import templates, write
 
 PAGE = "advice.html"
 
@@ -27,8 +27,8 @@ def write_page(answer: Answer, out_dir: Path) -> Path:
         for chart in (speedup_chart(answer), break_even_chart(answer), memory_chart(answer))
         if chart
     ]
-    html = _templates().get_template("advice.html.j2").render(answer=answer, charts=charts)
-    return _write(Path(out_dir) / PAGE, html)
+    html = templates().get_template("advice.html.j2").render(answer=answer, charts=charts)
+    return write(Path(out_dir) / PAGE, html)
 
 
 def speedup_chart(answer: Answer) -> str:

@@ -22,7 +22,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, NullLocator
 
-from ..analysis.stats import numeric_summary, scaling_fits, usl
+from ..analysis.scaling import scaling_fits, usl
+from ..analysis.stats import numeric_summary
 from ..cells import with_optional_keys
 from ..metrics import METRICS
 from ..units import BYTE_UNITS, format_bytes

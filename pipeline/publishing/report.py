@@ -1,4 +1,5 @@
-"""Self-contained HTML reports: one page per run and an index of runs.
+"""The self-contained HTML page of a run (its data files, digest and the index of runs are
+written by data_files.py, markdown.py and index_page.py).
 
 Templates autoescape every value; only chart SVG produced by ``pipeline.charts`` is
 inserted as markup. Pages reference nothing on the network.
@@ -6,24 +7,18 @@ inserted as markup. Pages reference nothing on the network.
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import json
-import os
-import re
-from collections.abc import Hashable, Iterator, Mapping
-from datetime import datetime
+from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from jinja2 import Environment as TemplateSet
-from jinja2 import PackageLoader, select_autoescape
 
 from ..analysis.evidence import level_text
 from ..analysis.headlines import task_headlines
 from ..analysis.inference import run_rule
-from ..analysis.stats import numeric_summary, scaling_fits
+from ..analysis.scaling import scaling_fits
+from ..analysis.stats import numeric_summary
 from ..cells import model_label, variant_text
 from ..cells import row_label as label
 from ..metrics import (
@@ -34,12 +29,10 @@ from ..metrics import (
     format_with_interval,
     is_missing,
 )
-from ..results import environment_groups
-from ..status import TrialStatus, Verdict
+from ..results.environment import environment_groups
+from ..status import TrialStatus
 from ..units import MISSING, format_bytes
-
-__all__ = ["write_index", "write_run_report"]
-
+from .files import cell_text, relative_href, templates, write
 
 CONFIDENCE_PERCENT = 95
 
@@ -63,7 +56,7 @@ def write_run_report(
     host_verdicts: list[dict[str, Any]] | None = None,
 ) -> Path:
     """Write out_dir/index.html for one run and return its path. ``facts`` is the output
-    of ``stats.summarize_facts``; ``warnings`` are notes about the machine (busy, tuning),
+    of ``stats.summarise_facts``; ``warnings`` are notes about the machine (busy, tuning),
     each with its fix; ``notes`` milder ones (CPU isolation, ASLR), in smaller print;
     ``interpreters`` the run's probed interpreters (``run_interpreter`` rows); ``trials``
     its measured trials (for the cells that were skipped, and why); ``hosts`` the cluster
@@ -84,8 +77,8 @@ def write_run_report(
         }
         for task in tasks
     ]
-    dates = {key: _format_value(run.get(key)) for key in ("started_at", "finished_at")}
-    template = _templates().get_template("run.html.j2")
+    dates = {key: cell_text(run.get(key)) for key in ("started_at", "finished_at")}
+    template = templates().get_template("run.html.j2")
     html = template.render(
         run={**run, **dates},
         environment=environment_groups(environment),
@@ -102,7 +95,7 @@ def write_run_report(
         skipped=skipped_rows(trials) if trials is not None else [],
         hosts=_host_rows(hosts),
         host_verdicts=host_verdicts or [],
-        index_href=_relative_href(index_href) if index_href else None,
+        index_href=relative_href(index_href) if index_href else None,
         confidence=CONFIDENCE_PERCENT,
         looks=rule.schedule.looks,
         look_levels={
@@ -110,7 +103,7 @@ def write_run_report(
             "cell": level_text(rule.with_alpha((1 - CONFIDENCE_PERCENT / 100) / 2).level()),
         },
     )
-    return _write(Path(out_dir) / "index.html", html)
+    return write(Path(out_dir) / "index.html", html)
 
 
 def interpreter_rows(frame: pd.DataFrame) -> list[dict[str, str]]:
@@ -141,7 +134,7 @@ def _host_rows(hosts: pd.DataFrame | None) -> list[dict[str, str]]:
     if hosts is None or hosts.empty:
         return []
     return [
-        {str(key): _format_value(value) for key, value in row.items()}
+        {str(key): cell_text(value) for key, value in row.items()}
         for row in hosts.to_dict("records")
     ]
 
@@ -167,130 +160,6 @@ def skipped_rows(trials: pd.DataFrame) -> list[dict[str, str]]:
             }
         )
     return rows
-
-
-def write_data_files(
-    out_dir: Path,
-    trials: pd.DataFrame,
-    summary: pd.DataFrame,
-    digest: str,
-    verdicts: list[Any],
-) -> None:
-    """trials.csv and summary.csv (every column, as in the views), summary.md, and
-    verdicts.json (for the index of runs)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with _atomic(out_dir / "trials.csv") as part:
-        trials.to_csv(part, index=False)
-    with _atomic(out_dir / "summary.csv") as part:
-        summary.to_csv(part, index=False)
-    _write(out_dir / "summary.md", digest)
-    _write(
-        out_dir / VERDICTS_FILE,
-        json.dumps([dataclasses.asdict(verdict) for verdict in verdicts], indent=1),
-    )
-
-
-VERDICTS_FILE = "verdicts.json"
-# what every ratio beside an interval is, for the digest (summary.csv's speedup too)
-ESTIMAND_NOTE = (
-    "Ratios and speedups are ratios of the geometric means of trial times, on the rounds "
-    "both cells ran (the estimate each interval is about); medians are descriptive."
-)
-
-
-def read_verdicts(out_dir: Path) -> list[dict[str, str]]:
-    """The verdicts of a built report, from its verdicts.json ([] without one): claim,
-    title, verdict and headline of each, for the badges of the index of runs."""
-    try:
-        found = json.loads((out_dir / VERDICTS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
-    return [
-        {
-            "claim": str(v.get("claim", "")),
-            "title": str(v.get("title") or v.get("statement") or v.get("claim", "")),
-            "verdict": str(v.get("verdict", "")),
-            "headline": str(v.get("headline") or v.get("summary") or ""),
-        }
-        for v in found
-        if isinstance(v, dict)
-    ]
-
-
-VERDICT_SLUGS = {verdict.value: verdict.slug for verdict in Verdict}  # CSS classes
-
-
-def markdown_digest(
-    run: dict[str, Any],
-    environment: dict[str, Any],
-    summary: pd.DataFrame,
-    verdicts: list[Any],
-    trials: pd.DataFrame | None = None,
-) -> str:
-    """A Markdown digest of a run, fit for a pull request or a README: what was measured
-    where, the verdicts, and the headline of each task. Text from the spec or the
-    environment is escaped for Markdown tables."""
-    lines = [
-        f"# Run {_md(run.get('name'))} (#{run.get('id')})",
-        "",
-        f"{_md(environment.get('cpu_model'))}, {environment.get('cpu_physical')} physical "
-        f"cores, Python {_md(environment.get('python_version'))} on "
-        f"{_md(environment.get('os'))}; {run.get('trial_count')} measured trials, "
-        f"started {_format_value(run.get('started_at'))}.",
-        *(
-            ["", f"Interpreters: {_md(environment['interpreters'])}."]
-            if environment.get("interpreters")
-            else []
-        ),
-        "",
-        "## Verdicts on the explainer's claims",
-        "",
-        "| verdict | claim | what the run shows |",
-        "| --- | --- | --- |",
-        *(f"| {v.verdict} | {_md(v.statement)} | {_md(v.summary)} |" for v in verdicts),
-        "",
-        ESTIMAND_NOTE,
-        "",
-        "## Headlines",
-        "",
-        *(
-            f"- {_md(line)}"
-            for line in task_headlines(numeric_summary(summary), trials, run_rule(run)).values()
-        ),
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def _md(value: Any) -> str:
-    """Text for a Markdown table cell: pipes and line breaks escaped, HTML neutralised."""
-    text = "" if value is None else str(value)
-    return (
-        text.replace("\\", "\\\\")
-        .replace("|", "\\|")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-        .replace("\n", " ")
-    )
-
-
-def write_index(runs: list[dict[str, Any]], reports_dir: Path) -> Path:
-    """Write reports_dir/index.html listing runs newest first and return its path."""
-    ordered = sorted(runs, key=_run_order, reverse=True)
-    rows = [
-        {
-            **run,
-            "started_at": _format_value(run.get("started_at")),
-            "report_href": _relative_href(str(run["report_href"])),
-            "verdicts": [
-                {**v, "slug": VERDICT_SLUGS.get(v["verdict"], "none")}
-                for v in run.get("verdicts") or []
-            ],
-        }
-        for run in ordered
-    ]
-    html = _templates().get_template("index.html.j2").render(runs=rows)
-    return _write(Path(reports_dir) / "index.html", html)
 
 
 def variant_sections(summary: pd.DataFrame) -> pd.DataFrame:
@@ -463,58 +332,3 @@ def _level_note(level: Any) -> str:
     if is_missing(level) or level >= CONFIDENCE_PERCENT / 100 - 1e-9:
         return ""
     return f" ({format_value(level, Unit.SHARE)})"
-
-
-def _format_value(value: Any) -> str:
-    """A scalar as text for a table cell (datetimes to the second, missing as a dash)."""
-    if is_missing(value):
-        return MISSING
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ", timespec="seconds")
-    return str(value)
-
-
-def _run_order(run: Mapping[str, Any]) -> tuple[str, int]:
-    """Sort key of a run: start time, then id (runs never started sort oldest)."""
-    started = run.get("started_at")
-    started_text = "" if is_missing(started) else _format_value(started)
-    run_id = run.get("id")
-    return started_text, run_id if isinstance(run_id, int) else 0
-
-
-def _relative_href(href: str) -> str:
-    """Accept only links relative to the page, so reports never point at the network."""
-    if re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*:|/)", href):
-        raise ValueError(f"report links must be relative paths, got {href!r}")
-    return href
-
-
-def _templates() -> TemplateSet:
-    """The Jinja environment of the report templates, autoescaping everything."""
-    return TemplateSet(
-        loader=PackageLoader("pipeline.publishing", "templates"),
-        autoescape=select_autoescape(default=True, default_for_string=True),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
-def _write(path: Path, text: str) -> Path:
-    """Write text to path atomically, creating its folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _atomic(path) as part:
-        part.write_text(text, encoding="utf-8")
-    return path
-
-
-@contextlib.contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    """A temporary file beside ``path`` to write, renamed over ``path`` once written (a
-    reader, or a run stopped mid-way, sees the old file or the new one, never half of
-    one); removed when writing fails."""
-    part = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
-        yield part
-        part.replace(path)
-    finally:
-        part.unlink(missing_ok=True)

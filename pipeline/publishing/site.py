@@ -9,9 +9,11 @@ from typing import Any
 
 import pandas as pd
 
-from .. import results as stored
+from .. import results
 from ..analysis import machine
-from ..storage import schema, store
+from ..results.environment import environment_dict
+from ..storage import schema
+from ..storage.store import Store
 
 DEFAULT_REPORTS_DIR = Path("reports")
 
@@ -22,21 +24,21 @@ def report_dir_name(run_id: int) -> str:
 
 
 def build_report(
-    results: store.Store, run: str | int | None, reports_dir: Path, *, index: bool = True
+    store: Store, run: str | int | None, reports_dir: Path, *, index: bool = True
 ) -> Path:
     """(Re)build a run's report folder (page, trials.csv, summary.csv, summary.md) and,
     unless ``index`` is false, the index of all runs; return the run's page."""
     from ..analysis import stats
-    from . import report
+    from . import data_files, markdown, report
 
-    run_row = results.resolve_run(run)
+    run_row = store.resolve_run(run)
     assert run_row.id is not None
-    trials = results.trials_frame(run_row.id)  # read once: 100,000 rows take a second
-    if results.summary_frame(run_row.id).empty and not trials.empty:
-        stored.summarise(results, run_row.id, trials)
-    summary = report.variant_sections(results.summary_frame(run_row.id))
-    cores = stored.cores(results, run_row.id)
-    host_cores = stored.host_cores(results, run_row.id)
+    trials = store.trials_frame(run_row.id)  # read once: 100,000 rows take a second
+    if store.summary_frame(run_row.id).empty and not trials.empty:
+        results.summarise(store, run_row.id, trials)
+    summary = report.variant_sections(store.summary_frame(run_row.id))
+    cores = results.cores(store, run_row.id)
+    host_cores = results.host_cores(store, run_row.id)
     rendered = _render_charts(
         summary,
         [str(task) for task in dict.fromkeys(summary["task"])],
@@ -45,39 +47,39 @@ def build_report(
         trials[[c for c in REFERENCE_COLUMNS if c in trials]],
     )
     out_dir = reports_dir / report_dir_name(run_row.id)
-    found = stored.verdicts(results, run_row.id, trials)
+    found = results.verdicts(store, run_row.id, trials)
     per_host = [
-        {"host": host, "verdicts": stored.verdicts(results, run_row.id, trials, host=host)}
-        for host in stored.cell_hosts(results, run_row.id)
+        {"host": host, "verdicts": results.verdicts(store, run_row.id, trials, host=host)}
+        for host in results.cell_hosts(store, run_row.id)
     ]
-    run_values = stored.run_dict(results, run_row)
-    machine_facts = results.environment(run_row.id)
-    environment_values = stored.environment_dict(results, run_row.id)
+    run_values = results.run_dict(store, run_row)
+    machine_facts = store.environment(run_row.id)
+    environment_values = environment_dict(store, run_row.id)
     page = report.write_run_report(
         run_values,
         environment_values,
         summary,
         rendered,
         out_dir,
-        facts=stats.summarize_facts(results.facts_frame(run_row.id)),
-        warnings=_warnings(results, run_row.id, machine_facts),
+        facts=stats.summarise_facts(store.facts_frame(run_row.id)),
+        warnings=_warnings(store, run_row.id, machine_facts),
         notes=machine.tuning_notes(machine_facts) if machine_facts is not None else [],
         verdicts=found,
         overview=rendered.pop(OVERVIEW, []),
-        interpreters=results.interpreters_frame(run_row.id),
+        interpreters=store.interpreters_frame(run_row.id),
         trials=trials,
-        hosts=stored.hosts(results, run_row.id),
+        hosts=results.hosts(store, run_row.id),
         host_verdicts=per_host,
     )
-    report.write_data_files(
+    data_files.write_data_files(
         out_dir,
         trials,
-        results.summary_frame(run_row.id),
-        report.markdown_digest(run_values, environment_values, summary, found),
+        store.summary_frame(run_row.id),
+        markdown.markdown_digest(run_values, environment_values, summary, found),
         found,
     )
     if index:
-        write_index(results, reports_dir)
+        write_index(store, reports_dir)
     return page
 
 
@@ -158,26 +160,26 @@ def _overview_charts(summary: pd.DataFrame, host_cores: dict[str, float]) -> lis
     return drawn
 
 
-def publish(results: store.Store, reports_dir: Path) -> list[Path]:
+def publish(store: Store, reports_dir: Path) -> list[Path]:
     """Rebuild the report of every run in the database and the index of them all."""
     pages = [
-        build_report(results, row.id, reports_dir, index=False) for row in reversed(results.runs())
+        build_report(store, row.id, reports_dir, index=False) for row in reversed(store.runs())
     ]
-    write_index(results, reports_dir)
+    write_index(store, reports_dir)
     return pages
 
 
-def write_index(results: store.Store, reports_dir: Path) -> Path:
+def write_index(store: Store, reports_dir: Path) -> Path:
     """reports_dir/index.html: every run with a published report, newest first."""
-    from . import report
+    from . import index_page
 
     published = [
         row
-        for row in results.runs()
+        for row in store.runs()
         if (reports_dir / report_dir_name(row.id or 0) / "index.html").exists()
     ]
-    return report.write_index(
-        [_index_entry(results, row, reports_dir) for row in published], reports_dir
+    return index_page.write_index(
+        [_index_entry(store, row, reports_dir) for row in published], reports_dir
     )
 
 
@@ -191,25 +193,25 @@ def _drift(trials: pd.DataFrame) -> list[str]:
         return []
 
 
-def _warnings(results: store.Store, run_id: int, found: schema.EnvironmentRow | None) -> list[str]:
+def _warnings(store: Store, run_id: int, found: schema.EnvironmentRow | None) -> list[str]:
     busy = machine.busy_warnings(found) if found is not None else []
-    return busy + stored.host_warnings(results, run_id)
+    return busy + results.host_warnings(store, run_id)
 
 
-def _index_entry(results: store.Store, run_row: schema.Run, reports_dir: Path) -> dict[str, Any]:
-    from . import report
+def _index_entry(store: Store, run_row: schema.Run, reports_dir: Path) -> dict[str, Any]:
+    from . import data_files
 
     run_id = run_row.id or 0
-    counts = results.trial_counts(run_id)
+    counts = store.trial_counts(run_id)
     return {
         "id": run_id,
         "name": run_row.name,
         "status": run_row.status,
         "started_at": run_row.started_at,
-        "host": stored.where_text(results, run_id),
-        "interpreters": ", ".join(results.interpreters(run_id)),
+        "host": results.where_text(store, run_id),
+        "interpreters": ", ".join(store.interpreters(run_id)),
         "trial_count": sum(counts.values()),
         "report_href": f"{report_dir_name(run_id)}/index.html",
         # written beside the run's page when it was built: no statistics redone here
-        "verdicts": report.read_verdicts(reports_dir / report_dir_name(run_id)),
+        "verdicts": data_files.read_verdicts(reports_dir / report_dir_name(run_id)),
     }
