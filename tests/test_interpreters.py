@@ -24,7 +24,7 @@ from pipeline.execution import interpreters, runner, trial
 from pipeline.planning.axes import Interpreter
 from pipeline.planning.spec import load_spec
 from pipeline.storage import readonly
-from pipeline.worker import concurrency
+from pipeline.worker import concurrency, subinterpreters
 
 from .helpers import TESTS_DIR, fake_execute, fake_python, free_threaded_python
 
@@ -53,7 +53,7 @@ def test_probe_of_the_running_interpreter() -> None:
     assert facts["py_gil_disabled"] == bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
     assert facts["gil_enabled"] is getattr(sys, "_is_gil_enabled", lambda: True)()
     assert "fork" in facts["start_methods"]
-    no_pool = concurrency.interpreter_pool_class() is None
+    no_pool = subinterpreters.interpreter_pool_class() is None
     assert ("subinterpreters" in facts["unsupported"]) == no_pool
     assert (probe.unsupported("subinterpreters") is not None) == no_pool
     assert probe.unsupported("threads") is None
@@ -96,7 +96,7 @@ def test_the_start_up_barrier_starts_every_worker() -> None:
 
     fds: list[int] = []
     with cf.ThreadPoolExecutor(3) as pool:
-        concurrency.warm_subinterpreters(pool, 3, 10.0, fds)
+        subinterpreters.warm_subinterpreters(pool, 3, 10.0, fds)
         assert len(pool._threads) == 3
     for fd in fds:
         os.close(fd)
@@ -114,7 +114,7 @@ def test_a_worker_that_cannot_start_fails_the_barrier_at_once() -> None:
         pytest.raises(cf.BrokenExecutor),
         cf.ThreadPoolExecutor(2, initializer=broken) as pool,
     ):
-        concurrency.warm_subinterpreters(pool, 2, 30.0, fds)
+        subinterpreters.warm_subinterpreters(pool, 2, 30.0, fds)
     assert time.monotonic() - started_s < 5  # not the 30 s timeout
     for fd in fds:
         os.close(fd)
@@ -128,7 +128,7 @@ def test_too_few_workers_time_the_barrier_out_and_are_released() -> None:
         pytest.raises(TimeoutError, match=r"only 1 of 2 workers started within 0\.2 s"),
         cf.ThreadPoolExecutor(1) as pool,
     ):
-        concurrency.warm_subinterpreters(pool, 2, 0.2, fds)
+        subinterpreters.warm_subinterpreters(pool, 2, 0.2, fds)
     # leaving the with block joined the pool's thread: the waiting worker was let go
     for fd in fds:
         os.close(fd)
@@ -220,7 +220,7 @@ def test_the_dry_run_shows_each_interpreter_and_the_cells_it_will_skip(
     assert result.exit_code == 0, result.output
     version = ".".join(map(str, sys.version_info[:3]))
     assert f"interpreter current: CPython {version}, GIL on ({sys.executable})" in result.output
-    if concurrency.interpreter_pool_class() is None:
+    if subinterpreters.interpreter_pool_class() is None:
         header = next(line for line in result.output.splitlines() if "model" in line)
         assert "skipped" in header
         assert "  skips subinterpreters: subinterpreters need" in result.output
