@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from pipeline.cli import cli
 from pipeline.errors import SpecError
-from pipeline.planning.spec import load_spec, parse_size
+from pipeline.planning.fields import parse_size
+from pipeline.planning.spec import load_spec
 
 GOOD = """\
 name: ok
