@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+RUN_STAMP := $(VENV)/.runtime-stamp
 SPEC ?= experiments/quick.yaml
 
 .PHONY: help install run full interpreters python-ft advise-example test test-fast lint format bench bench-decisions bench-advise clean
@@ -10,27 +11,31 @@ SPEC ?= experiments/quick.yaml
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+# make run needs only the runtime dependencies; tests, lint and benchmarks add the dev tools.
+$(RUN_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --config-settings editable_mode=compat -e .
+	touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP)
 	$(BIN)/python -m pip install --quiet --config-settings editable_mode=compat -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)  ## Create .venv and install the project with its dev tools
+install: $(STAMP)  ## Create .venv and install the project with its dev tools (make run installs the runtime only)
 
-run: $(STAMP)  ## Run experiments/quick.yaml into data/results.db and publish reports/
+run: $(RUN_STAMP)  ## Run experiments/quick.yaml into data/results.db and publish reports/
 	$(BIN)/pipeline run $(SPEC)
 
-full: $(STAMP)  ## Run the fuller study, experiments/full.yaml
+full: $(RUN_STAMP)  ## Run the fuller study, experiments/full.yaml
 	$(BIN)/pipeline run experiments/full.yaml
 
-python-ft: $(STAMP)  ## Get a free-threaded CPython into .python-ft/ (found, uv, or built from source)
+python-ft: $(RUN_STAMP)  ## Get a free-threaded CPython into .python-ft/ (found, uv, or built from source)
 	$(BIN)/python scripts/python_ft.py
 
-interpreters: $(STAMP) python-ft  ## Compare this interpreter with a free-threaded one
+interpreters: $(RUN_STAMP) python-ft  ## Compare this interpreter with a free-threaded one
 	$(BIN)/pipeline run experiments/interpreters.yaml
 
-advise-example: $(STAMP)  ## pipeline advise on an example function (tests/advise_examples.py: a pure-Python loop)
+advise-example: $(RUN_STAMP)  ## pipeline advise on an example function (tests/advise_examples.py: a pure-Python loop)
 	$(BIN)/pipeline advise advise_examples:pure_python --python-path tests
 
 test: $(STAMP)  ## Run the whole test suite (what CI runs)
