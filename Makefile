@@ -38,11 +38,16 @@ interpreters: $(RUN_STAMP) python-ft  ## Compare this interpreter with a free-th
 advise-example: $(RUN_STAMP)  ## pipeline advise on an example function (tests/advise_examples.py: a pure-Python loop)
 	$(BIN)/pipeline advise advise_examples:pure_python --python-path tests
 
-test: $(STAMP)  ## Run the whole test suite (what CI runs)
-	$(BIN)/python -m pytest
+test: $(STAMP)  ## Run the whole test suite (what CI runs), on two workers; timing tests run alone
+	$(BIN)/python -m pytest --durations=20
 
-test-fast: $(STAMP)  ## Tests without the slow real-process ones
+test-fast: $(STAMP)  ## Tests without the slow ones (over 1 s as recorded in tests/durations.json): about 30 s
 	$(BIN)/python -m pytest -m "not slow"
+
+# Run it as CI runs the suite (PIPELINE_TEST_POSTGRES, PIPELINE_TEST_PYTHON_FT, chromium: see
+# .ci/run) so that every test is timed, and commit tests/durations.json.
+test-durations: $(STAMP)  ## Time every test into tests/durations.json, which marks the slow ones
+	$(BIN)/python -m pytest --store-durations
 
 lint: $(STAMP)  ## ruff (lint + format check), mypy, and the layer rules (import-linter)
 	$(BIN)/ruff check .

@@ -1,5 +1,14 @@
 """Shared fixtures and helpers: spec files in tmp_path, a database URL, the CLI runner, real
-trials of built-in tasks."""
+trials of built-in tasks; and the suite's markers (pyproject.toml describes them):
+
+* the resources a test needs (cluster, postgres, browser, free_threaded, processes) are
+  applied here where they follow from the test itself (its fixtures, its parameters, the
+  helpers it calls), and checked while it runs: a test that starts a trial, a Dask cluster
+  or the free-threaded interpreter without the marker fails, naming the marker to add;
+* ``slow`` comes from the durations recorded in tests/durations.json (``make
+  test-durations``): every test that took over SLOW_S, or that uses a shared fixture whose
+  set-up took over SLOW_S, is slow;
+* under pytest-xdist a ``timing`` test runs alone: the other workers wait until it ends."""
 
 from __future__ import annotations
 
@@ -17,6 +26,11 @@ from typer.testing import CliRunner
 
 from pipeline.execution.launch import TRIAL_MARK
 
+pytest_plugins = [
+    "tests.markers",  # the resources a test needs, applied and checked
+    "tests.scheduling",  # slow by recorded duration; the xdist scheduling
+]
+
 MINIMAL_MATRIX = """\
 matrix:
   task: [io_sleep]
@@ -28,13 +42,16 @@ matrix:
 
 def trial_processes_since(started: float) -> list[psutil.Process]:
     """Processes started by trials (they carry launch.TRIAL_MARK) since ``started`` that
-    are still running, wherever they are now (children of init included)."""
+    are still running, wherever they are now (children of init included); under xdist,
+    those of this worker's tests only (a trial inherits PYTEST_XDIST_WORKER)."""
     found = []
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
     for process in psutil.process_iter(["create_time", "status"]):
         if process.info["create_time"] < started or process.info["status"] == "zombie":
             continue
         with contextlib.suppress(psutil.Error):
-            if process.environ().get(TRIAL_MARK) == "1":
+            environ = process.environ()
+            if environ.get(TRIAL_MARK) == "1" and environ.get("PYTEST_XDIST_WORKER") == worker:
                 found.append(process)
     return found
 
@@ -94,6 +111,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A fresh SQLite database in tmp_path: for the tests of commands and runs, which run on
+    SQLite only (db_url runs the storage tests, and one end-to-end run, on both)."""
+    return f"sqlite:///{tmp_path / 'results.db'}"
 
 
 @pytest.fixture

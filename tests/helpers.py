@@ -9,15 +9,42 @@ import random
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from pipeline.analysis.inference import Decision, Ratio, Rule, decide, ratio
+from pipeline.analysis.sequential import schedule_of
 from pipeline.execution.runner import execute_in_process
 from pipeline.execution.trial import Measurement, TrialRequest
 
 TESTS_DIR = Path(__file__).resolve().parent
 ROOT = TESTS_DIR.parent
+
+# What the running test has used, by marker name (conftest.py resets it for every test and
+# fails a test that used something it is not marked with): None outside a test.
+USES: set[str] | None = None
+
+
+def note_use(marker: str) -> None:
+    """Record that the running test uses what ``marker`` stands for."""
+    if USES is not None:
+        USES.add(marker)
+
+
+def needs(*markers: str) -> Callable[[Callable[..., object]], Callable[..., object]]:
+    """Put under @pytest.fixture: every test that uses the fixture gets ``markers``
+    (conftest.py), e.g. a shared fixture that runs real trials gives them processes."""
+
+    def declare(function: Callable[..., object]) -> Callable[..., object]:
+        function.markers = markers  # type: ignore[attr-defined]
+        return function
+
+    return declare
+
 
 # A spec for the fake executor: io_sleep sequential and threads x4, three repetitions.
 FAKE_SPEC = """\
@@ -66,6 +93,89 @@ def measure(
     )
 
 
+@dataclass(frozen=True)
+class Question:
+    """Is ``first`` more than (1 + margin) × scale × ``second``? (a time over a time: a
+    speedup of ``second`` against ``first``). ``within``: is first / (scale × second)
+    inside [1/(1+margin), 1+margin]? A ``control`` (a case the claim's judgement must
+    refuse) is judged at the same looks but keeps no round going."""
+
+    first: str
+    second: str
+    margin: float
+    scale: float = 1.0
+    within: bool = False
+    control: bool = False
+
+    def answered(self, decision: Decision) -> bool:
+        if self.within:
+            return decision in (Decision.SAME, Decision.MORE, Decision.LESS)
+        return decision is Decision.MORE or decision.rules_out_more
+
+
+@dataclass
+class Judged:
+    """A question's interval and decision at the look where the rounds stopped."""
+
+    question: Question
+    found: Ratio
+    decision: Decision
+    rounds: int
+    times: dict[str, list[float]]
+
+    def __str__(self) -> str:
+        q = self.question
+        shown = {name: [round(t, 4) for t in times] for name, times in self.times.items()}
+        return (
+            f"{q.first} / ({q.scale:g} × {q.second}): {self.found.text(q.margin)} at "
+            f"{self.found.level:.1%} over {self.rounds} rounds: {self.decision}; {shown}"
+        )
+
+
+def judge_in_rounds(
+    measure_one: Callable[[str], float],
+    configs: list[str],
+    questions: list[Question],
+    *,
+    first: int = 5,
+    last: int = 15,
+) -> list[Judged]:
+    """Measure every config once a round (in a rotating order, so that drift falls on
+    each alike) and answer the questions as the product decides a comparison in an
+    adaptive run: the paired interval by round of the ratio of geometric means, at the
+    level of its repeated intervals over the looks from ``first`` to ``last`` rounds
+    (inference.Rule, sequential.py), placed against the question's margin. It looks after
+    every round from ``first`` on and stops once every question is answered: where the
+    machine is too noisy to answer in ``first`` rounds it measures more, as a run does,
+    with error rates that hold over every look (never a retry, never a best-of-N); what
+    is still open at ``last`` stays undecided, and the caller's assertion says so."""
+    rule = Rule(schedule=schedule_of(first, last), paired=True)
+    times: dict[str, list[float]] = {name: [] for name in configs}
+    judged: list[Judged] = []
+    for number in range(last):
+        shift = number % len(configs)
+        for name in configs[shift:] + configs[:shift]:
+            times[name].append(measure_one(name))
+        if number + 1 < first:
+            continue
+        rounds = np.arange(number + 1)
+        judged = []
+        for q in questions:
+            second = [q.scale * t for t in times[q.second]]
+            found = ratio(times[q.first], second, level=rule.level(), pairs=(rounds, rounds))
+            judged.append(Judged(q, found, decide(found, q.margin), number + 1, times))
+        if all(j.question.answered(j.decision) for j in judged if not j.question.control):
+            break
+    return judged
+
+
+def work_s(task: str, model: str, **options: object) -> float:
+    """The work time of one real trial (its status checked)."""
+    measured = measure(task, model, **options)
+    assert measured.status == "ok", measured.error
+    return float(measured.result["work_s"])
+
+
 def payload_bytes(size: int, seed: int = 1) -> bytes:
     """The payload a worker makes for ``size`` and ``seed`` (reproducible random bytes)."""
     return random.Random(seed).randbytes(size)
@@ -76,6 +186,7 @@ def free_threaded_python() -> str:
     candidates = [os.environ.get("PIPELINE_TEST_PYTHON_FT", ""), ROOT / ".python-ft/bin/python3t"]
     for candidate in candidates:
         if candidate and Path(candidate).exists():
+            note_use("free_threaded")
             return str(candidate)
     if os.environ.get("PIPELINE_REQUIRE_PYTHON_FT") == "1":
         pytest.fail("PIPELINE_REQUIRE_PYTHON_FT=1 but no free-threaded interpreter was found")
@@ -114,6 +225,7 @@ class LocalCluster:
             )
 
     def __enter__(self) -> LocalCluster:
+        note_use("cluster")
         try:
             return self._start_all()
         except BaseException:

@@ -18,7 +18,7 @@ from .advise_examples import ARCHETYPES, right
 from .helpers import ROOT
 
 EXAMPLES = ROOT / "tests"
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.processes  # real trials (slow: tests/durations.json)
 
 
 def advise(tmp_path: Path, function: str, inputs: str = "", budget_s: float = 60.0):
@@ -34,7 +34,14 @@ def advise(tmp_path: Path, function: str, inputs: str = "", budget_s: float = 60
     return found, time.monotonic() - started_s
 
 
-@pytest.mark.parametrize("function", list(ARCHETYPES))
+# the archetypes whose answer is a parallel speedup of CPU work: they need both cores
+PARALLEL_CPU = {"pure_python", "hash_block"}
+
+
+@pytest.mark.parametrize(
+    "function",
+    [pytest.param(f, marks=pytest.mark.timing) if f in PARALLEL_CPU else f for f in ARCHETYPES],
+)
 def test_each_archetype_gets_its_answer_within_the_budget(tmp_path, function) -> None:
     inputs, _ = ARCHETYPES[function]
     found, elapsed_s = advise(tmp_path, function, inputs, budget_s=30)

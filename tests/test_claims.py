@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.analysis import claims
 from pipeline.analysis.evidence import ClaimVerdict
-from pipeline.analysis.stats import SUMMARY_COLUMNS, numeric_summary, summarize_cells
+from pipeline.analysis.stats import SUMMARY_COLUMNS, numeric_summary, summarise_cells
 from pipeline.status import Verdict
 
 N = 10  # trials per cell
@@ -83,7 +83,7 @@ class Run:
 
     def verdicts(self) -> dict[str, ClaimVerdict]:
         trials = pd.DataFrame(self.rows)
-        summary = numeric_summary(summarize_cells(trials, cores=2))
+        summary = numeric_summary(summarise_cells(trials, cores=2))
         facts = pd.DataFrame(self.facts, columns=["cell_id", "trial_id", "name", "value"])
         return {v.claim: v for v in claims.verdicts(summary, trials, facts, cores=2)}
 

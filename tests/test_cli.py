@@ -1,23 +1,24 @@
-"""End to end through the CLI: a tiny spec in real processes, read back with SQL."""
+"""End to end through the CLI: a tiny spec in real processes, read back with SQL. The
+commands that only read share two real runs (the tiny_runs fixture). Runs and commands use
+SQLite, except on both databases (db_url): the one end-to-end run (killed, then resumed),
+and the storage's own tests, two runs writing at once and read-only queries."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import sqlite3
-import subprocess
-import sys
-import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
+from click.testing import Result
+from typer.testing import CliRunner
 
 from pipeline import __version__
 from pipeline.cli import cli
 from pipeline.storage import store
 
-from .helpers import FAKE_SPEC, TESTS_DIR, fake_execute
+from .helpers import FAKE_SPEC, TESTS_DIR, fake_execute, needs
 
 TINY = """\
 name: tiny
@@ -33,6 +34,31 @@ params:
   io_sleep: {seconds: 0.02}
 python_path: [TESTS]
 """.replace("TESTS", str(TESTS_DIR))
+
+
+@dataclass(frozen=True)
+class TinyRuns:
+    """TINY run twice into one SQLite database through the command line."""
+
+    db: str
+    reports: Path  # where the first run published its report
+    first: Result  # the first run, as `make run` does it
+    second: Result  # the second, with --no-report -q
+
+
+@pytest.fixture(scope="module")
+@needs("processes")
+def tiny_runs(tmp_path_factory: pytest.TempPathFactory) -> TinyRuns:
+    """The real runs the tests of the commands that only read share (none of them writes
+    to the database): TINY run once publishing its report, then once more quietly."""
+    folder = tmp_path_factory.mktemp("tiny")
+    spec = folder / "spec.yaml"
+    spec.write_text(TINY)
+    db = f"sqlite:///{folder / 'results.db'}"
+    runner = CliRunner()
+    first = runner.invoke(cli, ["run", str(spec), "--db", db, "--out", str(folder / "reports")])
+    second = runner.invoke(cli, ["run", str(spec), "--db", db, "--no-report", "-q"])
+    return TinyRuns(db, folder / "reports", first, second)
 
 
 def test_version(cli_runner) -> None:
@@ -53,12 +79,10 @@ def test_dry_run_lists_cells_and_writes_nothing(cli_runner, write_spec, tmp_path
     assert not db_file.exists()
 
 
-def test_run_stores_trials_and_publishes_report(cli_runner, write_spec, tmp_path) -> None:
-    db = f"sqlite:///{tmp_path / 'results.db'}"
-    reports = tmp_path / "reports"
-    result = cli_runner.invoke(
-        cli, ["run", str(write_spec(TINY)), "--db", db, "--out", str(reports)]
-    )
+def test_run_stores_trials_and_publishes_report(cli_runner, tiny_runs) -> None:
+    """What a run prints and stores, its report, the query command on its trials and its
+    cells (with a bound parameter), and a report rebuilt for the latest run."""
+    db, reports, result = tiny_runs.db, tiny_runs.reports, tiny_runs.first
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[-2:] == [
@@ -69,11 +93,8 @@ def test_run_stores_trials_and_publishes_report(cli_runner, write_spec, tmp_path
     table = "\n".join(lines[:-2])
     assert "verdicts on the explainer's claims" in table
     assert table.count("not measured") + table.count("inconclusive") >= 10
-    quiet_db = f"sqlite:///{tmp_path / 'quiet.db'}"
-    quiet = cli_runner.invoke(
-        cli, ["run", str(write_spec(TINY)), "--db", quiet_db, "--no-report", "-q"]
-    )
-    assert quiet.stdout.splitlines() == ["run 1 finished: 4 error, 4 ok"]
+    quiet = tiny_runs.second
+    assert quiet.stdout.splitlines() == ["run 2 finished: 4 error, 4 ok"]
     page = (reports / "run-1" / "index.html").read_text()
     assert "<svg" in page
     assert "tiny" in page
@@ -87,8 +108,8 @@ def test_run_stores_trials_and_publishes_report(cli_runner, write_spec, tmp_path
             db,
             "--format",
             "json",
-            "SELECT task, model, workers, status, items_done, "
-            "repetition FROM trial_results ORDER BY task, model, "
+            "SELECT task, model, workers, status, items_done, wall_s, "
+            "repetition FROM trial_results WHERE run_id = 1 ORDER BY task, model, "
             "repetition",
         ],
     )
@@ -109,7 +130,8 @@ def test_run_stores_trials_and_publishes_report(cli_runner, write_spec, tmp_path
             db,
             "-f",
             "csv",
-            "SELECT model, n_ok, speedup FROM cell_summary WHERE task = :task ORDER BY model",
+            "SELECT model, n_ok, speedup FROM cell_summary WHERE task = :task AND run_id = 1 "
+            "ORDER BY model",
             "-p",
             "task=io_sleep",
         ],
@@ -118,33 +140,19 @@ def test_run_stores_trials_and_publishes_report(cli_runner, write_spec, tmp_path
     lines = summary.stdout.splitlines()
     assert lines[0] == "model,n_ok,speedup"
     assert lines[1] == "sequential,2,1.0"
-    assert 1.3 < float(lines[2].split(",")[2]) < 2.2  # 2 threads on 4 sleeps of 20 ms
+    # the speedup is the product's estimator on the stored trials: the ratio of the
+    # geometric means of the wall times (the physics is judged in test_worker.py)
+    logs = {
+        model: np.log([r["wall_s"] for r in rows if (r["task"], r["model"]) == ("io_sleep", model)])
+        for model in ("sequential", "threads")
+    }
+    expected = np.exp(logs["sequential"].mean() - logs["threads"].mean())
+    assert lines[2].startswith("threads,2,")
+    assert float(lines[2].split(",")[2]) == pytest.approx(expected, rel=1e-9)
 
     rebuilt = cli_runner.invoke(cli, ["report", "latest", "--db", db, "--out", str(reports)])
     assert rebuilt.exit_code == 0
-    assert rebuilt.stdout == f"report: {reports / 'run-1' / 'index.html'}\n"
-
-
-def test_query_refuses_to_write(cli_runner, tmp_path) -> None:
-    db_file = tmp_path / "r.db"
-    sqlite3.connect(db_file).execute("CREATE TABLE t (x)")
-    result = cli_runner.invoke(cli, ["query", "--db", f"sqlite:///{db_file}", "DROP TABLE t"])
-    assert result.exit_code == 2
-    assert result.stderr.startswith("error: refused: the statement would write")
-    assert sqlite3.connect(db_file).execute("SELECT count(*) FROM sqlite_master").fetchone() == (1,)
-
-
-def test_query_formats(cli_runner, tmp_path) -> None:
-    db_file = tmp_path / "r.db"
-    connection = sqlite3.connect(db_file)
-    connection.execute("CREATE TABLE t (a, b)")
-    connection.execute("INSERT INTO t VALUES (1, 'x|y')")
-    connection.commit()
-    url = f"sqlite:///{db_file}"
-    markdown = cli_runner.invoke(cli, ["query", "--db", url, "-f", "markdown", "SELECT * FROM t"])
-    assert markdown.stdout == "| a | b |\n|---|---|\n| 1 | x\\|y |\n"
-    table = cli_runner.invoke(cli, ["query", "--db", url, "SELECT * FROM t"])
-    assert "x|y" in table.stdout
+    assert rebuilt.stdout == f"report: {reports / 'run-2' / 'index.html'}\n"
 
 
 def test_report_of_unknown_run(cli_runner, tmp_path) -> None:
@@ -177,52 +185,6 @@ def test_commands_that_only_read_never_create_a_database(cli_runner, tmp_path, c
     assert not missing.exists()
 
 
-def _count_trials(db_file: Path) -> int:
-    try:
-        with sqlite3.connect(db_file) as connection:
-            return int(connection.execute("SELECT count(*) FROM trial").fetchone()[0])
-    except sqlite3.OperationalError:  # not created yet
-        return 0
-
-
-@pytest.mark.slow
-def test_interrupt_keeps_finished_trials(write_spec, tmp_path) -> None:
-    spec = write_spec(
-        TINY.replace("repetitions: 2", "repetitions: 40").replace("seconds: 0.02", "seconds: 0.1")
-    )
-    db_file = tmp_path / "results.db"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pipeline",
-            "run",
-            str(spec),
-            "--db",
-            f"sqlite:///{db_file}",
-            "--no-report",
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(TESTS_DIR.parent)},
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        time.sleep(0.5)
-        if _count_trials(db_file) >= 6:
-            break
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=30)
-    assert process.returncode == 130, stderr
-    assert b"interrupted: run 1 keeps its finished trials" in stderr
-    with sqlite3.connect(db_file) as connection:
-        (status,) = connection.execute("SELECT status FROM run").fetchone()
-        stored = connection.execute("SELECT count(*) FROM trial").fetchone()[0]
-    assert status == "interrupted"
-    assert 6 <= stored < 164
-
-
 def small_claims_spec(tmp_path: Path) -> Path:
     """experiments/claims.yaml at small size: the same matrix, fewer and shorter trials."""
     import yaml
@@ -248,6 +210,7 @@ def small_claims_spec(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.processes
 def test_claims_spec_gives_every_claim_a_verdict(cli_runner, tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'claims.db'}"
     spec = small_claims_spec(tmp_path)
@@ -290,14 +253,8 @@ def test_claims_spec_gives_every_claim_a_verdict(cli_runner, tmp_path: Path) -> 
     assert page.count('role="img"') >= 3 * 9  # three figures a task section, and more
 
 
-def test_publish_rebuilds_every_run_with_its_data_files(
-    cli_runner, write_spec, tmp_path, db_url
-) -> None:
-    db = db_url
-    spec = write_spec(TINY)
-    for _ in range(2):
-        ran = cli_runner.invoke(cli, ["run", str(spec), "--db", db, "--no-report", "-q"])
-        assert ran.exit_code == 0, ran.output
+def test_publish_rebuilds_every_run_with_its_data_files(cli_runner, tmp_path, tiny_runs) -> None:
+    db = tiny_runs.db
     site = tmp_path / "site"
     result = cli_runner.invoke(cli, ["publish", "--db", db, "--out", str(site)])
     assert result.exit_code == 0, result.output
@@ -317,20 +274,20 @@ def test_publish_rebuilds_every_run_with_its_data_files(
     assert "9 not measured" not in index  # io_sleep threads vs sequential is measured
 
 
-def test_runs_show_export_and_the_notebook_api(cli_runner, write_spec, tmp_path, db_url) -> None:
+def test_runs_show_export_and_the_notebook_api(cli_runner, tmp_path, tiny_runs) -> None:
     import importlib.util
 
     import pipeline
 
-    db = db_url
-    ran = cli_runner.invoke(cli, ["run", str(write_spec(TINY)), "--db", db, "--no-report", "-q"])
-    assert ran.exit_code == 0, ran.output
+    db = tiny_runs.db
     runs = cli_runner.invoke(cli, ["runs", "--db", db, "-f", "csv"])
     assert runs.exit_code == 0
-    header, row = runs.stdout.splitlines()
+    header, *rows = runs.stdout.splitlines()
     assert header == "id,name,status,started,duration_s,host,interpreters,trials"
-    assert row.startswith("1,tiny,finished,")
-    assert row.endswith(',"4 error, 4 ok"')
+    assert [row.split(",")[0] for row in rows] == ["2", "1"]  # the latest first
+    for row in rows:
+        assert row[2:].startswith("tiny,finished,")
+        assert row.endswith(',"4 error, 4 ok"')
     shown = cli_runner.invoke(cli, ["show", "1", "--db", db])
     assert shown.exit_code == 0
     assert "run 1 tiny (finished)" in shown.stdout
@@ -360,7 +317,7 @@ def test_runs_show_export_and_the_notebook_api(cli_runner, write_spec, tmp_path,
     assert missing.exit_code == 2
 
 
-def test_compare_two_runs_and_fail_above(cli_runner, write_spec, db_url) -> None:
+def test_compare_two_runs_and_fail_above(cli_runner, write_spec, sqlite_url) -> None:
     from pipeline import app
 
     spec = write_spec(FAKE_SPEC.replace("repetitions: 3", "repetitions: 8"))
@@ -376,8 +333,8 @@ def test_compare_two_runs_and_fail_above(cli_runner, write_spec, db_url) -> None
         return execute
 
     for factor in (1.0, 1.5):
-        app.run(app.plan(spec), db_url, execute=slower_threads(factor), reports_dir=None)
-    result = cli_runner.invoke(cli, ["compare", "1", "2", "--db", db_url, "-f", "csv"])
+        app.run(app.plan(spec), sqlite_url, execute=slower_threads(factor), reports_dir=None)
+    result = cli_runner.invoke(cli, ["compare", "1", "2", "--db", sqlite_url, "-f", "csv"])
     assert result.exit_code == 0, result.output
     import csv
     import io
@@ -388,125 +345,15 @@ def test_compare_two_runs_and_fail_above(cli_runner, write_spec, db_url) -> None
     assert float(rows["threads"]["ci_low_%"]) > 10
     assert rows["sequential"]["verdict"] == "not slower"
     assert float(rows["sequential"]["level"]) == pytest.approx(1 - 0.1 / 2)  # 2 cells
-    gate = cli_runner.invoke(cli, ["compare", "1", "2", "--db", db_url, "--fail-above", "10"])
+    gate = cli_runner.invoke(cli, ["compare", "1", "2", "--db", sqlite_url, "--fail-above", "10"])
     assert gate.exit_code == 1
     assert gate.stderr == (
         "1 cell(s) slower by more than 10% (interval wholly above, at 95.00% each)\n"
     )
-    lenient = cli_runner.invoke(cli, ["compare", "1", "2", "--db", db_url, "--fail-above", "80"])
+    lenient = cli_runner.invoke(
+        cli, ["compare", "1", "2", "--db", sqlite_url, "--fail-above", "80"]
+    )
     assert lenient.exit_code == 0
-
-
-RESUMABLE = """\
-name: resumable
-repetitions: 5
-warmup: 1
-items: 2
-matrix:
-  task: [io_sleep]
-  model: [sequential, threads]
-  workers: [2]
-  payload: [1KiB]
-params:
-  io_sleep: {seconds: 0.1}
-"""
-
-
-def _trial_keys(url: str) -> list[tuple]:
-    from pipeline.storage import readonly
-
-    frame = readonly.query(
-        url,
-        "SELECT t.id, c.position, t.repetition, t.warmup, t.started_at "
-        "FROM trial t JOIN cell c ON c.id = t.cell_id ORDER BY t.id",
-    )
-    return [tuple(row) for row in frame.itertuples(index=False)]
-
-
-def _stored(url: str) -> int:
-    """Trials stored so far (0 before the database exists)."""
-    from pipeline.errors import PipelineError
-
-    try:
-        return len(_trial_keys(url))
-    except PipelineError:  # no database, or no tables, yet
-        return 0
-
-
-def test_resume_after_the_orchestrator_is_killed(cli_runner, write_spec, tmp_path, db_url):
-    from pipeline.storage import readonly
-
-    spec = write_spec(RESUMABLE)
-    db = db_url
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "run", str(spec), "--db", db, "--no-report", "-q"],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(TESTS_DIR.parent)},
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and _stored(db) < 4:
-        time.sleep(0.1)
-    process.kill()  # SIGKILL: no chance to mark the run interrupted
-    process.wait(timeout=30)
-    time.sleep(0.5)  # the trial in flight, in its own session, finishes or is lost
-    before = _trial_keys(db)
-    assert 4 <= len(before) < 12
-    assert readonly.query(db, "SELECT status FROM run")["status"].tolist() == ["running"]
-
-    changed = write_spec(RESUMABLE.replace("workers: [2]", "workers: [2, 4]"), "changed.yaml")
-    refused = cli_runner.invoke(cli, ["run", str(changed), "--db", db, "--resume", "1"])
-    assert refused.exit_code == 2
-    assert refused.stderr == (
-        "error: run 1 cannot be resumed: its spec changed since (matrix.workers: [2] -> [2, 4])\n"
-    )
-
-    resumed = subprocess.run(  # the console entry point: a bare --resume means the latest
-        [sys.executable, "-m", "pipeline", "run", str(spec), "--db", db, "--resume", "-q"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(TESTS_DIR.parent)},
-        timeout=120,
-        check=False,
-    )
-    assert resumed.returncode == 0, resumed.stderr
-    assert resumed.stdout.splitlines()[0] == "run 1 finished: 10 ok"
-    after = _trial_keys(db)
-    assert after[: len(before)] == before  # the finished trials are untouched
-    keys = [(position, repetition, warmup) for _, position, repetition, warmup, _ in after]
-    assert len(keys) == len(set(keys)) == 12  # every planned trial exactly once
-
-    again = cli_runner.invoke(cli, ["run", str(spec), "--db", db, "--resume", "1"])
-    assert again.exit_code == 2
-    assert again.stderr == "error: run 1 cannot be resumed: it finished\n"
-
-
-def test_two_runs_write_to_one_database_at_once(write_spec, tmp_path, db_url) -> None:
-    spec = write_spec(RESUMABLE.replace("seconds: 0.1", "seconds: 0.02"))
-    db = db_url
-    command = [sys.executable, "-m", "pipeline", "run", str(spec), "--db", db, "--no-report", "-q"]
-    env = {**os.environ, "PYTHONPATH": str(TESTS_DIR.parent)}
-    runs = [
-        subprocess.Popen(
-            command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
-        )
-        for _ in range(2)
-    ]
-    outputs = [process.communicate(timeout=120) for process in runs]
-    for process, (stdout, stderr) in zip(runs, outputs, strict=True):
-        assert process.returncode == 0, stderr.decode()
-        assert b"database is locked" not in stderr
-        assert stdout.decode().endswith(" finished: 10 ok\n")
-    from pipeline.storage import readonly
-
-    per_run = readonly.query(
-        db,
-        "SELECT run_id, count(*) AS n, sum(CASE WHEN warmup THEN 1 ELSE 0 END) AS warmups "
-        "FROM trial GROUP BY run_id ORDER BY run_id",
-    )
-    assert per_run.values.tolist() == [[1, 12, 2], [2, 12, 2]]
 
 
 @pytest.mark.parametrize(
@@ -527,35 +374,3 @@ def test_argument_spellings_typer_cannot_take(given, meant) -> None:
     from pipeline.cli import normalise_args
 
     assert normalise_args(given) == meant
-
-
-def test_query_reads_binds_and_refuses_writes_on_every_backend(cli_runner, write_spec, db_url):
-    from pipeline import app
-
-    app.run(app.plan(write_spec(FAKE_SPEC)), db_url, execute=fake_execute, reports_dir=None)
-    read = cli_runner.invoke(
-        cli,
-        [
-            "query",
-            "--db",
-            db_url,
-            "-f",
-            "csv",
-            "SELECT count(*) AS n FROM trial_results WHERE model = :m",
-            "-p",
-            "m=threads",
-        ],
-    )
-    assert read.exit_code == 0, read.output
-    assert read.stdout == "n\n3\n"
-    for statement in ("DELETE FROM trial", "DROP VIEW cell_summary", "UPDATE run SET name = 'x'"):
-        refused = cli_runner.invoke(cli, ["query", "--db", db_url, statement])
-        assert refused.exit_code == 2
-        assert refused.stderr.startswith("error: refused: the statement would write (")
-    assert store_count(db_url) == 8  # nothing was deleted
-
-
-def store_count(url: str) -> int:
-    from pipeline.storage import readonly
-
-    return int(readonly.query(url, "SELECT count(*) AS n FROM trial")["n"][0])

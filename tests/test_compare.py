@@ -71,7 +71,6 @@ def test_the_gate_fails_only_when_the_interval_lies_above_the_threshold() -> Non
     assert compare.regressions(found, 4).index.tolist() == [0, 1]  # the lower bound decides
 
 
-@pytest.mark.slow
 def test_the_gate_catches_a_regression_and_rarely_fails_without_one() -> None:
     """15 cells of 5 trials a run, one of them truly 1.5× slower in the second run: the
     gate (--fail-above 10) fails in at least 80% of runs at CV 8% (make bench prints CV 5%

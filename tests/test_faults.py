@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import random
 import resource
 import signal
 import sqlite3
@@ -26,7 +25,7 @@ from pipeline.status import TrialStatus
 from pipeline.worker import PROTOCOL
 from tests.helpers import ROOT, TESTS_DIR, fake_python
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.processes  # real trials (slow: tests/durations.json)
 
 
 NO_LIMITS = Limits()
@@ -191,24 +190,32 @@ def wait_for_more_trials(database: Path, count: int, process: subprocess.Popen[s
     raise AssertionError(f"no new trial in 60 s (exit {process.poll()})")
 
 
+KILL_MOMENTS_S = (0.0, 0.1, 0.2, 0.3, 0.4)  # after a new trial is stored
+
+
 def test_an_orchestrator_killed_again_and_again_loses_and_doubles_nothing(
     tmp_path: Path,
 ) -> None:
-    """SIGKILL at 12 random moments, each followed by an integrity check and a resume;
-    the finished run has every trial exactly once."""
+    """SIGKILL once a new trial is stored, then 0 to 0.4 s later (the moments spread over
+    the next trial's start, run and store, where 12 random ones fell before); each kill
+    checked at once: the database is intact, every trial stored before it is still there
+    and none is doubled; then resumed. The finished run has every trial exactly once."""
     database = tmp_path / "killed.db"
     url = f"sqlite:///{database}"
     spec = small_spec(tmp_path, "killed", 30)
-    moments = random.Random(7)
-    for kill in range(12):
-        before = len(stored(database)) if database.exists() else 0
-        resume = ["--resume"] if before else []
+    kept: list[tuple[int, int, int, int]] = []
+    for kill, moment in enumerate(KILL_MOMENTS_S, start=1):
+        resume = ["--resume"] if kept else []
         process = pipeline("run", str(spec), "--db", url, "--no-report", "-q", *resume)
-        wait_for_more_trials(database, before, process)  # it is running: kill it mid-way
-        time.sleep(moments.uniform(0.0, 0.4))
+        wait_for_more_trials(database, len(kept), process)  # it is running: kill it mid-way
+        time.sleep(moment)
         process.send_signal(signal.SIGKILL)
         process.communicate(timeout=30)
-        assert integrity(database) == "ok", f"after kill {kill + 1}"
+        assert integrity(database) == "ok", f"after kill {kill}"
+        now = stored(database)
+        assert now[: len(kept)] == kept, f"kill {kill} lost stored trials"
+        assert len(set(now)) == len(now) > len(kept), f"after kill {kill}: {now}"
+        kept = now
     done = pipeline("run", str(spec), "--db", url, "--no-report", "-q", "--resume")
     _, stderr = done.communicate(timeout=300)
     assert done.returncode == 0, stderr
@@ -247,16 +254,24 @@ def test_a_full_file_system_stops_the_run_clearly_and_it_resumes_later(tmp_path:
 
 
 def test_sigterm_while_a_report_is_written_leaves_no_half_written_file(tmp_path: Path) -> None:
+    """A report computes for about 2 s, then writes its files within some 50 ms: each
+    SIGTERM is sent as a stage of that writing is seen (the run's folder made, before its
+    page; its data files written, before the index), so that it lands while files are being
+    written (six fixed delays from the start landed before the first file or after the
+    last). No ``.part`` file is left and every page is whole."""
     database = tmp_path / "report.db"
     url = f"sqlite:///{database}"
     app.run(app.plan(small_spec(tmp_path, "report", 3)), url, reports_dir=None)
-    out = tmp_path / "reports"
-    for delay in (0.5, 1.0, 1.5, 2.0, 2.5, 3.0):
+    for stage, written in enumerate(("run-1", "run-1/trials.csv")):
+        out = tmp_path / f"reports-{stage}"
         process = pipeline("report", "--db", url, "--out", str(out))
-        time.sleep(delay)
+        deadline = time.monotonic() + 60
+        while not (out / written).exists() and process.poll() is None:
+            assert time.monotonic() < deadline, f"no {written} in 60 s"
+            time.sleep(0.001)
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=60)
-        assert not [path for path in out.rglob("*") if path.name.endswith(".part")]
+        assert not [path for path in out.rglob("*") if path.name.endswith(".part")], written
         for page in out.rglob("*.html"):
             assert page.read_text().rstrip().endswith("</html>"), page
 

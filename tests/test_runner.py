@@ -14,6 +14,8 @@ from pipeline.execution.trial import TrialRequest
 
 from .helpers import TESTS_DIR
 
+pytestmark = pytest.mark.processes  # every test starts a trial
+
 
 def user_trial(function: str, model: str = "threads", timeout_s: float = 30.0, **params):
     return execute_in_process(

@@ -20,8 +20,6 @@ from pipeline.execution.simulated import (
     simulate_procedure,
 )
 
-pytestmark = pytest.mark.slow
-
 RUNS = 2000
 SPECS = ("quick", "claims", "full")
 AT_MARGIN = Family(((1.10,),))  # a true ratio exactly at the margin: "more" and "no gain" false

@@ -25,7 +25,7 @@ from pipeline.worker import memory
 from tests.helpers import TESTS_DIR, fake_python, free_threaded_python
 from tests.test_faults import pipeline, small_spec, wait_for_more_trials
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.processes  # real trials (slow: tests/durations.json)
 
 
 def user_request(task: str, model: str = "sequential", timeout_s: float = 30.0, **kw):

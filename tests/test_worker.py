@@ -1,23 +1,24 @@
-"""The worker side in real processes: every model runs every task; physical sanity."""
+"""The worker side in real processes: every model runs every task; physical sanity, judged
+as the product judges a comparison (helpers.judge_in_rounds), each with a control."""
 
 from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from pipeline.analysis import inference
+from pipeline.analysis.inference import Decision
 from pipeline.execution.launch import BOOTSTRAP, WORKER_ROOT
 from pipeline.worker.concurrency import MODELS
 from pipeline.worker.tasks import TASKS, resolve_params
 
-from .helpers import measure
+from .helpers import Question, judge_in_rounds, measure
 
+pytestmark = pytest.mark.processes  # every test runs the worker in a process of its own
 POOL_MODELS = [m for m in MODELS if m not in ("sequential", "subinterpreters")]
 
 
@@ -36,8 +37,6 @@ def test_every_model_runs_every_task(model: str, task: str) -> None:
     assert result["items_failed"] == 0
     assert sorted(item["index"] for item in result["items"]) == [0, 1, 2, 3]
     assert result["work_s"] > 0
-    assert result["startup_s"] >= 0
-    assert result["cpu_user_s"] + result["cpu_sys_s"] >= 0
     assert measured.peak_rss_bytes is not None
     assert measured.peak_rss_bytes > 1_000_000
     assert result["interpreter"]["version"].startswith(f"{sys.version_info.major}.")
@@ -69,35 +68,52 @@ def test_subinterpreters_are_skipped_with_a_reason_before_3_14() -> None:
         assert "Python 3.14" in measured.error
 
 
-def _median_work(model: str, workers: int, task: str, **params) -> float:
-    runs = [trial(model, task, workers=workers, items=8, **params) for _ in range(3)]
-    assert all(run.status == "ok" for run in runs)
-    return statistics.median(run.result["work_s"] for run in runs)
+def _work(task: str, workers: dict[str, int], **params):
+    """One trial's work time of a configuration named '[label ]model'."""
+
+    def work(name: str) -> float:
+        run = trial(name.split()[-1], task, workers=workers[name], items=8, **params)
+        assert run.status == "ok", run.error
+        return float(run.result["work_s"])
+
+    return work
 
 
-@pytest.mark.slow
+@pytest.mark.timing
 def test_io_sleep_four_threads_are_about_four_times_faster() -> None:
-    sequential = _median_work("sequential", 1, "io_sleep", seconds=0.05)
-    threads = _median_work("threads", 4, "io_sleep", seconds=0.05)
-    assert 3.2 <= sequential / threads <= 4.4
+    """Eight sleeps of 50 ms: four threads are 3.2 to 4.4× as fast as sequential (the
+    interval of the speedup lies within 3.75× ± 17.5%). The control: two threads (2×) are
+    judged the same way and found below that range."""
+    workers = {"sequential": 1, "threads": 4, "two threads": 2}
+    claim, control = judge_in_rounds(
+        _work("io_sleep", workers, seconds=0.05),
+        list(workers),
+        [
+            Question("sequential", "threads", 0.175, scale=3.75, within=True),
+            Question("sequential", "two threads", 0.175, scale=3.75, within=True, control=True),
+        ],
+    )
+    assert claim.decision is Decision.SAME, claim
+    assert control.decision is Decision.LESS, control
 
 
-@pytest.mark.slow
+@pytest.mark.timing
 def test_cpu_pure_two_threads_gain_nothing_under_the_gil() -> None:
-    """Judged as the product judges a comparison (inference.ratio: geometric means with a
-    t-interval, as the verdicts), over 7 interleaved pairs of trials of about 0.3 s: the
-    interval rules out a gain of over 30%. This VM's speed jumps by up to 1.6× for a few
-    hundred milliseconds, which the median of 3 trials of 0.1 s a side did not survive."""
+    """Judged as the product judges a comparison (geometric means, an interval paired by
+    round at the level of the looks, measuring more rounds while it is undecided: this VM's
+    speed jumps by up to 1.6× for a few hundred milliseconds): two threads on pure-Python
+    work (about 0.3 s a trial) rule a gain of over 30% out. The control is test_tasks.py's
+    test_gil_released_c_code_scales_on_two_threads: the same judgement finds that gain
+    where the C code releases the GIL."""
     if not getattr(sys, "_is_gil_enabled", lambda: True)():
         pytest.skip("this interpreter runs without the GIL")
-    sequential, threads = [], []
-    for _ in range(7):
-        for model, workers, times in (("sequential", 1, sequential), ("threads", 2, threads)):
-            run = trial(model, "cpu_pure", workers=workers, items=8, iterations=1_000_000)
-            assert run.status == "ok", run.error
-            times.append(run.result["work_s"])
-    found = inference.ratio(sequential, threads, level=inference.Rule().level())
-    assert inference.decide(found, margin=0.30).rules_out_more, found
+    workers = {"sequential": 1, "threads": 2}
+    (claim,) = judge_in_rounds(
+        _work("cpu_pure", workers, iterations=1_000_000),
+        list(workers),
+        [Question("sequential", "threads", 0.30)],
+    )
+    assert claim.decision.rules_out_more, claim
 
 
 def _run_worker(
