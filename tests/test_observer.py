@@ -272,16 +272,18 @@ def test_an_implausible_speedup_names_a_slow_baseline_when_the_drift_shows_it() 
     assert summary.loc[2, "relative_speed"] > 1 > summary.loc[1, "relative_speed"]
 
 
-def test_the_observer_share_is_warned_about_on_busy_cells_only() -> None:
+def test_the_observer_share_is_warned_about_where_the_cell_needs_its_cores_only() -> None:
     # sampling took 0.06 s over a 1.2 s worker life: 0.05 s of it during the 1 s of work
     busy = _trials(
         1, "sequential", 1, [1.0] * 4, observer_cpu_s=0.08, sampler_cpu_s=0.06, process_s=1.2
     )
-    summary = stats.summarise_cells(busy, cores=2)
+    summary = stats.summarise_cells(busy, cores=1)  # the cell keeps the only core busy
     assert summary.loc[0, "observer_share"] == pytest.approx(0.05)
     assert "the observer's sampling used 5.0% as much CPU" in summary.loc[0, "warnings"]
+    # a second core is spare: the observer's 0.05 cores take nothing from the cell
+    assert "observer" not in stats.summarise_cells(busy, cores=2).loc[0, "warnings"]
     idle = busy.assign(cpu_user_s=0.01)  # a sleep: 1% of a core busy
-    summary = stats.summarise_cells(idle, cores=2)
+    summary = stats.summarise_cells(idle, cores=1)
     assert summary.loc[0, "observer_share"] == pytest.approx(5.0)
     assert "observer" not in summary.loc[0, "warnings"]
     assert math.isnan(

@@ -10,6 +10,7 @@ descriptive numbers beside it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Mapping
 from typing import Any, cast
 
@@ -46,12 +47,13 @@ SUMMARY_COLUMNS = ["cell_id", *CELL_COLUMNS, *SUMMARY_METRICS, "warnings"]
 UNSTABLE_CV = 0.10
 FAR_FROM_MEAN = 0.50
 OUTLIER_IQR = 1.5  # Tukey's fences: below Q1 - 1.5 IQR or above Q3 + 1.5 IQR
-# The observer (the orchestrator sampling a trial) shares the cores with CPU-bound cells:
-# a warning when its sampling, at its rate over the worker's life, took over 1% as much CPU
-# during the timed phases as a cell that kept half a core busy or more did. (Its fixed
-# costs, starting and reaping the worker, fall outside the timed phases.)
+# The observer (the orchestrator sampling a trial) takes CPU from a cell only where the cell
+# needs the cores it uses: a warning when its sampling, at its rate over the worker's life,
+# took over 1% as much CPU during the timed phases as the cell did, and the cell's CPU
+# use plus the observer's exceeded the usable cores (no spare core to absorb it). An I/O
+# cell, or one thread under the GIL on two cores, leaves a core spare: nothing is disturbed.
+# (Its fixed costs, starting and reaping the worker, fall outside the timed phases.)
 OBSERVER_SHARE = 0.01
-BUSY_CORES = 0.5
 SLOW_SPEED = 0.9  # a cell measured while the reference loop ran 10% slower than usual
 
 Sample = npt.NDArray[np.float64]
@@ -156,7 +158,7 @@ def summarise_cells(
     summary = _add_speedups(summary, walls, ratio_rule, cores)
     summary["karp_flatt"] = karp_flatt(summary["speedup"], summary["workers"], cores)
     summary["warnings"] = [
-        "; ".join(filter(None, [instability(row, target_ci), *measurement_warnings(row)]))
+        "; ".join(filter(None, [instability(row, target_ci), *measurement_warnings(row, cores)]))
         for row in summary.to_dict("records")
     ]
     return summary[SUMMARY_COLUMNS]
@@ -179,15 +181,17 @@ def _add_drift(summary: pd.DataFrame, ok: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def measurement_warnings(cell: Mapping[Hashable, Any]) -> list[str]:
-    """What the run can see about how a cell was measured: an observer that took a share of
-    the cores, a machine that ran slow, or a speedup no machine of these cores can give."""
+def measurement_warnings(cell: Mapping[Hashable, Any], cores: float = math.inf) -> list[str]:
+    """What the run can see about how a cell was measured: an observer that took CPU the
+    cell needed (``cores``: the usable cores), a machine that ran slow, or a speedup no
+    machine of these cores can give."""
     warnings = []
     share, busy = cell.get("observer_share", np.nan), cell.get("cpu_utilisation", np.nan)
-    if share > OBSERVER_SHARE and busy >= BUSY_CORES:
+    if share > OBSERVER_SHARE and busy * (1 + share) > cores:
         warnings.append(
             f"the observer's sampling used {share:.1%} as much CPU as the cell (over "
-            f"{OBSERVER_SHARE:.0%}); sampling: {{memory: rss}} or a longer interval costs less"
+            f"{OBSERVER_SHARE:.0%}) while the cell kept {busy:.2g} of {cores:g} cores busy; "
+            "sampling: {memory: rss} or a longer interval costs less"
         )
     speed = cell.get("relative_speed", np.nan)
     if speed < SLOW_SPEED:

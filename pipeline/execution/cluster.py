@@ -207,19 +207,21 @@ class Cluster:
         trials: Iterable[TrialPlan],
         prepare: Prepare,
         started: Callable[[TrialPlan], None],
-    ) -> Iterator[Done]:
-        """Submit every trial (earlier sequences first on each host), then yield each as it
-        completes. Raises HostsGone when the hosts that could run the remaining trials
-        have been gone for NO_HOST_GRACE_S (the run is then interrupted, and resumable)."""
+    ) -> Iterator[list[Done]]:
+        """Submit every trial (earlier sequences first on each host), then yield them as they
+        complete, those completed together in one batch. Raises HostsGone when the hosts
+        that could run the remaining trials have been gone for NO_HOST_GRACE_S (the run is
+        then interrupted, and resumable)."""
         from distributed import as_completed
 
         executables = self.executables()
         pending: dict[Any, TrialPlan] = {}
+        skipped: list[Done] = []
         for trial in trials:
             job = prepare(trial)
             if isinstance(job, Measurement):
                 started(trial)
-                yield Done(trial, job)
+                skipped.append(Done(trial, job))
                 continue
             host = self.hosts.get(trial.cell.host)  # hosts: each pins a cell to its host
             future = self.client.submit(
@@ -235,6 +237,8 @@ class Cluster:
                 pure=False,
             )
             pending[future] = trial
+        if skipped:
+            yield skipped
         if not pending:
             return
         stop = threading.Event()
@@ -251,13 +255,17 @@ class Cluster:
             completed = as_completed(  # type: ignore[no-untyped-call]
                 list(pending), loop=self.client.loop
             )
-            for future in completed:
-                trial = pending.pop(future)
-                if future.cancelled():
-                    stranded += 1
-                    continue
-                started(trial)
-                yield self._done(future, trial)
+            for futures in completed.batches():  # type: ignore[no-untyped-call]
+                batch = []
+                for future in futures:
+                    trial = pending.pop(future)
+                    if future.cancelled():
+                        stranded += 1
+                        continue
+                    started(trial)
+                    batch.append(self._done(future, trial))
+                if batch:
+                    yield batch
         finally:
             stop.set()
             if pending:

@@ -1,5 +1,6 @@
 """Where a trial runs: each in turn on this machine, or on a cluster (cluster.py); either
-way, each finished trial comes back as a :class:`Done` for the orchestrator to store."""
+way, finished trials come back as batches of :class:`Done` (those that finished together,
+stored in one transaction) for the orchestrator to store."""
 
 from __future__ import annotations
 
@@ -29,9 +30,20 @@ def run_locally(
     prepare: Prepare,
     execute: Execute,
     started: Callable[[TrialPlan], None],
-) -> Iterator[Done]:
-    """Each trial in turn on this machine (the default dispatch)."""
+) -> Iterator[list[Done]]:
+    """Each trial in turn on this machine (the default dispatch): each measured trial a
+    batch of its own, as it finishes; trials that need not run (skipped) together, up to
+    the next one that runs."""
+    skipped: list[Done] = []
     for trial in trials:
         started(trial)
         job = prepare(trial)
-        yield Done(trial, job if isinstance(job, Measurement) else execute(job))
+        if isinstance(job, Measurement):
+            skipped.append(Done(trial, job))
+            continue
+        if skipped:
+            yield skipped
+            skipped = []
+        yield [Done(trial, execute(job))]
+    if skipped:
+        yield skipped

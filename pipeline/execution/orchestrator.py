@@ -143,24 +143,34 @@ def run(
             return _skipped(plan.probes[trial.cell.interpreter], reason)
         return _request(plan, trial.cell)
 
-    def store_done(done: dispatch.Done) -> None:
-        trial, measurement = done.trial, done.measurement
-        if measurement.status == TrialStatus.SKIPPED:
-            skipped[trial.cell.position] = measurement.error or "skipped"
-        store.add_trial(
-            records.trial_row(
-                run_id,
-                cell_ids[trial.cell.position],
-                trial,
-                measurement,
-                host=done.host,
-                note=done.note,
-            ),
-            records.trial_facts(trial.cell.task, trial.cell.workers, measurement),
+    def store_done(batch: list[dispatch.Done]) -> None:
+        """Store trials that finished together, in one transaction, then count them."""
+        for done in batch:
+            if done.measurement.status == TrialStatus.SKIPPED:
+                skipped[done.trial.cell.position] = done.measurement.error or "skipped"
+        store.add_trials(
+            [
+                (
+                    records.trial_row(
+                        run_id,
+                        cell_ids[done.trial.cell.position],
+                        done.trial,
+                        done.measurement,
+                        host=done.host,
+                        note=done.note,
+                    ),
+                    records.trial_facts(
+                        done.trial.cell.task, done.trial.cell.workers, done.measurement
+                    ),
+                )
+                for done in batch
+            ]
         )
-        if not trial.warmup:
-            repetitions.record(trial.cell, measurement.status, measurement.result.get("work_s"))
-        progress.trial_finished(trial, measurement.status)
+        for done in batch:
+            trial, measurement = done.trial, done.measurement
+            if not trial.warmup:
+                repetitions.record(trial.cell, measurement.status, measurement.result.get("work_s"))
+            progress.trial_finished(trial, measurement.status)
 
     def run_all(trials: list[matrix.TrialPlan]) -> None:
         """Run ``trials`` where the plan says (this machine or the cluster), storing each
@@ -169,8 +179,8 @@ def run(
             finished = dispatch.run_locally(trials, prepare, run_trial, progress.trial_started)
         else:
             finished = plan.cluster.run(trials, prepare, progress.trial_started)
-        for done in finished:
-            store_done(done)
+        for batch in finished:
+            store_done(batch)
 
     # trials forked from warm fork servers, closed with the run (see warm.py)
     warm = WarmStarts() if execute is None and plan.spec.trial_process == "warm" else None

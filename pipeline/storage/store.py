@@ -91,34 +91,48 @@ class Store:
     def add_trial(self, trial: Trial, facts: dict[str, float | None] | None = None) -> None:
         """Store one finished trial (and its task facts), beat the run's heartbeat, and
         commit at once."""
-        with self._failing_clearly():
-            self._add_trial(trial, facts)
+        self.add_trials([(trial, facts)])
 
-    def _add_trial(self, trial: Trial, facts: dict[str, float | None] | None) -> None:
-        if self.engine.dialect.name == "sqlite" and trial.id is None:
-            self._add_trial_sqlite(trial, facts)
+    def add_trials(self, batch: Sequence[tuple[Trial, dict[str, float | None] | None]]) -> None:
+        """Store trials that finished together (each with its task facts) in one
+        transaction, beat their runs' heartbeat, and commit at once: all of them or, on an
+        error, none."""
+        if not batch:
             return
-        # SQLAlchemy Core, not the ORM session: a few times faster, and one transaction
-        values = trial.model_dump(exclude={"id"} if trial.id is None else set())
-        with self.engine.begin() as connection:
-            inserted = connection.execute(insert(TRIAL_TABLE), values)
-            key = inserted.inserted_primary_key
-            assert key is not None
-            trial.id = int(key[0])
-            if facts:
-                connection.execute(
-                    insert(FACT_TABLE),
-                    [
-                        {"trial_id": trial.id, "name": name, "value": value}
-                        for name, value in facts.items()
-                    ],
-                )
-            connection.execute(
-                update(RUN_TABLE).where(RUN_TABLE.c.id == trial.run_id).values(heartbeat_at=now())
-            )
+        with self._failing_clearly():
+            if self.engine.dialect.name == "sqlite" and all(t.id is None for t, _ in batch):
+                self._add_trials_sqlite(batch)
+            else:
+                self._add_trials_core(batch)
 
-    def _add_trial_sqlite(self, trial: Trial, facts: dict[str, float | None] | None) -> None:
-        """add_trial on SQLite through the DB-API connection: one transaction of plain
+    def _add_trials_core(
+        self, batch: Sequence[tuple[Trial, dict[str, float | None] | None]]
+    ) -> None:
+        # SQLAlchemy Core, not the ORM session: a few times faster, and one transaction
+        with self.engine.begin() as connection:
+            for trial, facts in batch:
+                values = trial.model_dump(exclude={"id"} if trial.id is None else set())
+                inserted = connection.execute(insert(TRIAL_TABLE), values)
+                key = inserted.inserted_primary_key
+                assert key is not None
+                trial.id = int(key[0])
+                if facts:
+                    connection.execute(
+                        insert(FACT_TABLE),
+                        [
+                            {"trial_id": trial.id, "name": name, "value": value}
+                            for name, value in facts.items()
+                        ],
+                    )
+            for run_id in {trial.run_id for trial, _ in batch}:
+                connection.execute(
+                    update(RUN_TABLE).where(RUN_TABLE.c.id == run_id).values(heartbeat_at=now())
+                )
+
+    def _add_trials_sqlite(
+        self, batch: Sequence[tuple[Trial, dict[str, float | None] | None]]
+    ) -> None:
+        """add_trials on SQLite through the DB-API connection: one transaction of plain
         prepared statements, values converted by SQLAlchemy's own column types."""
         if self._trial_insert is None:
             columns = [column for column in TRIAL_TABLE.columns if column.name != "id"]
@@ -132,25 +146,29 @@ class Store:
                 ],
             )
         sql, processors = self._trial_insert
-        values = trial.model_dump()
-        row = [
-            process(values[name]) if process is not None else values[name]
-            for name, process in processors
-        ]
         stamp = RUN_TABLE.c.heartbeat_at.type.bind_processor(self.engine.dialect)
         beat = stamp(now()) if stamp is not None else now()
         connection = self.engine.raw_connection()
         try:
             cursor = connection.cursor()
             cursor.execute("BEGIN IMMEDIATE")  # pysqlite begins nothing itself (engine.py)
-            cursor.execute(sql, row)
-            trial.id = int(cursor.lastrowid or 0)
-            if facts:
-                cursor.executemany(
-                    "INSERT INTO trial_fact (trial_id, name, value) VALUES (?, ?, ?)",
-                    [(trial.id, name, value) for name, value in facts.items()],
+            for trial, facts in batch:
+                values = trial.model_dump()
+                cursor.execute(
+                    sql,
+                    [
+                        process(values[name]) if process is not None else values[name]
+                        for name, process in processors
+                    ],
                 )
-            cursor.execute("UPDATE run SET heartbeat_at = ? WHERE id = ?", (beat, trial.run_id))
+                trial.id = int(cursor.lastrowid or 0)
+                if facts:
+                    cursor.executemany(
+                        "INSERT INTO trial_fact (trial_id, name, value) VALUES (?, ?, ?)",
+                        [(trial.id, name, value) for name, value in facts.items()],
+                    )
+            for run_id in {trial.run_id for trial, _ in batch}:
+                cursor.execute("UPDATE run SET heartbeat_at = ? WHERE id = ?", (beat, run_id))
             connection.commit()
         except BaseException:
             connection.rollback()

@@ -11,8 +11,8 @@ import threading
 import time
 
 from . import tasks
-from .models import Model, meet, ready
-from .outcome import Outcome, Trial
+from .models import meet, ready
+from .outcome import Model, Outcome, Trial
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -24,8 +24,6 @@ if TYPE_CHECKING:
 class Asyncio(Model):
     """One event loop per trial. Natively async tasks run as coroutines, at most ``workers``
     at once; blocking tasks go through the loop's default executor of ``workers`` threads."""
-
-    name = kind = "asyncio"
 
     def run(self, trial: Trial) -> None:
         _run_asyncio(trial)
@@ -94,6 +92,6 @@ async def _gather_items(
                 )
         except Exception as error:  # a failing item is data, not a crash
             future.set_exception(error)
-        outcome.record(index, submitted_s, future)
+        outcome.record_future(index, submitted_s, future)
 
     await asyncio.gather(*[one(index) for index in range(items)])

@@ -7,12 +7,11 @@ never includes a late worker's boot and start-up is the full price of a warm poo
 
 from __future__ import annotations
 
+import importlib
+
 from . import api, tasks, usage
-from .aio import Asyncio
 from .api import Unsupported
-from .models import Model, Processes, Sequential, Threads, modules
-from .outcome import Outcome, Trial
-from .subinterpreters import Subinterpreters
+from .outcome import Model, Outcome, Trial
 
 __all__ = [
     "MODELS",
@@ -45,7 +44,7 @@ def run(
 ) -> Outcome:
     """Run ``items`` work items of ``task`` under ``model`` with ``workers`` workers (after
     ``warmup_items`` untimed items per worker)."""
-    runner = MODEL_REGISTRY[model]
+    runner = MODEL_REGISTRY[model].load()
     reason = runner.unsupported()
     if reason:
         raise Unsupported(reason)
@@ -55,7 +54,7 @@ def run(
     )
     outcome = Outcome(session, progress_path)
     try:
-        api.install(session.shared, modules(task, session))
+        api.install(session.shared, tasks.imports(task) + session.imports())
         before = usage.snapshot()
         try:
             runner.run(Trial(outcome, workers, task, items, timeout_s, context, warmup_items))
@@ -69,22 +68,48 @@ def run(
 
 def unsupported(model: str) -> Optional[str]:
     """Why this interpreter cannot run ``model`` at all, or None when it can."""
-    return MODEL_REGISTRY[model].unsupported()
+    return MODEL_REGISTRY[model].load().unsupported()
 
+
+class Entry:
+    """A model in the registry, by name: its kind (what the claims group models by) and
+    where it lives. The module is imported only when a trial runs the model, so that a
+    sequential trial's worker never imports concurrent.futures, and a thread's never
+    imports multiprocessing."""
+
+    def __init__(self, name: str, kind: str, module: str, *args: Optional[str]) -> None:
+        self.name, self.kind, self.module, self.args = name, kind, module, args
+        self._model: Optional[Model] = None
+
+    def load(self) -> Model:
+        if self._model is None:
+            found = importlib.import_module(__package__ + "." + self.module)
+            self._model = getattr(found, _CLASSES[self.kind])(*self.args)
+            self._model.name, self._model.kind = self.name, self.kind
+        return self._model
+
+
+_CLASSES = {
+    "sequential": "Sequential",
+    "threads": "Threads",
+    "asyncio": "Asyncio",
+    "processes": "Processes",
+    "subinterpreters": "Subinterpreters",
+}
 
 # Every concurrency model, by the name specs use: the one list of models.
-MODEL_REGISTRY: Dict[str, Model] = {
-    model.name: model
-    for model in (
-        Sequential(),
-        Threads(),
-        Asyncio(),
-        Processes("processes", None),
-        Processes("processes-fork", "fork"),
-        Processes("processes-spawn", "spawn"),
-        Processes("processes-forkserver", "forkserver"),
-        Subinterpreters(),
+MODEL_REGISTRY: Dict[str, Entry] = {
+    entry.name: entry
+    for entry in (
+        Entry("sequential", "sequential", "sequential"),
+        Entry("threads", "threads", "models"),
+        Entry("asyncio", "asyncio", "aio"),
+        Entry("processes", "processes", "models", None),
+        Entry("processes-fork", "processes", "models", "fork"),
+        Entry("processes-spawn", "processes", "models", "spawn"),
+        Entry("processes-forkserver", "processes", "models", "forkserver"),
+        Entry("subinterpreters", "subinterpreters", "subinterpreters"),
     )
 }
 MODELS = tuple(MODEL_REGISTRY)
-PROCESS_MODELS = tuple(name for name, model in MODEL_REGISTRY.items() if model.kind == "processes")
+PROCESS_MODELS = tuple(name for name, entry in MODEL_REGISTRY.items() if entry.kind == "processes")

@@ -1,6 +1,6 @@
-"""The models without a module of their own: sequential (the baseline), threads and
-process pools. Each times its phases into the trial's outcome; a pool's start-up ends when
-every worker is running.
+"""The pool models: threads and process pools, each a concurrent.futures executor built
+warm (its start-up ends when every worker is running), fed every item at once, then shut
+down; each phase timed into the trial's outcome.
 
 Standard library only, Python 3.9 syntax.
 """
@@ -8,13 +8,12 @@ Standard library only, Python 3.9 syntax.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import contextlib
 import threading
 import time
 
 from . import api, tasks
 from .api import Unsupported
-from .outcome import Trial
+from .outcome import Model, Trial
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -43,46 +42,6 @@ def _start_process(barrier: Any, shared: Dict[str, Any], modules: Tuple[str, ...
 
 def ready() -> None:
     """A no-op run on each worker to prove the pool is warm."""
-
-
-class Model:
-    """A concurrency model: how a trial's items run. ``run`` times the three phases
-    (start-up, work, shutdown) into the trial's outcome."""
-
-    name = ""
-    kind = ""  # what the claims group models by: sequential, threads, processes, ...
-
-    def unsupported(self) -> Optional[str]:
-        """Why this interpreter cannot run the model, or None."""
-        return None
-
-    def mp_context(self) -> Any:
-        """The multiprocessing context the model's workers start with (None: no processes)."""
-        return None
-
-    def run(self, trial: Trial) -> None:
-        raise NotImplementedError
-
-
-class Sequential(Model):
-    """The baseline: one item after another on the main thread, no pool at all."""
-
-    name = kind = "sequential"
-
-    def run(self, trial: Trial) -> None:
-        outcome = trial.outcome
-        trial.warm_up(1, lambda batch: _run_each(trial.task, batch))
-        started_s = time.perf_counter()
-        for index in range(trial.items):
-            payload, params = outcome.session.item(index)
-            future: cf.Future[Dict[str, Any]] = cf.Future()
-            submitted_s = time.perf_counter()
-            try:
-                future.set_result(tasks.run_item(trial.task, params, payload))
-            except Exception as error:  # a failing item is data, not a crash
-                future.set_exception(error)
-            outcome.record(index, submitted_s, future)
-        outcome.work_s = time.perf_counter() - started_s
 
 
 class PoolModel(Model):
@@ -120,7 +79,7 @@ class PoolModel(Model):
                 submitted[future] = (index, submitted_s)
             for future in cf.as_completed(submitted):
                 index, submitted_s = submitted[future]
-                outcome.record(index, submitted_s, future)
+                outcome.record_future(index, submitted_s, future)
             outcome.work_s = time.perf_counter() - work_started_s
         finally:
             shutdown_started_s = time.perf_counter()
@@ -131,8 +90,6 @@ class PoolModel(Model):
 
 class Threads(PoolModel):
     """``ThreadPoolExecutor(workers)``; its threads meet at a barrier as they start."""
-
-    name = kind = "threads"
 
     def start(self, trial: Trial) -> cf.Executor:
         barrier = threading.Barrier(trial.workers, timeout=trial.timeout_s)
@@ -145,10 +102,7 @@ class Processes(PoolModel):
     """``ProcessPoolExecutor(workers)`` with a start method (None: the platform's default);
     each process installs the session's shared objects and imports the task's modules."""
 
-    kind = "processes"
-
-    def __init__(self, name: str, start_method: Optional[str]) -> None:
-        self.name = name
+    def __init__(self, start_method: Optional[str]) -> None:
         self.start_method = start_method
 
     def unsupported(self) -> Optional[str]:
@@ -184,13 +138,6 @@ class Processes(PoolModel):
         )
         cf.wait([pool.submit(ready) for _ in range(trial.workers)])
         return pool
-
-
-def _run_each(task: str, batch: List[Tuple[bytes, Params]]) -> None:
-    """Warm-up items one after another on this thread (failures dropped)."""
-    for payload, params in batch:
-        with contextlib.suppress(Exception):  # a warm-up item's failure is not the trial's
-            tasks.run_item(task, params, payload)
 
 
 def _submit_all(pool: cf.Executor, task: str, batch: List[Tuple[bytes, Params]]) -> None:

@@ -1,5 +1,6 @@
-"""What a trial's models share: the Trial (what to run, and the untimed warm-up) and its
-Outcome (phase times, one record per item, written to the progress file as it finishes).
+"""What every model shares: the Trial (what to run, and the untimed warm-up), its Outcome
+(phase times, one record per item, written to the progress file as it finishes) and the
+Model base class. Imports nothing a model does not need (no concurrent.futures).
 
 Standard library only, Python 3.9 syntax.
 """
@@ -45,12 +46,24 @@ class Outcome:
             else None
         )
 
-    def record(self, index: int, submitted_s: float, future: "cf.Future[Dict[str, Any]]") -> None:
+    def record_future(
+        self, index: int, submitted_s: float, future: cf.Future[Dict[str, Any]]
+    ) -> None:
+        """Store one finished item of a pool from its future."""
+        error = future.exception()
+        self.record(index, submitted_s, None if error is not None else future.result(), error)
+
+    def record(
+        self,
+        index: int,
+        submitted_s: float,
+        result: Optional[Dict[str, Any]],
+        error: Optional[BaseException] = None,
+    ) -> None:
         """Store one finished item: its latency from submission and its result or error."""
         item: Dict[str, Any] = {"index": index, "latency_s": time.perf_counter() - submitted_s}
-        error = future.exception()
-        if error is None:
-            item.update(future.result())
+        if error is None and result is not None:
+            item.update(result)
         try:
             value = self.session.finish(index, item.get("value"))
         except Exception as finish_error:  # a failing hand-back is the item's failure
@@ -120,3 +133,22 @@ class Trial:
                     session.finish(index, None)
             self.outcome.warmup_usage = usage.since(before)
             self.outcome.warmup_items = count
+
+
+class Model:
+    """A concurrency model: how a trial's items run. ``run`` times the three phases
+    (start-up, work, shutdown) into the trial's outcome."""
+
+    name = ""  # set from concurrency.MODEL_REGISTRY, the one list of models
+    kind = ""  # what the claims group models by: sequential, threads, processes, ...
+
+    def unsupported(self) -> Optional[str]:
+        """Why this interpreter cannot run the model, or None."""
+        return None
+
+    def mp_context(self) -> Any:
+        """The multiprocessing context the model's workers start with (None: no processes)."""
+        return None
+
+    def run(self, trial: Trial) -> None:
+        raise NotImplementedError

@@ -77,8 +77,6 @@ class Subinterpreters(PoolModel):
     """``InterpreterPoolExecutor(workers)`` (3.14, or the backport): each worker is a thread
     with an interpreter of its own; sys.path and the imports are set up in each."""
 
-    name = kind = "subinterpreters"
-
     def unsupported(self) -> Optional[str]:
         if interpreter_pool_class() is not None:
             return None
