@@ -17,6 +17,8 @@ import pytest
 
 from pipeline.execution.launch import BOOTSTRAP, WORKER_ROOT
 
+pytestmark = pytest.mark.processes  # each test runs a real trial
+
 # what each model's worker must not import: a pool's machinery, another model's runtime
 NOT_NEEDED = {
     "sequential": {"concurrent.futures", "logging", "multiprocessing", "asyncio", "threading"},
