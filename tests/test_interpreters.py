@@ -180,6 +180,15 @@ def test_the_dry_run_shows_each_interpreter_and_the_cells_it_will_skip(
         assert "  skips subinterpreters: subinterpreters need" in result.output
 
 
+def test_what_one_plan_does_to_its_probe_never_reaches_the_next() -> None:
+    """Probes are cached per interpreter; each caller gets its own copy of the facts (a
+    test that marked a model unsupported once leaked into every later plan)."""
+    current = Interpreter(label="current", executable=sys.executable)
+    first = interpreters.probe(current)
+    first.facts["unsupported"] = {"threads": "changed by one caller"}
+    assert interpreters.probe(current).unsupported("threads") is None
+
+
 # -- running ---------------------------------------------------------------------------------
 def test_cells_an_interpreter_cannot_run_are_skipped_with_the_reason(tmp_path: Path) -> None:
     """The run goes on; the skipped cell's trials are stored, and none of them ran."""

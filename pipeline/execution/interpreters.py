@@ -12,6 +12,7 @@ missing, too old or cannot import the worker is a :class:`ProbeError`.
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import os
@@ -65,8 +66,9 @@ def check(interpreter: Interpreter) -> str | None:
 
 
 def probe(interpreter: Interpreter) -> Probe:
-    """Run the interpreter once (cached per executable and environment) and read its facts."""
-    return Probe(interpreter, _probe(interpreter.executable, interpreter.env))
+    """Run the interpreter once (cached per executable and environment) and read its facts
+    (a copy each: what one plan does to its probe never reaches another's)."""
+    return Probe(interpreter, copy.deepcopy(_probe(interpreter.executable, interpreter.env)))
 
 
 @functools.cache
