@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import app, cells
+from .analysis.machine import BUSY_CONSEQUENCE
 from .metrics import METRICS, format_column, format_with_interval
 from .planning import matrix
 from .results.environment import environment_groups
@@ -47,6 +48,13 @@ def say(text: str) -> None:
 def warn(text: str) -> None:
     """One warning line on stderr."""
     err.print(f"warning: {text}", highlight=False, soft_wrap=True, markup=False)
+
+
+def warn_busy(warnings: list[str]) -> None:
+    """The busy-machine warnings of a run, beside its verdicts or advice: other programs
+    took cores from the parallel cells, so their gains are understated."""
+    for text in warnings:
+        warn(f"{text}; {BUSY_CONSEQUENCE}")
 
 
 def for_people(frame: Any) -> dict[str, list[str]]:

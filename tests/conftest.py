@@ -13,6 +13,7 @@ trials of built-in tasks; and the suite's markers (pyproject.toml describes them
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import textwrap
 import time
@@ -123,3 +124,27 @@ def sqlite_url(tmp_path: Path) -> str:
 @pytest.fixture
 def cli_runner() -> CliRunner:
     return CliRunner()
+
+
+def _hog() -> None:
+    while True:
+        pass
+
+
+@pytest.fixture
+def hogs() -> Iterator[Callable[[int], list[multiprocessing.Process]]]:
+    """Start CPU hogs (busy processes) on demand, returning them; all killed at the end."""
+    started: list[multiprocessing.Process] = []
+
+    def start(count: int) -> list[multiprocessing.Process]:
+        context = multiprocessing.get_context("fork")
+        for _ in range(count):
+            hog = context.Process(target=_hog, daemon=True)
+            hog.start()
+            started.append(hog)
+        return started[-count:]
+
+    yield start
+    for hog in started:
+        hog.kill()
+        hog.join()

@@ -169,6 +169,15 @@ def judge_in_rounds(
     return judged
 
 
+def other_programs_now() -> list[str]:
+    """What a run starting now would warn about other programs using the CPU (the same
+    reading and thresholds: environment.capture, machine.other_programs)."""
+    from pipeline.analysis import machine
+    from pipeline.execution import environment, records
+
+    return machine.other_programs(records.environment_row(environment.capture()))
+
+
 def work_s(task: str, model: str, **options: object) -> float:
     """The work time of one real trial (its status checked)."""
     measured = measure(task, model, **options)

@@ -10,8 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from pipeline import app
+from pipeline.advice import study
 from pipeline.cli import cli
 
 from .advise_examples import ARCHETYPES, right
@@ -34,18 +36,23 @@ def advise(tmp_path: Path, function: str, inputs: str = "", budget_s: float = 60
     return found, time.monotonic() - started_s
 
 
-# the archetypes whose answer is a parallel speedup of CPU work: they need both cores
-PARALLEL_CPU = {"pure_python", "hash_block"}
+# the archetypes whose answer needs the machine to itself: a parallel speedup of CPU work
+# (both cores), and 32 threads of waiting (the budget fits their rounds on a quiet machine)
+ALONE = {"pure_python", "hash_block", "wait"}
 
 
 @pytest.mark.parametrize(
     "function",
-    [pytest.param(f, marks=pytest.mark.timing) if f in PARALLEL_CPU else f for f in ARCHETYPES],
+    [pytest.param(f, marks=pytest.mark.timing) if f in ALONE else f for f in ARCHETYPES],
 )
 def test_each_archetype_gets_its_answer_within_the_budget(tmp_path, function) -> None:
+    """The right answer; or, where other programs kept the CPU busy around the study (a
+    core of two taken leaves parallel work nothing to gain), an answer that says so."""
     inputs, _ = ARCHETYPES[function]
     found, elapsed_s = advise(tmp_path, function, inputs, budget_s=30)
-    assert right(function, found.answer), found.answer.headline
+    busy = [line for line in found.answer.lines if line.startswith("warning: the machine")]
+    assert right(function, found.answer) or busy, found.answer.lines
+    assert len(busy) == len(found.answer.busy)
     assert elapsed_s <= 30 + 10, elapsed_s  # the budget, and a few seconds of report
     assert found.page_path is not None
     assert found.page_path.exists()
@@ -193,3 +200,27 @@ def test_an_extension_that_turns_the_gil_back_on_is_named(tmp_path) -> None:
         [str(EXAMPLES)],
     )
     assert (plain["gil_after"], plain["gil_modules"]) == (False, [])
+
+
+@pytest.mark.timing  # it loads a core itself
+def test_advice_measured_beside_a_busy_program_says_so(tmp_path, hogs) -> None:
+    """A CPU-bound program started beside the study is seen (CPU use around it, recorded
+    with the run) and named beside the answer, in its lines and its JSON; the control: the
+    same stored run, its recorded CPU use set back to a quiet machine's, gets no warning."""
+    hogs(1)
+    time.sleep(0.5)  # the hog at full speed before the run looks at the machine
+    found, _ = advise(tmp_path, "tiny", "tiny_items", budget_s=8)
+    assert found.answer.busy, found.answer.lines
+    assert any(line.startswith("warning: the machine was busy") for line in found.answer.lines)
+    url = f"sqlite:///{tmp_path / 'advice.db'}"
+    with create_engine(url).begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE environment SET cpu_percent_start = 3, cpu_percent_end = 3,"
+                " load_avg_start = 0.1"
+            )
+        )
+    quiet = study.answer_of(app.open_store(url), found.answer.run_id)
+    assert quiet.busy == []
+    assert not any(line.startswith("warning:") for line in quiet.lines)
+    assert quiet.headline == found.answer.headline

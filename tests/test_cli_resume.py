@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import cli
+from pipeline.execution import orchestrator
 
 from .helpers import TESTS_DIR
 from .test_cli import TINY
@@ -50,13 +51,18 @@ def test_interrupt_keeps_finished_trials(write_spec, tmp_path) -> None:
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(TESTS_DIR.parent)},
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        time.sleep(0.5)
-        if _count_trials(db_file) >= 6:
-            break
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=30)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            if _count_trials(db_file) >= 6:
+                break
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    finally:  # a run that did not stop is killed, not left to the next test
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
     assert process.returncode == 130, stderr
     assert b"interrupted: run 1 keeps its finished trials" in stderr
     with sqlite3.connect(db_file) as connection:
@@ -183,3 +189,27 @@ def test_two_runs_write_to_one_database_at_once(write_spec, tmp_path, db_url) ->
         "FROM trial GROUP BY run_id ORDER BY run_id",
     )
     assert per_run.values.tolist() == [[1, 12, 2], [2, 12, 2]]
+
+
+def test_a_signal_while_trials_are_stored_interrupts_once_they_are() -> None:
+    """Ctrl-C or SIGTERM that comes while trials are being stored waits until the write
+    is done, then interrupts the run; the control: outside a write, it interrupts at once."""
+    interrupts = orchestrator.Interrupts()
+    written: list[str] = []
+
+    def signalled(number: int, what: str) -> None:
+        os.kill(os.getpid(), number)
+        time.sleep(0.05)  # the handler has run by now
+        written.append(what)
+
+    def stored(number: int) -> None:
+        with interrupts.storing_trials():
+            signalled(number, signal.Signals(number).name)
+
+    with interrupts.installed():
+        for number in (signal.SIGINT, signal.SIGTERM):
+            with pytest.raises(KeyboardInterrupt):
+                stored(number)
+        with pytest.raises(KeyboardInterrupt):
+            signalled(signal.SIGTERM, "outside a write")
+    assert written == ["SIGINT", "SIGTERM"]

@@ -262,3 +262,15 @@ def test_an_untuned_laptop_gets_each_warning_and_note_once() -> None:
     assert len(notes) == 2
     assert notes[0].startswith("no CPU is isolated")
     assert notes[1].startswith("the kernel's perf event sample rate")
+
+
+def test_other_programs_are_the_busy_warnings_about_cpu_use_alone() -> None:
+    """What advise and verdicts say beside an answer: other programs' CPU use around the
+    run (load before it, CPU use before or after it), not the machine's settings."""
+    assert machine.other_programs(facts()) == []
+    assert machine.other_programs(facts(cpu_governor="powersave", cpu_turbo="enabled")) == []
+    busy = machine.other_programs(facts(cpu_percent_start=55, cpu_percent_end=50))
+    assert "CPU use 55% just before" in busy[0]
+    assert "CPU use 50% just after" in only(busy[1:])
+    assert "1-minute load 1.8" in only(machine.other_programs(facts(load_avg_start=1.8)))
+    assert machine.other_programs(unknown()) == []

@@ -8,7 +8,7 @@ import multiprocessing
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -166,30 +166,6 @@ def test_a_run_stores_the_observer_cost_and_the_machine_speed_of_every_trial(
     assert cells["median_observer_cpu_s"].notna().all()
     assert cells["relative_speed"].between(0.5, 2).all()
     assert cells["median_wall_s_adjusted"].notna().all()
-
-
-def _hog() -> None:
-    while True:
-        pass
-
-
-@pytest.fixture
-def hogs() -> Iterator[Callable[[int], list[multiprocessing.Process]]]:
-    """Start CPU hogs (busy processes) on demand, returning them; all killed at the end."""
-    started: list[multiprocessing.Process] = []
-
-    def start(count: int) -> list[multiprocessing.Process]:
-        context = multiprocessing.get_context("fork")
-        for _ in range(count):
-            hog = context.Process(target=_hog, daemon=True)
-            hog.start()
-            started.append(hog)
-        return started[-count:]
-
-    yield start
-    for hog in started:
-        hog.kill()
-        hog.join()
 
 
 @pytest.mark.processes

@@ -20,7 +20,14 @@ from pipeline.execution import records
 from pipeline.planning import matrix
 from pipeline.worker.concurrency import MODELS
 
-from .helpers import Question, judge_in_rounds, measure, payload_bytes, work_s
+from .helpers import (
+    Question,
+    judge_in_rounds,
+    measure,
+    other_programs_now,
+    payload_bytes,
+    work_s,
+)
 
 pytestmark = pytest.mark.processes  # every test runs real trials
 RUNNABLE = [m for m in MODELS if m != "subinterpreters"]
@@ -216,12 +223,16 @@ def test_gil_released_c_code_scales_on_two_threads() -> None:
     # about 0.25 s of hashing per sequential trial: scheduler noise on a shared VM is small
     options = {"items": 4, "payload": 4 * 2**20, "algorithm": "sha256", "rounds": 24}
     workers = {"sequential": 1, "threads": 2}
+    busy = other_programs_now()
     (claim,) = judge_in_rounds(
         lambda model: work_s("cpu_gil_released", model, workers=workers[model], **options),
         list(workers),
         [Question("sequential", "threads", 0.30)],
     )
-    assert claim.decision is Decision.MORE, claim
+    # beside a busy program (a core of two taken) two threads have nothing to gain, and a
+    # run would warn (test_advice_runs checks the warning on a real one)
+    busy += other_programs_now()
+    assert claim.decision is Decision.MORE or busy, (claim, busy)
 
 
 @pytest.mark.timing

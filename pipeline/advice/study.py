@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..analysis import advice, advice_findings
+from ..analysis import advice, advice_findings, machine
 from ..analysis.advice_answer import Answer
 from ..analysis.inference import run_rule
 from ..errors import AdviceError
@@ -191,6 +191,7 @@ def answer_of(store: Store, run_id: int) -> Answer:
         compare_note=note,
         readiness=advice_findings.readiness(data, facts),
         left_out=plan.left_out(run_row.spec_text),
+        busy=machine.other_programs(env) if (env := store.environment(run_id)) else [],
     )
 
 

@@ -15,6 +15,7 @@ from ..units import format_size
 from .advice import BASELINE, Config, Decided, Measured, speedup
 from .advice_findings import CostModel, Mismatch, Readiness
 from .inference import Ratio, Rule
+from .machine import BUSY_CONSEQUENCE
 
 MIB = 1024 * 1024
 
@@ -53,6 +54,9 @@ class Answer:
     readiness: list[dict[str, Any]] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)
     margin: float = 0.10
+    # other programs used the CPU around the study (machine.other_programs): said beside
+    # the answer, which then understates what parallel configurations give a quiet machine
+    busy: list[str] = field(default_factory=list)
 
     @classmethod
     def build(
@@ -68,6 +72,7 @@ class Answer:
         compare_note: str,
         readiness: list[Readiness],
         left_out: list[str],
+        busy: list[str],
     ) -> Answer:
         spec = run_row.spec_text or ""
         function = _param(spec, "function")
@@ -107,6 +112,7 @@ class Answer:
             ],
         )
         answer.margin = rule.margin
+        answer.busy = list(busy)
         answer.headline = _headline(answer, rule)
         answer.lines = _lines(answer, model, mismatches, compare_note, readiness, rule)
         return answer
@@ -279,6 +285,7 @@ def _lines(
                 f"{ready.interpreter}: your modules load with the GIL off (free-threading ready)"
             )
     lines += [f"left out: {reason}" for reason in answer.left_out]
+    lines += [f"warning: {warning}; {BUSY_CONSEQUENCE}" for warning in answer.busy]
     return lines
 
 

@@ -58,6 +58,10 @@ RECOMMENDED_GOVERNOR = "performance"  # what pyperf's system tune sets
 RECOMMENDED_ASLR = "2"  # full randomisation, which pyperf counts as tuned for benchmarks
 RECOMMENDED_PERF_SAMPLE_RATE = 1  # what pyperf's system tune sets
 PYPERF_TUNE = "`python -m pyperf system tune`"
+# what a busy machine does to a run's answers, said beside them (other_programs)
+BUSY_CONSEQUENCE = (
+    "parallel cells had fewer free cores than they asked for, so their gains are understated"
+)
 BUSY_FIX = "close other programs, or wait until the load falls (see `uptime`), then rerun"
 INTEL_PSTATE_DRIVERS = ("intel_pstate", "intel_cpufreq")  # intel_cpufreq: its passive mode
 NO_TURBO_FIX = "`echo 1 | sudo tee /sys/devices/system/cpu/intel_pstate/no_turbo`"
@@ -170,6 +174,15 @@ def _isolation_warnings(env: MachineFacts) -> list[str]:
     ]
 
 
+def other_programs(env: MachineFacts) -> list[str]:
+    """The busy-machine warnings alone: other programs used the CPU around the run (the
+    1-minute load before it, CPU use just before or just after it). Where they did, the
+    run's parallel cells had fewer free cores than they asked for, so measured gains are
+    smaller than on a quiet machine: ``pipeline advise`` and the verdicts' readers say so
+    beside an answer instead of presenting it as the machine's."""
+    return [*_load_warnings(env), *_cpu_percent_warnings(env)]
+
+
 def busy_warnings(env: MachineFacts) -> list[str]:
     """Short plain-English warnings that the machine was busy or tuned against
     benchmarking, each with the value seen and (but for the CPU-use ones) the fix.
@@ -178,8 +191,7 @@ def busy_warnings(env: MachineFacts) -> list[str]:
     normal and never warned about: see ``tuning_notes``.
     """
     return [
-        *_load_warnings(env),
-        *_cpu_percent_warnings(env),
+        *other_programs(env),
         *_config_warnings(env),
         *_nohz_full_warnings(env),
         *_isolation_warnings(env),

@@ -98,6 +98,7 @@ def run(
             app.verdicts(app.open_store(db), outcome.run_id),
             title=f"run {outcome.run_id}: verdicts on the explainer's claims",
         )
+        terminal.warn_busy(app.other_programs(app.open_store(db), outcome.run_id))
     terminal.say(f"run {outcome.run_id} {outcome.status}: {counts}")
     if outcome.report_path is not None:
         terminal.say(f"report: {outcome.report_path}")

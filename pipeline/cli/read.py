@@ -80,6 +80,7 @@ def verdicts(
         typer.echo(json.dumps([dataclasses.asdict(verdict) for verdict in found], indent=2))
         return
     terminal.print_verdicts(found)
+    terminal.warn_busy(app.other_programs(app.open_store(db), run_id))
     if details:
         from ..analysis.claims import iter_lines
 

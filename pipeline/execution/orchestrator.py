@@ -143,29 +143,32 @@ def run(
             return _skipped(plan.probes[trial.cell.interpreter], reason)
         return _request(plan, trial.cell)
 
+    interrupts = Interrupts()
+
     def store_done(batch: list[dispatch.Done]) -> None:
         """Store trials that finished together, in one transaction, then count them."""
         for done in batch:
             if done.measurement.status == TrialStatus.SKIPPED:
                 skipped[done.trial.cell.position] = done.measurement.error or "skipped"
-        store.add_trials(
-            [
-                (
-                    records.trial_row(
-                        run_id,
-                        cell_ids[done.trial.cell.position],
-                        done.trial,
-                        done.measurement,
-                        host=done.host,
-                        note=done.note,
-                    ),
-                    records.trial_facts(
-                        done.trial.cell.task, done.trial.cell.workers, done.measurement
-                    ),
-                )
-                for done in batch
-            ]
-        )
+        with interrupts.storing_trials():
+            store.add_trials(
+                [
+                    (
+                        records.trial_row(
+                            run_id,
+                            cell_ids[done.trial.cell.position],
+                            done.trial,
+                            done.measurement,
+                            host=done.host,
+                            note=done.note,
+                        ),
+                        records.trial_facts(
+                            done.trial.cell.task, done.trial.cell.workers, done.measurement
+                        ),
+                    )
+                    for done in batch
+                ]
+            )
         for done in batch:
             trial, measurement = done.trial, done.measurement
             if not trial.warmup:
@@ -186,7 +189,7 @@ def run(
     warm = WarmStarts() if execute is None and plan.spec.trial_process == "warm" else None
     run_trial = execute or functools.partial(runner.execute_in_process, warm=warm)
     try:
-        with _sigterm_as_interrupt():
+        with interrupts.installed():
             run_all(todo)
             positions = {cell_id: position for position, cell_id in cell_ids.items()}
             _adaptive_rounds(
@@ -298,19 +301,46 @@ def _request(plan: Plan, cell: matrix.Cell) -> trial.TrialRequest:
     )
 
 
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C while a run goes on, so it ends as 'interrupted'."""
+class Interrupts:
+    """Ctrl-C and SIGTERM end a run as 'interrupted', but never in the middle of storing
+    trials: a KeyboardInterrupt raised inside the database driver or its connection pool
+    could leave a transaction (and SQLite's write lock) open while the run goes on to
+    record how it ended. A signal that comes while trials are stored interrupts the run
+    once they are."""
 
-    def handler(_signum: int, _frame: Any) -> None:
+    def __init__(self) -> None:
+        self.storing = False
+        self.pending = False
+
+    def handler(self, _signum: int, _frame: Any) -> None:
+        if self.storing:
+            self.pending = True
+            return
         raise KeyboardInterrupt
 
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        try:
+            previous = {
+                number: signal.signal(number, self.handler)
+                for number in (signal.SIGINT, signal.SIGTERM)
+            }
+        except ValueError:  # not the main thread: leave signals alone
+            yield
+            return
+        try:
+            yield
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+    @contextlib.contextmanager
+    def storing_trials(self) -> Iterator[None]:
+        self.storing = True
+        try:
+            yield
+        finally:
+            self.storing = False
+        if self.pending:
+            self.pending = False
+            raise KeyboardInterrupt

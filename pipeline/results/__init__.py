@@ -79,6 +79,15 @@ def rule(run_row: schema.Run) -> Rule:
     return run_rule(run_row.model_dump())
 
 
+def other_programs(store: Store, run: str | int | None) -> list[str]:
+    """Warnings that other programs used the CPU around the run (machine.other_programs):
+    empty for a quiet machine, or a run without a recorded environment."""
+    from ..analysis import machine
+
+    found = store.environment(store.resolve_run(run).id or 0)
+    return machine.other_programs(found) if found is not None else []
+
+
 def verdicts(
     store: Store,
     run: str | int | None,
