@@ -49,7 +49,8 @@ def test_interrupt_keeps_finished_trials(write_spec, tmp_path) -> None:
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(TESTS_DIR.parent)},
+        # a run that does not stop is aborted, and faulthandler prints where it was
+        env={**os.environ, "PYTHONPATH": str(TESTS_DIR.parent), "PYTHONFAULTHANDLER": "1"},
     )
     try:
         deadline = time.monotonic() + 60
@@ -58,8 +59,13 @@ def test_interrupt_keeps_finished_trials(write_spec, tmp_path) -> None:
             if _count_trials(db_file) >= 6:
                 break
         process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=30)
-    finally:  # a run that did not stop is killed, not left to the next test
+        try:
+            _, stderr = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGABRT)
+            _, stderr = process.communicate()
+            pytest.fail(f"no stop within 30 s of SIGINT; where it was:\n{stderr.decode()[-6000:]}")
+    finally:  # never left running for the next test
         if process.poll() is None:
             process.kill()
             process.communicate()
