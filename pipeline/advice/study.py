@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..analysis import advice, advice_findings, machine
+from ..analysis import advice, advice_findings
 from ..analysis.advice_answer import Answer
 from ..analysis.inference import run_rule
 from ..errors import AdviceError
@@ -30,7 +30,7 @@ from ..execution.plan import plan as plan_run
 from ..planning.axes import Interpreter
 from ..publishing.advice_page import write_page
 from ..publishing.site import build_report
-from ..results import cores
+from ..results import cores, other_programs
 from ..storage.store import Store
 from . import plan
 
@@ -191,7 +191,7 @@ def answer_of(store: Store, run_id: int) -> Answer:
         compare_note=note,
         readiness=advice_findings.readiness(data, facts),
         left_out=plan.left_out(run_row.spec_text),
-        busy=machine.other_programs(env) if (env := store.environment(run_id)) else [],
+        busy=other_programs(store, run_id),
     )
 
 

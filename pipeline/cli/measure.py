@@ -94,11 +94,12 @@ def run(
         planned.close()
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts.items()))
     if not quiet:
+        store = app.open_store(db)
         terminal.print_verdicts(
-            app.verdicts(app.open_store(db), outcome.run_id),
+            app.verdicts(store, outcome.run_id),
             title=f"run {outcome.run_id}: verdicts on the explainer's claims",
         )
-        terminal.warn_busy(app.other_programs(app.open_store(db), outcome.run_id))
+        terminal.warn_busy(app.other_programs(store, outcome.run_id))
     terminal.say(f"run {outcome.run_id} {outcome.status}: {counts}")
     if outcome.report_path is not None:
         terminal.say(f"report: {outcome.report_path}")

@@ -75,12 +75,13 @@ def verdicts(
     ] = None,
 ) -> None:
     """Verdicts of a run on each claim of the threads-vs-processes explainer."""
-    found = app.verdicts(app.open_store(db), run_id, host=host)
+    store = app.open_store(db)
+    found = app.verdicts(store, run_id, host=host)
     if as_json:
         typer.echo(json.dumps([dataclasses.asdict(verdict) for verdict in found], indent=2))
         return
     terminal.print_verdicts(found)
-    terminal.warn_busy(app.other_programs(app.open_store(db), run_id))
+    terminal.warn_busy(app.other_programs(store, run_id))
     if details:
         from ..analysis.claims import iter_lines
 
