@@ -18,6 +18,7 @@ and more), by seeded simulation and on real trials.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import subprocess
 import sys
@@ -48,6 +49,12 @@ from pipeline.execution.simulated import (
 RUNS = 2000
 SPECS = ("quick", "claims", "full")
 NOISY = Noise("lognormal CV 13%", cv=0.13)
+# cpu_pure on the reference VM on 2026-12-06: log SD 0.12-0.14 a trial, about half of it a
+# speed the trials of a round share (paired SD 0.13 against 0.18 unpaired, 40 rounds)
+NOISY_DAY = Noise("9% + 8% shared a round", cv=0.09, shared=0.08)
+# What a cpu_pure trial of the bundled specs takes a round on the reference machine (0.13 s
+# of work, the fresh process and the orchestrator), for the budget's clock.
+CPU_TRIAL_S = 0.2
 # (true speedups per series, noise, what it shows); every row under every spec's schedule
 PROCEDURE = (
     *((Family(((1.10,),)), noise, "size: 'more' and 'no gain' are false") for noise in NOISES),
@@ -57,11 +64,28 @@ PROCEDURE = (
     (Family(((1.0, 1.0),)), NOISY, "power: 'no gain', threads exactly as fast"),
     (Family(((1.5, 1.5),)), IID, "power: 'gain' (1.5x at x2 and x4)"),
 )
+# GIL threads on a noisy day, trials as short as the specs' cpu_pure trials
+NOISY_DAY_ROWS = (
+    (Family(((1.03, 0.97),)), NOISY_DAY, "power, noisy day: GIL threads x2 3% ahead"),
+    (Family(((1.05, 0.97),)), NOISY_DAY, "power, noisy day: GIL threads x2 5% ahead"),
+)
 
 
 def procedure_table() -> None:
     designs = {name: Design.of_spec(f"experiments/{name}.yaml") for name in SPECS}
-    jobs = [(family, designs[name], noise) for name in SPECS for family, noise, _ in PROCEDURE]
+    short = {name: dataclasses.replace(d, trial_s=CPU_TRIAL_S) for name, d in designs.items()}
+    # quick.yaml before 2026-12-06's redesign: 5 to 25 trials of 0.4 s, unpaired
+    before = Design("before", 5, 25, 40.0)
+    jobs = [
+        *((family, designs[name], noise) for name in SPECS for family, noise, _ in PROCEDURE),
+        *((family, short[name], noise) for name in SPECS for family, noise, _ in NOISY_DAY_ROWS),
+        *((family, before, noise) for family, noise, _ in NOISY_DAY_ROWS),
+    ]
+    whats = [
+        *(what for _ in SPECS for _, _, what in PROCEDURE),
+        *(what for _ in SPECS for _, _, what in NOISY_DAY_ROWS),
+        *(what + " (5-25 trials of 0.4 s, Welch)" for _, _, what in NOISY_DAY_ROWS),
+    ]
     found = simulate_all(jobs, runs=RUNS)
     print(f"the adaptive procedure as run: {RUNS} simulated runs per row, margin 10%")
     for name, design in designs.items():
@@ -69,10 +93,13 @@ def procedure_table() -> None:
             f"  {name}: {design.first} to {design.last} trials a cell, budget {design.budget_s} s"
         )
     print(
+        f"  a trial takes {designs['quick'].trial_s} s a round on the budget's clock "
+        f"({CPU_TRIAL_S} s in the noisy-day rows: the specs' cpu_pure trials)"
+    )
+    print(
         f"{'spec':7} {'noise':22} {'true speedups':20} {'all more':>9} {'all no gain':>12} "
         f"{'nuanced':>8} {'inconcl.':>9} {'95% cover':>10} {'trials':>7}  what it shows"
     )
-    whats = [what for _ in SPECS for _, _, what in PROCEDURE]
     for rates, what in zip(found, whats, strict=True):
         print(
             f"{rates.design:7} {rates.noise:22} {rates.family.text():20} {rates.all_more:>9.1%} "
@@ -80,13 +107,13 @@ def procedure_table() -> None:
             f"{rates.coverage:>10.1%} {rates.trials:>7.1f}  {what}"
         )
     quick = designs["quick"]
-    paired = Design("quick", quick.first, quick.last, quick.budget_s, paired=True)
+    welch = dataclasses.replace(quick, paired=False)
     for family, noise, label in (
-        (Family(((1.10,),)), DRIFT, "paired by round (pair_rounds: true), drift"),
+        (Family(((1.10,),)), DRIFT, "Welch's interval (pair_rounds: false), drift"),
         (Family(((1.10,),)), IID, "control: every look at 5% a side (the rule before)"),
     ):
-        rule = Rule(quick.margin) if label.startswith("control") else None
-        design = quick if rule else paired
+        rule = Rule(quick.margin, paired=quick.paired) if label.startswith("control") else None
+        design = quick if rule else welch
         rates = simulate_procedure(family, design, noise, runs=RUNS, rule=rule)
         print(
             f"{'quick':7} {noise.name:22} {family.text():20} {rates.all_more:>9.1%} "

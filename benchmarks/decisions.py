@@ -25,9 +25,9 @@ from pipeline.status import Verdict
 from pipeline.storage import store
 
 
-def pairing_effect(results: store.Store, run_id: int) -> list[float]:
+def pairing_effect(results: store.Store, run_id: int) -> list[tuple[float, int]]:
     """Per comparison with a paired interval: paired half-width / Welch half-width (log
-    scale, both at 95%)."""
+    scale, both at 95%), and the trials of its smaller side."""
     trials = results.trials_frame(run_id)
     summary = stats.numeric_summary(results.summary_frame(run_id))
     data = claims.gather_evidence(
@@ -39,9 +39,8 @@ def pairing_effect(results: store.Store, run_id: int) -> list[float]:
             paired = inference.ratio_of(e.first, e.second, level=0.95, paired=True)
             welch = inference.ratio_of(e.first, e.second, level=0.95, paired=False)
             if paired.paired and welch.known and welch.high > welch.low:
-                ratios.append(
-                    float(np.log(paired.high / paired.low) / np.log(welch.high / welch.low))
-                )
+                width = float(np.log(paired.high / paired.low) / np.log(welch.high / welch.low))
+                ratios.append((width, min(e.first.values.size, e.second.values.size)))
     return ratios
 
 
@@ -49,7 +48,7 @@ def main(spec: str, runs: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         db = f"sqlite:///{Path(folder, 'decisions.db')}"
         print(f"{spec}, {runs} runs in a row (pipeline run, report included)")
-        effects: list[float] = []
+        effects: list[tuple[float, int]] = []
         for number in range(1, runs + 1):
             started_s = time.perf_counter()
             subprocess.run(
@@ -66,13 +65,15 @@ def main(spec: str, runs: int) -> None:
                 if verdict.verdict != Verdict.NOT_MEASURED:
                     print(f"  {verdict.verdict:13} {verdict.title}: {verdict.headline}")
             effects += pairing_effect(results, number)
-        if effects:
-            low, high = np.quantile(effects, [0.25, 0.75])
-            print(
-                "pairing by round: paired / Welch interval width, median "
-                f"{statistics.median(effects):.2f} (quartiles {low:.2f}-{high:.2f}) over "
-                f"{len(effects)} comparisons"
-            )
+        for least, which in ((0, "comparisons"), (20, "comparisons of 20 trials or more")):
+            widths = [width for width, n in effects if n >= least]
+            if widths:
+                low, high = np.quantile(widths, [0.25, 0.75])
+                print(
+                    "pairing by round: paired / Welch interval width, median "
+                    f"{statistics.median(widths):.2f} (quartiles {low:.2f}-{high:.2f}) over "
+                    f"{len(widths)} {which}"
+                )
 
 
 if __name__ == "__main__":

@@ -85,3 +85,19 @@ def test_no_round_starts_after_the_time_limit() -> None:
     now[0] = 10.5
     assert sampler.next_round({0}) == []
     assert sampler.reasons[0] == StopReason.TIME_LIMIT
+
+
+def test_a_blocks_cells_stay_back_to_back_most_uncertain_block_first() -> None:
+    """Two blocks (payloads 1 and 2): the block of the most uncertain cell comes first, and
+    a block's cells run back to back even when a cell of the other block is less certain."""
+    cells = [Cell(i, "t", "threads", 2, 1 + i % 2, "py") for i in range(4)]
+    s = adaptive.Repetitions(cells, target_ci=0.01, maximum=8)
+    spreads = {0: 0.5, 1: 0.3, 2: 0.1, 3: 0.4}  # block 1: cells 0, 2; block 2: cells 1, 3
+    for position, spread in spreads.items():
+        fill(s, cells[position], [1.0, 1.0 + spread, 1.0 - spread / 2] * 2)
+    assert [c.position for c in s.next_round()] == [0, 2, 3, 1]  # not seeded: not shuffled
+    seeded = adaptive.Repetitions(cells, target_ci=0.01, maximum=80, seed=3)
+    seeded.walls, seeded.counts = s.walls, s.counts
+    orders = {tuple(c.position for c in seeded.next_round()) for _ in range(20)}
+    assert {order[:2] for order in orders} == {(0, 2), (2, 0)}  # shuffled within the block
+    assert {order[2:] for order in orders} == {(3, 1), (1, 3)}

@@ -40,6 +40,7 @@ class Run:
         interpreter: str = "python3",
         status: str = "ok",
         facts: dict[str, float] | None = None,
+        cpu_s: float | None = None,
     ) -> int:
         self.cell_id += 1
         # the same spread in every cell, in an order of its own: independent noise
@@ -59,7 +60,7 @@ class Run:
                     "wall_s": wall_s * (1 + offset) if ok else np.nan,
                     "startup_s": startup_s * (1 + offset) if ok else np.nan,
                     "shutdown_s": 0.0,
-                    "cpu_user_s": wall_s,
+                    "cpu_user_s": wall_s if cpu_s is None else cpu_s,
                     "cpu_sys_s": 0.0,
                     "peak_rss_bytes": pss * 1.5,
                     "peak_pss_bytes": pss * (1 + offset),
@@ -123,6 +124,21 @@ def test_a_model_that_scales_on_cpu_pure_contradicts_its_claim(
     assert verdict.verdict == Verdict.CONTRADICTED
     assert says in verdict.summary
     assert "2.00×" in verdict.summary
+
+
+def test_a_gil_threads_gain_on_one_core_is_said_not_to_be_parallel() -> None:
+    """Threads faster than sequential with the GIL on while keeping one core busy (seen on
+    the reference VM): the verdict says the gain was not parallel execution; with two
+    cores' worth of CPU time it says how many cores, and no more."""
+    not_parallel = "one thread ran at a time, so the gain was not parallel execution"
+    for cpu_s, cores, one_at_a_time in ((0.8, "1.00", True), (1.6, "2.00", False)):
+        run = Run()
+        run.cell("cpu_pure", "sequential", 1, 1.0)
+        run.cell("cpu_pure", "threads", 2, 0.8, cpu_s=cpu_s)
+        verdict = run.verdicts()["gil_threads_cpu"]
+        assert verdict.verdict == Verdict.CONTRADICTED
+        assert f"cpu_pure threads ×2, 1 KiB kept {cores} cores busy" in verdict.summary
+        assert (not_parallel in verdict.summary) is one_at_a_time, verdict.summary
 
 
 def test_free_threading_is_judged_apart_from_the_gil_claim() -> None:

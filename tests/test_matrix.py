@@ -80,6 +80,22 @@ def test_schedule_warmups_first_then_rounds() -> None:
     assert [p.sequence for p in plans] == list(range(len(plans)))
 
 
+def test_a_round_runs_each_blocks_cells_back_to_back() -> None:
+    """Cells compared with each other (same task, payload...) run back to back in every
+    round; the blocks' order and the order within them change from round to round."""
+    cells = expand(make_spec(["cpu_pure", "io_sleep"], MODELS, [2, 4], [1, 2048]))
+    plans = schedule(cells, 20, 0, seed=5)
+    block_orders, inner_orders = set(), set()
+    for repetition in range(20):
+        round_cells = [p.cell for p in plans if p.repetition == repetition]
+        blocks = [block for block, _ in itertools.groupby(c.block for c in round_cells)]
+        assert len(blocks) == len(set(blocks)) == 4  # each block in one stretch
+        block_orders.add(tuple(blocks))
+        inner_orders.add(tuple(c.position for c in round_cells if c.block == cells[0].block))
+    assert len(block_orders) > 1
+    assert len(inner_orders) > 1
+
+
 def test_schedule_is_seeded() -> None:
     cells = expand(make_spec(["cpu_pure", "io_sleep"], MODELS, [2, 4], [1]))
     order = [p.cell.position for p in schedule(cells, 5, 0, seed=3)]

@@ -46,7 +46,7 @@ def test_the_dry_run_finds_the_claims_quick_yaml_tests() -> None:
         "memory": 4,
         "startup": 4,
     }
-    assert (at_min[0].trials, at_max[0].trials) == (5, 25)
+    assert (at_min[0].trials, at_max[0].trials) == (5, 120)
     for small, big in zip(at_min, at_max, strict=True):
         if small.comparisons:
             assert big.detects_gain >= small.detects_gain

@@ -237,9 +237,37 @@ def _speedup(claim: str) -> Callable[[RunData], ClaimVerdict]:
             cost = _single_thread_cost(data)
             if cost:
                 verdict = replace(verdict, summary=f"{verdict.summary}; {cost}")
+        if claim == "gil_threads_cpu" and verdict.verdict in GAINED:
+            cores = _cores_of_gain(data, claim)
+            if cores:
+                verdict = replace(verdict, summary=f"{verdict.summary}; {cores}")
         return verdict
 
     return judge
+
+
+GAINED = (Verdict.CONTRADICTED, Verdict.NUANCED)
+
+
+def _cores_of_gain(data: RunData, claim: str) -> str:
+    """How many cores the fastest gaining cell of ``claim`` kept busy (its median CPU time
+    over wall time): about one means its threads ran one at a time, so what it gained was
+    not parallel execution (docs/statistics.md: threads faster without parallelism)."""
+    gaining = [e for e in data.evidence.get(claim, []) if _gains(e) and len(e.cell_ids) == 2]
+    if not gaining or "cpu_utilisation" not in data.summary:
+        return ""
+    best = _best(gaining)
+    row = data.summary[data.summary["cell_id"].eq(best.cell_ids[1])]
+    cores = float(row["cpu_utilisation"].iloc[0]) if not row.empty else math.nan
+    if not math.isfinite(cores):
+        return ""
+    if cores < 1.2:
+        return (
+            f"yet {best.label} kept {cores:.2f} cores busy (CPU time over wall time): one "
+            "thread ran at a time, so the gain was not parallel execution but the same Python "
+            "code running faster in that process than in the sequential one"
+        )
+    return f"{best.label} kept {cores:.2f} cores busy (CPU time over wall time)"
 
 
 def _single_thread_cost(data: RunData) -> str:
@@ -313,7 +341,7 @@ def undecided_cells(data: RunData) -> set[int]:
     return unsettled_cells(data.evidence.values())
 
 
-SUMMARY_READ = ("warnings", "median_wall_s")  # the summary columns claims read besides keys
+SUMMARY_READ = ("warnings", "median_wall_s", "cpu_utilisation")  # read besides the keys
 
 
 def gather_evidence(

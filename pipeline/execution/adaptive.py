@@ -3,8 +3,10 @@
 After every cell has its minimum of measured trials, rounds of extra trials go to the
 cells that a claim's comparison still leaves undecided (both cells of the comparison, so
 they stay paired by round) and, with ``target_ci``, to those whose median is not yet known
-to that precision (relative half-width of its 95% interval), most uncertain first, one
-trial per cell per round so trials stay interleaved, until every cell is decided and
+to that precision (relative half-width of its 95% interval), the block of the most
+uncertain cell first (a block's cells back to back, as in the first rounds, in a seeded
+random order within it, so that no cell of a comparison always runs first), one trial per
+cell per round so trials stay interleaved, until every cell is decided and
 precise enough, reaches the maximum, the budget of seconds is spent, or the run's time
 limit (counted from its start) has passed. Why each cell stopped is recorded.
 """
@@ -12,11 +14,12 @@ limit (counted from its start) has passed. Why each cell stopped is recorded.
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..planning.matrix import Cell
+from ..planning.matrix import Cell, by_block
 from ..status import StopReason, TrialStatus
 
 
@@ -30,10 +33,12 @@ class Repetitions:
     budget_s: float | None = None
     deadline_s: float | None = None  # on ``clock``: no round starts after it (time_limit)
     clock: Callable[[], float] = time.monotonic
+    seed: int | None = None  # shuffles the cells within each block of a round (None: not)
     walls: dict[int, list[float]] = field(default_factory=dict)
     counts: dict[int, int] = field(default_factory=dict)
     reasons: dict[int, StopReason] = field(default_factory=dict)
     _started_s: float | None = None
+    _order: random.Random | None = None
 
     def record(self, cell: Cell, status: str, wall_s: float | None) -> None:
         """Count one measured trial of ``cell`` (its wall time if it ended ok)."""
@@ -77,7 +82,9 @@ class Repetitions:
             else:
                 wanting.append((width, cell))
         wanting.sort(key=lambda pair: (-pair[0], pair[1].position))
-        return [cell for _, cell in wanting]
+        if self._order is None and self.seed is not None:
+            self._order = random.Random(self.seed)
+        return by_block([cell for _, cell in wanting], self._order)
 
     def stop_all(self, reason: StopReason) -> None:
         """Give every cell still open ``reason`` (an interrupted run)."""

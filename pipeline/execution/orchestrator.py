@@ -248,6 +248,7 @@ def _repetitions(plan: Plan) -> adaptive.Repetitions:
         maximum=settings.max if settings else plan.spec.min_repetitions,
         budget_s=plan.spec.budget,
         deadline_s=time.monotonic() + plan.spec.time_limit if plan.spec.time_limit else None,
+        seed=plan.spec.seed,
     )
 
 

@@ -7,11 +7,12 @@ asks the real :class:`adaptive.Repetitions` for each next round, with the undeci
 found by the real rule (evidence.decide_family at the spec's levels), one trial per cell
 per round on a simulated clock (the spec's budget), until the rule, the maximum or the
 budget stops every cell; the final verdict is decided as a report decides it. Beyond
-i.i.d. lognormal noise, trials can carry outliers (a share slowed 1.3-1.5×) and a slow
-drift of the machine's speed shared by every trial of a round; and a baseline can be held
-open to the last round by another claim's undecided comparison (``partner``), so that
-cells stop at different rounds. Used by the tests and ``make bench`` (benchmarks/
-calibration.py); analysis/calibration.py has the single-look figures.
+i.i.d. lognormal noise, trials can carry outliers (a share slowed 1.3-1.5×), a slow
+drift of the machine's speed over the run and a speed of each round's own that its trials
+share (the speed wandering over seconds, which pairing by round cancels); and a
+baseline can be held open to the last round by another claim's undecided comparison
+(``partner``), so that cells stop at different rounds. Used by the tests and ``make
+bench`` (benchmarks/calibration.py); analysis/calibration.py has the single-look figures.
 """
 
 from __future__ import annotations
@@ -45,13 +46,19 @@ class Noise:
     outliers: float = 0.0  # share of trials slowed by a factor drawn from ``slowdown``
     slowdown: tuple[float, float] = (1.3, 1.5)
     drift: float = 0.0  # the machine's speed drifts by up to this (log scale) over the run
+    shared: float = 0.0  # log SD of a speed factor every trial of a round shares
 
     def factors(self, rng: np.random.Generator, last: int) -> np.ndarray:
-        """The machine's speed factor of each round: a slow sine of random phase."""
-        if not self.drift:
-            return np.ones(last)
-        phase = rng.uniform(0, 2 * math.pi)
-        return np.exp(self.drift * np.sin(phase + 2 * math.pi * np.arange(last) / last))
+        """The machine's speed factor of each round: a slow sine of random phase, times a
+        factor of its own (``shared``: the speed wandering over seconds, which trials run
+        moments apart share)."""
+        log_speed = np.zeros(last)
+        if self.drift:
+            phase = rng.uniform(0, 2 * math.pi)
+            log_speed += self.drift * np.sin(phase + 2 * math.pi * np.arange(last) / last)
+        if self.shared:
+            log_speed += rng.normal(0.0, self.shared, last)
+        return np.exp(log_speed)
 
     def trial(self, rng: np.random.Generator, true_s: float, speed: float) -> float:
         sigma = math.sqrt(math.log1p(self.cv * self.cv))

@@ -11,7 +11,12 @@ workers ``[1, 2, 4]`` gets one sequential baseline per task, payload and interpr
 Trials: all warm-up trials first (each cell's ``warmup`` trials, in cell order), then the
 measured trials in rounds: round r holds repetition r of every cell, in an order shuffled
 by ``random.Random(seed)``. Rounds spread slow drift of the machine (heat, other load)
-evenly over the cells, which a plain cell-after-cell order would not.
+evenly over the cells, which a plain cell-after-cell order would not. Within a round the
+cells compared with each other (a **block**: the same task, variant, payload, interpreter
+and host; every model and worker count of it) run back to back, the blocks and the cells
+within each in shuffled order (a randomised complete block design): the two trials of a
+comparison's round run moments apart, so the machine's speed, which wanders over seconds,
+is nearly the same for both, and pairing by round (``pair_rounds``) cancels it.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ from .spec import Spec
 
 ORDER_DESCRIPTION = (
     "warm-ups first, cell by cell; then measured trials in rounds, each round holding one "
-    "repetition of every cell in a seeded random order"
+    "repetition of every cell in a seeded random order, the cells compared with each other "
+    "(same task, variant, payload, interpreter and host) back to back"
 )
 
 
@@ -57,6 +63,12 @@ class Cell:
             self.variant_label,
             self.host,
         )
+
+    @property
+    def block(self) -> tuple[str, str, int, str, str]:
+        """The cells compared with each other share it (everything but the model and the
+        worker count); a round runs them back to back."""
+        return (self.task, self.variant_label, self.payload_bytes, self.interpreter, self.host)
 
     @property
     def variant_label(self) -> str:
@@ -144,7 +156,8 @@ def _matches(entry: dict[str, Any], values: dict[str, Any]) -> bool:
 
 
 def schedule(cells: list[Cell], repetitions: int, warmup: int, seed: int) -> list[TrialPlan]:
-    """Warm-ups cell by cell, then seeded shuffled rounds of measured trials."""
+    """Warm-ups cell by cell, then seeded shuffled rounds of measured trials, each cell's
+    block back to back."""
     order: list[tuple[Cell, int, bool]] = [
         (cell, repetition, True) for cell in cells for repetition in range(warmup)
     ]
@@ -152,11 +165,23 @@ def schedule(cells: list[Cell], repetitions: int, warmup: int, seed: int) -> lis
     for repetition in range(repetitions):
         round_cells = list(cells)
         rng.shuffle(round_cells)
-        order.extend((cell, repetition, False) for cell in round_cells)
+        order.extend((cell, repetition, False) for cell in by_block(round_cells))
     return [
         TrialPlan(sequence, cell, repetition, is_warmup)
         for sequence, (cell, repetition, is_warmup) in enumerate(order)
     ]
+
+
+def by_block(cells: list[Cell], rng: random.Random | None = None) -> list[Cell]:
+    """``cells`` with each block's cells back to back: blocks in the order of their first
+    cell, cells within a block in the order given (shuffled by ``rng``, when given)."""
+    blocks: dict[tuple[str, str, int, str, str], list[Cell]] = {}
+    for cell in cells:
+        blocks.setdefault(cell.block, []).append(cell)
+    if rng is not None:
+        for block in blocks.values():
+            rng.shuffle(block)
+    return [cell for block in blocks.values() for cell in block]
 
 
 def cell_params(spec: Spec, cell: Cell) -> dict[str, Any]:
