@@ -130,7 +130,7 @@ def test_a_gil_threads_gain_on_one_core_is_said_not_to_be_parallel() -> None:
     """Threads faster than sequential with the GIL on while keeping one core busy (seen on
     the reference VM): the verdict says the gain was not parallel execution; with two
     cores' worth of CPU time it says how many cores, and no more."""
-    not_parallel = "one thread ran at a time, so the gain was not parallel execution"
+    not_parallel = "one thread ran at a time, so what it gained was not parallel execution"
     for cpu_s, cores, one_at_a_time in ((0.8, "1.00", True), (1.6, "2.00", False)):
         run = Run()
         run.cell("cpu_pure", "sequential", 1, 1.0)
@@ -139,6 +139,20 @@ def test_a_gil_threads_gain_on_one_core_is_said_not_to_be_parallel() -> None:
         assert verdict.verdict == Verdict.CONTRADICTED
         assert f"cpu_pure threads ×2, 1 KiB kept {cores} cores busy" in verdict.summary
         assert (not_parallel in verdict.summary) is one_at_a_time, verdict.summary
+
+
+@pytest.mark.parametrize(
+    ("threads_s", "verdict", "says"), [(0.925, "inconclusive", True), (1.0, "supported", False)]
+)
+def test_threads_faster_but_undecided_say_their_cores_too(threads_s, verdict, says) -> None:
+    """An inconclusive GIL claim whose threads ran faster than sequential (interval above
+    1, reaching the margin) names the cores too; threads as fast as sequential do not."""
+    run = Run()
+    run.cell("cpu_pure", "sequential", 1, 1.0, spread=0.05)
+    run.cell("cpu_pure", "threads", 2, threads_s, spread=0.05, cpu_s=threads_s)
+    found = run.verdicts()["gil_threads_cpu"]
+    assert found.verdict == verdict, found.headline
+    assert ("kept 1.00 cores busy" in found.summary) is says, found.summary
 
 
 def test_free_threading_is_judged_apart_from_the_gil_claim() -> None:

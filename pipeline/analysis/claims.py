@@ -246,14 +246,21 @@ def _speedup(claim: str) -> Callable[[RunData], ClaimVerdict]:
     return judge
 
 
-GAINED = (Verdict.CONTRADICTED, Verdict.NUANCED)
+# verdicts where GIL threads may have run faster than sequential: a gain, or an interval
+# above 1 that does not rule the margin out
+GAINED = (Verdict.CONTRADICTED, Verdict.NUANCED, Verdict.INCONCLUSIVE)
 
 
 def _cores_of_gain(data: RunData, claim: str) -> str:
-    """How many cores the fastest gaining cell of ``claim`` kept busy (its median CPU time
-    over wall time): about one means its threads ran one at a time, so what it gained was
-    not parallel execution (docs/statistics.md: threads faster without parallelism)."""
-    gaining = [e for e in data.evidence.get(claim, []) if _gains(e) and len(e.cell_ids) == 2]
+    """How many cores the fastest cell of ``claim`` that gained, or ran faster than its
+    baseline (an interval above 1), kept busy (its median CPU time over wall time): about
+    one means its threads ran one at a time, so what it gained was not parallel execution
+    (docs/statistics.md: threads faster without parallelism)."""
+    gaining = [
+        e
+        for e in data.evidence.get(claim, [])
+        if len(e.cell_ids) == 2 and (_gains(e) or (e.estimate.known and e.estimate.low > 1))
+    ]
     if not gaining or "cpu_utilisation" not in data.summary:
         return ""
     best = _best(gaining)
@@ -264,8 +271,8 @@ def _cores_of_gain(data: RunData, claim: str) -> str:
     if cores < 1.2:
         return (
             f"yet {best.label} kept {cores:.2f} cores busy (CPU time over wall time): one "
-            "thread ran at a time, so the gain was not parallel execution but the same Python "
-            "code running faster in that process than in the sequential one"
+            "thread ran at a time, so what it gained was not parallel execution but the same "
+            "Python code running faster in that process than in the sequential one"
         )
     return f"{best.label} kept {cores:.2f} cores busy (CPU time over wall time)"
 
