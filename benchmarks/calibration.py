@@ -36,25 +36,20 @@ from pipeline.analysis.calibration import (
 )
 from pipeline.analysis.inference import Rule
 from pipeline.execution.simulated import (
+    CPU_PURE_TRIAL_S,
     DRIFT,
     IID,
     NOISES,
+    NOISY,
+    NOISY_DAY,
     Design,
     Family,
-    Noise,
     simulate_all,
     simulate_procedure,
 )
 
 RUNS = 2000
 SPECS = ("quick", "claims", "full")
-NOISY = Noise("lognormal CV 13%", cv=0.13)
-# cpu_pure on the reference VM on 2026-12-06: log SD 0.12-0.14 a trial, about half of it a
-# speed the trials of a round share (paired SD 0.13 against 0.18 unpaired, 40 rounds)
-NOISY_DAY = Noise("9% + 8% shared a round", cv=0.09, shared=0.08)
-# What a cpu_pure trial of the bundled specs takes a round on the reference machine (0.13 s
-# of work, the fresh process and the orchestrator), for the budget's clock.
-CPU_TRIAL_S = 0.2
 # (true speedups per series, noise, what it shows); every row under every spec's schedule
 PROCEDURE = (
     *((Family(((1.10,),)), noise, "size: 'more' and 'no gain' are false") for noise in NOISES),
@@ -73,7 +68,7 @@ NOISY_DAY_ROWS = (
 
 def procedure_table() -> None:
     designs = {name: Design.of_spec(f"experiments/{name}.yaml") for name in SPECS}
-    short = {name: dataclasses.replace(d, trial_s=CPU_TRIAL_S) for name, d in designs.items()}
+    short = {name: dataclasses.replace(d, trial_s=CPU_PURE_TRIAL_S) for name, d in designs.items()}
     # quick.yaml before 2026-12-06's redesign: 5 to 25 trials of 0.4 s, unpaired
     before = Design("before", 5, 25, 40.0)
     jobs = [
@@ -94,7 +89,7 @@ def procedure_table() -> None:
         )
     print(
         f"  a trial takes {designs['quick'].trial_s} s a round on the budget's clock "
-        f"({CPU_TRIAL_S} s in the noisy-day rows: the specs' cpu_pure trials)"
+        f"({CPU_PURE_TRIAL_S} s in the noisy-day rows: the specs' cpu_pure trials)"
     )
     print(
         f"{'spec':7} {'noise':22} {'true speedups':20} {'all more':>9} {'all no gain':>12} "

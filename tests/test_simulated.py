@@ -11,8 +11,11 @@ import pytest
 
 from pipeline.analysis.inference import Rule
 from pipeline.execution.simulated import (
+    CPU_PURE_TRIAL_S,
     DRIFT,
     IID,
+    NOISY,
+    NOISY_DAY,
     OUTLIERS,
     Design,
     Family,
@@ -28,11 +31,7 @@ AT_MARGIN = Family(((1.10,),))  # a true ratio exactly at the margin: "more" and
 NUANCE = Family(((1.10,), (2.0,)))  # one series gains 2×, one sits at the margin
 COUNTS = Family(((1.10, 1.00),), partner=True)  # two counts; the baseline runs on to the end
 GIL = Family(((0.95, 0.93),))  # GIL threads ×2 and ×4, a little slower than sequential
-NOISY = Noise("lognormal CV 13%", cv=0.13)
-# cpu_pure on the reference VM on a noisy day (2026-12-06): log SD 0.12 a trial, about half
-# of it shared by the trials of a round; threads ×2 3% faster than sequential, ×4 3% slower;
-# a quick.yaml cpu_pure trial takes about 0.2 s a round
-NOISY_DAY = Noise("9% + 8% shared a round", cv=0.09, shared=0.08)
+# threads ×2 3% faster than sequential, ×4 3% slower (the noisy day's GIL cells)
 GIL_NOISY_DAY = Family(((1.03, 0.97),))
 
 
@@ -47,7 +46,7 @@ JOBS = [
     (AT_MARGIN, design("quick"), OUTLIERS),
     (AT_MARGIN, design("quick"), DRIFT),
     (GIL, design("quick"), NOISY),
-    (GIL_NOISY_DAY, dataclasses.replace(design("quick"), trial_s=0.2), NOISY_DAY),
+    (GIL_NOISY_DAY, dataclasses.replace(design("quick"), trial_s=CPU_PURE_TRIAL_S), NOISY_DAY),
 ]
 
 

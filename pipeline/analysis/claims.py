@@ -249,6 +249,7 @@ def _speedup(claim: str) -> Callable[[RunData], ClaimVerdict]:
 # verdicts where GIL threads may have run faster than sequential: a gain, or an interval
 # above 1 that does not rule the margin out
 GAINED = (Verdict.CONTRADICTED, Verdict.NUANCED, Verdict.INCONCLUSIVE)
+ONE_CORE = 1.2  # CPU time over wall time below this: one thread ran at a time
 
 
 def _cores_of_gain(data: RunData, claim: str) -> str:
@@ -268,7 +269,7 @@ def _cores_of_gain(data: RunData, claim: str) -> str:
     cores = float(row["cpu_utilisation"].iloc[0]) if not row.empty else math.nan
     if not math.isfinite(cores):
         return ""
-    if cores < 1.2:
+    if cores < ONE_CORE:
         return (
             f"yet {best.label} kept {cores:.2f} cores busy (CPU time over wall time): one "
             "thread ran at a time, so what it gained was not parallel execution but the same "

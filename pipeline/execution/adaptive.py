@@ -38,7 +38,10 @@ class Repetitions:
     counts: dict[int, int] = field(default_factory=dict)
     reasons: dict[int, StopReason] = field(default_factory=dict)
     _started_s: float | None = None
-    _order: random.Random | None = None
+    _order: random.Random | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self._order = None if self.seed is None else random.Random(self.seed)
 
     def record(self, cell: Cell, status: str, wall_s: float | None) -> None:
         """Count one measured trial of ``cell`` (its wall time if it ended ok)."""
@@ -82,8 +85,6 @@ class Repetitions:
             else:
                 wanting.append((width, cell))
         wanting.sort(key=lambda pair: (-pair[0], pair[1].position))
-        if self._order is None and self.seed is not None:
-            self._order = random.Random(self.seed)
         return by_block([cell for _, cell in wanting], self._order)
 
     def stop_all(self, reason: StopReason) -> None:

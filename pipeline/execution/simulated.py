@@ -70,6 +70,13 @@ IID = Noise("lognormal CV 10%")
 OUTLIERS = Noise("15% outliers 1.3-1.5x", outliers=0.15)
 DRIFT = Noise("drift ±10%", drift=0.10)
 NOISES = (IID, OUTLIERS, DRIFT)
+NOISY = Noise("lognormal CV 13%", cv=0.13)  # cpu_pure's CV on the reference VM, most days
+# cpu_pure on the reference VM on a noisy day (2026-12-06): log SD 0.12-0.14 a trial, about
+# half of it a speed the trials of a round share (paired SD 0.13 against 0.18 unpaired)
+NOISY_DAY = Noise("9% + 8% shared a round", cv=0.09, shared=0.08)
+# what a cpu_pure trial of the bundled specs takes a round there (0.13 s of work, the fresh
+# process and the orchestrator), for the budget's clock
+CPU_PURE_TRIAL_S = 0.2
 
 
 @dataclass(frozen=True)

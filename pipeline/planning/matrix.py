@@ -65,10 +65,13 @@ class Cell:
         )
 
     @property
-    def block(self) -> tuple[str, str, int, str, str]:
-        """The cells compared with each other share it (everything but the model and the
-        worker count); a round runs them back to back."""
-        return (self.task, self.variant_label, self.payload_bytes, self.interpreter, self.host)
+    def block(self) -> tuple[Any, ...]:
+        """The cells compared with each other share it: their baseline's keys (everything
+        but the model and the worker count); a round runs them back to back."""
+        return tuple(
+            self.variant_label if key == "variant" else getattr(self, key)
+            for key in cells.BASELINE_KEYS
+        )
 
     @property
     def variant_label(self) -> str:
@@ -175,7 +178,7 @@ def schedule(cells: list[Cell], repetitions: int, warmup: int, seed: int) -> lis
 def by_block(cells: list[Cell], rng: random.Random | None = None) -> list[Cell]:
     """``cells`` with each block's cells back to back: blocks in the order of their first
     cell, cells within a block in the order given (shuffled by ``rng``, when given)."""
-    blocks: dict[tuple[str, str, int, str, str], list[Cell]] = {}
+    blocks: dict[tuple[Any, ...], list[Cell]] = {}
     for cell in cells:
         blocks.setdefault(cell.block, []).append(cell)
     if rng is not None:
