@@ -14,8 +14,11 @@ from pipeline.publishing.charts import (
     IDEAL_LABEL,
     NothingToDraw,
     memory_chart,
+    memory_figure,
     metrics_chart,
+    metrics_figure,
     speedup_chart,
+    speedup_figure,
 )
 from pipeline.publishing.overview import (
     best_model_heatmap,
@@ -259,3 +262,75 @@ def test_the_usl_fit_is_drawn_where_a_model_has_three_worker_counts():
     assert (
         len(re.findall(r'id="[^"]*line2d_', full)) >= len(re.findall(r'id="[^"]*line2d_', few)) + 2
     )
+
+
+def many_models(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary with eight parallel models, tiny wall times and a long interpreter name:
+    a legend of three rows and wide tick labels."""
+    parallel = summary[summary["model"] == "threads"]
+    names = ("threads", "asyncio", "processes-fork", "processes-spawn", "subinterpreters")
+    copies = [parallel.assign(model=f"{name}-{index}") for index in (1, 2) for name in names[:4]]
+    frame = pd.concat([summary[summary["model"] == "sequential"], *copies], ignore_index=True)
+    return frame.assign(
+        median_wall_s=frame["median_wall_s"] * 1.234e-4,
+        interpreter=frame["interpreter"].map(lambda name: f"{name}-free-threaded-debug"),
+    )
+
+
+def text_layout_problems(figure) -> list[str]:
+    """Texts outside the figure (a panel's ticks, labels and title, the legend, the title),
+    or a panel's texts over another panel, or the legend or title over a panel's texts:
+    what a fixed-margin layout must never produce."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    axes = [ax for ax in figure.axes if ax.get_visible()]
+    boxes = {
+        f"panel {n} ({ax.get_title()!r})": ax.get_tightbbox(renderer) for n, ax in enumerate(axes)
+    }
+    texts = dict(boxes)
+    texts.update(
+        {f"legend {n}": lg.get_window_extent(renderer) for n, lg in enumerate(figure.legends)}
+    )
+    if figure._suptitle is not None:
+        texts["title"] = figure._suptitle.get_window_extent(renderer)
+    page = figure.bbox.padded(1)
+    problems = [
+        f"{name} leaves the figure"
+        for name, box in texts.items()
+        if box.x0 < page.x0 or box.x1 > page.x1 or box.y0 < page.y0 or box.y1 > page.y1
+    ]
+    for n, ax in enumerate(axes):
+        area = ax.bbox  # the panel's plotting area
+        problems += [
+            f"{name} crosses panel {n}"
+            for name, box in texts.items()
+            if not name.startswith(f"panel {n} ") and box.overlaps(area)
+        ]
+    problems += [
+        f"{name} crosses {panel}"
+        for name, box in texts.items()
+        if not name.startswith("panel")
+        for panel, decoration in boxes.items()
+        if box.overlaps(decoration)
+    ]
+    return problems
+
+
+@pytest.mark.parametrize("shape", ["one facet", "payloads and interpreters", "eight models"])
+@pytest.mark.parametrize("figure_of", [speedup_figure, metrics_figure, memory_figure])
+def test_fixed_margins_keep_every_text_inside_the_figure_and_off_the_panels(figure_of, shape):
+    summary = full_summary()
+    if shape == "payloads and interpreters":
+        summary = pd.concat(
+            [summary, summary.assign(interpreter="python3.13t", payload_bytes=1 << 20)],
+            ignore_index=True,
+        )
+    elif shape == "eight models":  # and two payloads
+        summary = many_models(
+            pd.concat([summary, summary.assign(payload_bytes=1 << 20)], ignore_index=True)
+        )
+    drawn = figure_of(summary, "cpu_pure", cores=4)
+    assert text_layout_problems(drawn.figure) == []

@@ -14,7 +14,8 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from ..analysis.advice_answer import Answer
-from .charts import DASHES, MARKERS, MIB, finish
+from .charts import DASHES, MARKERS, MIB
+from .figures import finish
 from .files import templates, write
 
 PAGE = "advice.html"

@@ -6,19 +6,13 @@ backend is selected and nothing stays open after rendering.
 
 from __future__ import annotations
 
-import hashlib
-import io
-import re
-from html import escape
 from itertools import product
 from typing import Any
 
-import matplotlib as mpl
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, NullLocator
 
@@ -27,14 +21,20 @@ from ..analysis.stats import numeric_summary
 from ..cells import with_optional_keys
 from ..metrics import METRICS
 from ..units import BYTE_UNITS, format_bytes
+from .figures import Drawn, Grid, id_prefix, render
 
 __all__ = [
     "BYTE_UNITS",
+    "Drawn",
     "NothingToDraw",
     "format_bytes",
     "memory_chart",
+    "memory_figure",
     "metrics_chart",
+    "metrics_figure",
+    "render",
     "speedup_chart",
+    "speedup_figure",
 ]
 
 
@@ -55,13 +55,17 @@ DASHES: list[tuple[float, ...]] = [
     (1.0, 3.0),
     (8.0, 3.0),
 ]
-SVG_METADATA = {"Date": None, "Creator": None, "Format": None, "Type": None}
 FACET_INCHES = (4.8, 3.4)
 MIN_WIDTH_INCHES = 7.0
 
 
 def speedup_chart(summary: pd.DataFrame, task: str, *, cores: float) -> str:
     """Speedup vs workers of one task, a line per model, faceted by payload and interpreter."""
+    return render(speedup_figure(summary, task, cores=cores), prefix=id_prefix(task))
+
+
+def speedup_figure(summary: pd.DataFrame, task: str, *, cores: float) -> Drawn:
+    """The speedup chart's figure (see speedup_chart)."""
     cells = numeric_summary(summary[summary["task"] == task])
     if cells.empty:
         raise NothingToDraw(f"the summary has no cells for task {task!r}")
@@ -69,12 +73,19 @@ def speedup_chart(summary: pd.DataFrame, task: str, *, cores: float) -> str:
     interpreters = list(dict.fromkeys(cells["interpreter"]))
     models = list(dict.fromkeys(cells["model"]))
     width = max(FACET_INCHES[0] * len(payloads), MIN_WIDTH_INCHES)
-    figure = Figure(
-        figsize=(width, FACET_INCHES[1] * len(interpreters) + 0.8), layout="constrained"
-    )
-    axes = figure.subplots(len(interpreters), len(payloads), sharey=True, squeeze=False)
     styles = model_styles(models)
     ideal = cells.groupby("workers")["ideal_speedup"].max()
+    cpu_bound = bool(ideal.notna().any())  # the ideal line is drawn for CPU-bound tasks only
+    handles = _legend_handles(styles, cores, ideal=cpu_bound)
+    grid = Grid(
+        len(interpreters),
+        len(payloads),
+        width,
+        titles=len(payloads) > 1 or len(interpreters) > 1,
+        legend_labels=[str(handle.get_label()) for handle in handles],
+        most_legend_columns=3 if len(payloads) == 1 else 4,
+    )
+    figure, axes = grid.figure(FACET_INCHES[1], sharey=True)
     highest = cells[["speedup", "speedup_ci_high", "ideal_speedup"]].max().max()
     top = 1.08 * float(highest) if pd.notna(highest) else 1.0
     for (row, interpreter), (column, payload) in product(
@@ -87,9 +98,7 @@ def speedup_chart(summary: pd.DataFrame, task: str, *, cores: float) -> str:
         ax.set_title(_facet_title(payloads, interpreters, payload, interpreter), parse_math=False)
     title = f"Speedup vs workers for task {task}"
     figure.suptitle(title, parse_math=False)
-    cpu_bound = bool(ideal.notna().any())  # the ideal line is drawn for CPU-bound tasks only
-    handles = _legend_handles(styles, cores, ideal=cpu_bound)
-    figure.legend(handles=handles, loc="outside lower center", ncols=3 if len(payloads) == 1 else 4)
+    grid.legend(figure, handles)
     ideal_text = f"the dashed line is the {IDEAL_LABEL} and " if cpu_bound else ""
     description = (
         f"{title}: one line per model ({', '.join(models)}), shaded bands are 95% "
@@ -97,7 +106,7 @@ def speedup_chart(summary: pd.DataFrame, task: str, *, cores: float) -> str:
         "model with three or more worker counts (a diamond at its predicted peak), "
         f"{ideal_text}the dotted vertical line marks {cores:g} usable cores."
     )
-    return _to_svg(figure, title, description, prefix=_id_prefix(task))
+    return Drawn(figure, title, description)
 
 
 def model_styles(models: list[str]) -> dict[str, dict[str, Any]]:
@@ -184,6 +193,8 @@ def _style_axes(ax: Axes, ticks: list[float]) -> None:
     ax.set_xticklabels([f"{tick:g}" for tick in ticks])
     ax.set_xlabel("workers")
     ax.set_ylabel(METRICS["speedup"].label)
+    # 1.2e-4 s as 1.2 under a shared "1e-4": tick labels stay short enough for Grid.LEFT
+    ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
     ax.grid(True, axis="y", linewidth=0.5, alpha=0.5)
 
 
@@ -222,41 +233,17 @@ def _legend_handles(
     return handles
 
 
-def finish(figure: Figure, title: str, description: str) -> str:
-    """Title the figure and render it (ids prefixed by a hash of the title)."""
-    figure.suptitle(title, parse_math=False)
-    return _to_svg(figure, title, description, prefix=_id_prefix(title))
-
-
-def _id_prefix(task: str) -> str:
-    """A prefix that keeps element ids unique when several charts share one HTML page."""
-    return "chart-" + hashlib.sha256(task.encode()).hexdigest()[:10] + "-"
-
-
-def _to_svg(figure: Figure, title: str, description: str, *, prefix: str) -> str:
-    """Render to SVG markup without XML prologue, with a <title> and an aria-label."""
-    buffer = io.StringIO()
-    # Text as paths (no font files needed); a fixed salt makes ids reproducible.
-    with mpl.rc_context({"svg.fonttype": "path", "svg.hashsalt": "pipeline"}):
-        figure.savefig(buffer, format="svg", metadata=SVG_METADATA)
-    figure.clear()
-    svg = buffer.getvalue()
-    svg = svg[svg.index("<svg") :]
-    svg = re.sub(r'(\bid="|href="#|url\(#)', lambda match: match.group(1) + prefix, svg)
-    tag_end = svg.index(">")
-    label = escape(description, quote=True)
-    return (
-        f'{svg[:tag_end]} role="img" aria-label="{label}">'
-        f"<title>{escape(title)}</title>{svg[tag_end + 1 :]}"
-    )
-
-
 # -- more figures ------------------------------------------------------------------------------
 MIB = 2**20
 
 
 def metrics_chart(summary: pd.DataFrame, task: str, *, cores: float) -> str:
     """Median wall time, efficiency and CPU utilisation vs workers, one line per model."""
+    return render(metrics_figure(summary, task, cores=cores))
+
+
+def metrics_figure(summary: pd.DataFrame, task: str, *, cores: float) -> Drawn:
+    """The metrics chart's figure (see metrics_chart)."""
     panels = [
         (column, METRICS[column].axis_label)
         for column in ("median_wall_s", "efficiency", "cpu_utilisation")
@@ -272,6 +259,11 @@ def metrics_chart(summary: pd.DataFrame, task: str, *, cores: float) -> str:
 
 def memory_chart(summary: pd.DataFrame, task: str, *, cores: float) -> str:
     """Peak USS and RSS of the process tree per worker vs workers, one line per model."""
+    return render(memory_figure(summary, task, cores=cores))
+
+
+def memory_figure(summary: pd.DataFrame, task: str, *, cores: float) -> Drawn:
+    """The memory chart's figure (see memory_chart)."""
     cells = numeric_summary(summary[summary["task"] == task])
     workers = cells["workers"].where(cells["model"].ne("sequential"), 1).clip(lower=1)
     cells = cells.assign(
@@ -287,18 +279,23 @@ def memory_chart(summary: pd.DataFrame, task: str, *, cores: float) -> str:
 
 def _panels_by_workers(
     cells: pd.DataFrame, panels: list[tuple[str, str]], title: str, *, cores: float
-) -> str:
+) -> Drawn:
     """One panel per metric (columns) and per payload (rows), a line per model."""
     if cells.empty:
         raise NothingToDraw(f"no cells for {title!r}")
     payloads = sorted(int(payload) for payload in cells["payload_bytes"].unique())
     models = list(dict.fromkeys(cells["model"]))
     styles = model_styles(models)
-    figure = Figure(
-        figsize=(max(MIN_WIDTH_INCHES, 3.6 * len(panels)), 3.0 * len(payloads) + 0.8),
-        layout="constrained",
+    handles = _legend_handles(styles, cores)[:-2]
+    handles.append(Line2D([], [], color="grey", linestyle=":", label=f"{cores} cores"))
+    grid = Grid(
+        len(payloads),
+        len(panels),
+        max(MIN_WIDTH_INCHES, 3.6 * len(panels)),
+        titles=len(payloads) > 1,
+        legend_labels=[str(handle.get_label()) for handle in handles],
     )
-    axes = figure.subplots(len(payloads), len(panels), squeeze=False)
+    figure, axes = grid.figure(3.0)
     ticks = sorted({*(float(w) for w in cells["workers"].unique()), float(cores)})
     for (row, payload), (column, (metric, label)) in product(
         enumerate(payloads), enumerate(panels)
@@ -313,12 +310,10 @@ def _panels_by_workers(
         if len(payloads) > 1:
             ax.set_title(f"payload {format_bytes(payload)}", parse_math=False)
     figure.suptitle(title, parse_math=False)
-    handles = _legend_handles(styles, cores)[:-2]
-    handles.append(Line2D([], [], color="grey", linestyle=":", label=f"{cores} cores"))
-    figure.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 5))
+    grid.legend(figure, handles)
     names = ", ".join(label for _, label in panels)
     description = f"{title}: {names}; one line per model ({', '.join(models)})."
-    return _to_svg(figure, title, description, prefix=_id_prefix(title))
+    return Drawn(figure, title, description)
 
 
 def draw_lines(

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from ..analysis.stats import SLOW_SPEED, numeric_summary
 from ..cells import SERIES_KEYS, model_label, row_label, variant_text, with_optional_keys
-from . import charts
+from . import charts, figures
 from .charts import NothingToDraw
 
 
@@ -52,7 +52,7 @@ def startup_chart(summary: pd.DataFrame) -> str:
         "every worker is ready, and of shutting it down, per model and start method, one "
         "marker per worker count (log scale)."
     )
-    return charts.finish(figure, title, description)
+    return figures.finish(figure, title, description)
 
 
 def transfer_chart(summary: pd.DataFrame) -> str:
@@ -87,7 +87,7 @@ def transfer_chart(summary: pd.DataFrame) -> str:
         f"{title}: median wall time of the transfer task against the payload per item, "
         f"log-log, one line per model and transport ({', '.join(series)})."
     )
-    return charts.finish(figure, title, description)
+    return figures.finish(figure, title, description)
 
 
 def best_models(summary: pd.DataFrame) -> pd.DataFrame:
@@ -154,7 +154,7 @@ def best_model_heatmap(summary: pd.DataFrame) -> str:
         f"{title}: each square names the model with the lowest median wall time and how much "
         "slower the runner-up was; darker squares mean a larger margin."
     )
-    return charts.finish(figure, title, description)
+    return figures.finish(figure, title, description)
 
 
 def _points(
@@ -204,7 +204,7 @@ def interpreter_chart(summary: pd.DataFrame) -> str:
         f"{title}: speedup of each task, model and payload at its largest worker count under each "
         f"interpreter ({', '.join(interpreters)})."
     )
-    return charts.finish(figure, title, description)
+    return figures.finish(figure, title, description)
 
 
 def host_chart(summary: pd.DataFrame, host_cores: dict[str, float]) -> str:
@@ -258,7 +258,7 @@ def host_chart(summary: pd.DataFrame, host_cores: dict[str, float]) -> str:
         f"({', '.join(hosts)}), a panel per task and model; dotted lines mark each host's "
         f"usable cores ({cores_text or 'unknown'})."
     )
-    return charts.finish(figure, title, description)
+    return figures.finish(figure, title, description)
 
 
 def drift_chart(trials: pd.DataFrame) -> str:
@@ -306,4 +306,4 @@ def drift_chart(trials: pd.DataFrame) -> str:
         "machine ran 20% slower), with a rolling median line. Cells measured while it sat "
         f"below {SLOW_SPEED:g} are named in their warnings."
     )
-    return charts.finish(figure, title, description)
+    return figures.finish(figure, title, description)

@@ -3,7 +3,9 @@ of every run."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,29 +41,35 @@ def build_report(
     summary = report.variant_sections(store.summary_frame(run_row.id))
     cores = results.cores(store, run_row.id)
     host_cores = results.host_cores(store, run_row.id)
-    rendered = _render_charts(
-        summary,
-        [str(task) for task in dict.fromkeys(summary["task"])],
-        cores,
-        host_cores,
-        trials[[c for c in REFERENCE_COLUMNS if c in trials]],
-    )
     out_dir = reports_dir / report_dir_name(run_row.id)
-    found = results.verdicts(store, run_row.id, trials)
-    per_host = [
-        {"host": host, "verdicts": results.verdicts(store, run_row.id, trials, host=host)}
-        for host in results.cell_hosts(store, run_row.id)
-    ]
-    run_values = results.run_dict(store, run_row)
-    machine_facts = store.environment(run_row.id)
-    environment_values = environment_dict(store, run_row.id)
+    tasks = [str(task) for task in dict.fromkeys(summary["task"])]
+    reference = trials[[c for c in REFERENCE_COLUMNS if c in trials]]
+    with _charts_drawn(summary, tasks, cores, host_cores, reference) as drawn:
+        # while the charts are drawn (the slow part), the rest of the report is worked out
+        found = results.verdicts(store, run_row.id, trials)
+        per_host = [
+            {"host": host, "verdicts": results.verdicts(store, run_row.id, trials, host=host)}
+            for host in results.cell_hosts(store, run_row.id)
+        ]
+        run_values = results.run_dict(store, run_row)
+        machine_facts = store.environment(run_row.id)
+        environment_values = environment_dict(store, run_row.id)
+        facts = stats.summarise_facts(store.facts_frame(run_row.id))
+        data_files.write_data_files(
+            out_dir,
+            trials,
+            store.summary_frame(run_row.id),
+            markdown.markdown_digest(run_values, environment_values, summary, found),
+            found,
+        )
+        rendered = drawn()
     page = report.write_run_report(
         run_values,
         environment_values,
         summary,
         rendered,
         out_dir,
-        facts=stats.summarise_facts(store.facts_frame(run_row.id)),
+        facts=facts,
         warnings=_warnings(store, run_row.id, machine_facts),
         notes=machine.tuning_notes(machine_facts) if machine_facts is not None else [],
         verdicts=found,
@@ -70,13 +78,6 @@ def build_report(
         trials=trials,
         hosts=results.hosts(store, run_row.id),
         host_verdicts=per_host,
-    )
-    data_files.write_data_files(
-        out_dir,
-        trials,
-        store.summary_frame(run_row.id),
-        markdown.markdown_digest(run_values, environment_values, summary, found),
-        found,
     )
     if index:
         write_index(store, reports_dir)
@@ -87,29 +88,35 @@ OVERVIEW = "\0overview"  # the key of the run-wide charts (no task can be named 
 REFERENCE_COLUMNS = ("reference_s", "started_at", "trial_host")  # what the drift chart reads
 
 
-def _render_charts(
+@contextlib.contextmanager
+def _charts_drawn(
     summary: pd.DataFrame,
     tasks: list[str],
     cores: float,
     host_cores: dict[str, float],
     reference: pd.DataFrame,
-) -> dict[str, list[str]]:
-    """Every chart of a report: each task's and the overview (``reference``: the trials'
-    reference loop timings, for the drift chart). Rendering SVG is the slow part of a
-    report (about 0.5 s a figure), so with many figures it is spread over a process per
-    core; the parent then never imports matplotlib itself."""
+) -> Iterator[Callable[[], dict[str, list[str]]]]:
+    """Start drawing every chart of a report, each task's and the overview (``reference``:
+    the trials' reference loop timings, for the drift chart); yields the function that
+    waits for them. Rendering SVG is the slow part of a report (about 0.3 s a figure), so
+    with many figures it is spread over a process per core and the caller goes on with
+    the rest of the report meanwhile; the parent never imports matplotlib for them."""
     import concurrent.futures as cf
     import multiprocessing
 
     jobs = [*tasks, OVERVIEW]
     workers = min(os.cpu_count() or 1, len(jobs))
-    args = (cores, host_cores, reference)
     if workers < 2 or len(jobs) < 4:
-        return {job: _charts_of(summary, job, *args) for job in jobs}
+        yield lambda: {job: _charts_of(summary, job, cores, host_cores, reference) for job in jobs}
+        return
     with cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        n = len(jobs)
-        drawn = pool.map(_charts_of, [summary] * n, jobs, *([value] * n for value in args))
-        return dict(zip(jobs, drawn, strict=True))
+        futures = {  # the overview first: it is the largest job
+            job: pool.submit(
+                _charts_of, summary, job, cores, host_cores, reference if job == OVERVIEW else None
+            )
+            for job in [OVERVIEW, *tasks]
+        }
+        yield lambda: {job: futures[job].result() for job in jobs}
 
 
 def _charts_of(
@@ -117,9 +124,10 @@ def _charts_of(
     job: str,
     cores: float,
     host_cores: dict[str, float],
-    reference: pd.DataFrame,
+    reference: pd.DataFrame | None,
 ) -> list[str]:
     if job == OVERVIEW:
+        assert reference is not None
         return [*_overview_charts(summary, host_cores), *_drift(reference)]
     return _task_charts(summary, job, cores)
 
