@@ -5,7 +5,7 @@ gathered from a run's summary and trials, with the run's facts about each cell
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, cast
@@ -210,11 +210,18 @@ class RunData:
     cores: float
     rule: Rule = field(default_factory=Rule)  # margin, α, the run's looks, pairing
     evidence: dict[str, list[Evidence]] = field(default_factory=dict)
+    # what the claims ask again and again, worked out once (adaptive runs ask after every
+    # round, so this is most of the orchestrator's own time): the data is not changed
     _by_cell: dict[int, pd.DataFrame] | None = field(default=None, init=False, repr=False)
+    _memo: dict[tuple[Any, ...], Any] = field(default_factory=dict, init=False, repr=False)
+
+    def _once(self, key: tuple[Any, ...], work: Callable[[], Any]) -> Any:
+        if key not in self._memo:
+            self._memo[key] = work()
+        return self._memo[key]
 
     def trials_of(self, cell_id: int) -> pd.DataFrame:
-        """A cell's trials (the frame is split by cell once: claims ask for each cell many
-        times, and adaptive runs ask after every round)."""
+        """A cell's trials (the frame is split by cell once)."""
         if self._by_cell is None:
             t = self.trials
             self._by_cell = (
@@ -224,35 +231,59 @@ class RunData:
             )
         return self._by_cell.get(int(cell_id), self.trials.iloc[0:0])
 
+    def _ok_trials(self, cell_id: int) -> pd.DataFrame:
+        """A cell's ok trials (every cell's found at once)."""
+
+        def split() -> dict[int, pd.DataFrame]:
+            t = self.trials
+            if "cell_id" not in t:
+                return {}
+            ok = t[t["status"].eq(TrialStatus.OK)]
+            return {int(cast(int, key)): rows for key, rows in ok.groupby("cell_id", sort=False)}
+
+        by_cell: dict[int, pd.DataFrame] = self._once(("ok",), split)
+        return by_cell.get(int(cell_id), self.trials.iloc[0:0])
+
     def cells(self, task: str | tuple[str, ...], models: tuple[str, ...]) -> pd.DataFrame:
         """The cells of a task (or tasks) under the given models, ordered by position."""
         tasks = (task,) if isinstance(task, str) else task
-        found = self.summary[self.summary["task"].isin(tasks) & self.summary["model"].isin(models)]
-        return found.sort_values("cell_id")
+
+        def find() -> pd.DataFrame:
+            s = self.summary
+            return s[s["task"].isin(tasks) & s["model"].isin(models)].sort_values("cell_id")
+
+        return cast(pd.DataFrame, self._once(("cells", tasks, models), find))
 
     def baseline(self, cell: pd.Series) -> pd.Series | None:
         """The sequential cell that shares the cell's task, variant, payload, interpreter
         and host (cells.BASELINE_KEYS)."""
-        s = self.summary
-        match = s["model"].eq(BASELINE_MODEL)
-        for key in BASELINE_KEYS:
-            if key in s:
-                match &= s[key].eq(cell[key] if key in cell.index else "")
-        found = s[match]
-        return None if found.empty else found.iloc[0]
+        keys = [key for key in BASELINE_KEYS if key in self.summary]
+
+        def index() -> dict[tuple[Any, ...], pd.Series]:
+            found: dict[tuple[Any, ...], pd.Series] = {}
+            sequential = self.summary[self.summary["model"].eq(BASELINE_MODEL)]
+            for _, row in sequential.iterrows():
+                found.setdefault(tuple(row[key] for key in keys), row)
+            return found
+
+        baselines: dict[tuple[Any, ...], pd.Series] = self._once(("baselines",), index)
+        return baselines.get(tuple(cell[key] if key in cell.index else "" for key in keys))
 
     def sample(self, cell_id: int, metric: str) -> Observed:
         """One metric over the ok trials of a cell, with their rounds."""
-        t = self.trials_of(cell_id)
-        rows = t[t["status"].eq(TrialStatus.OK)]
-        values = pd.to_numeric(rows[metric], errors="coerce").to_numpy(dtype="float64")
-        known = ~np.isnan(values)
-        rounds = (
-            rows["repetition"].to_numpy(dtype="int64")
-            if "repetition" in rows
-            else np.arange(len(rows), dtype="int64")
-        )
-        return Observed(values[known], rounds[known])
+
+        def observe() -> Observed:
+            rows = self._ok_trials(cell_id)
+            values = pd.to_numeric(rows[metric], errors="coerce").to_numpy(dtype="float64")
+            known = ~np.isnan(values)
+            rounds = (
+                rows["repetition"].to_numpy(dtype="int64")
+                if "repetition" in rows
+                else np.arange(len(rows), dtype="int64")
+            )
+            return Observed(values[known], rounds[known])
+
+        return cast(Observed, self._once(("sample", int(cell_id), metric), observe))
 
     def gil_on(self, cell: pd.Series) -> bool:
         """Whether the GIL was on in a cell's trials (on unless every one says off)."""
@@ -261,6 +292,11 @@ class RunData:
 
     def conditions(self, cell: pd.Series) -> str:
         """Interpreter and GIL state of a cell's trials, e.g. 'CPython 3.11.7, GIL on'."""
+        return cast(
+            str, self._once(("conditions", int(cell["cell_id"])), lambda: self._conditions(cell))
+        )
+
+    def _conditions(self, cell: pd.Series) -> str:
         t = self.trials_of(cell["cell_id"])
         version = next(iter(t["python_version"].dropna()), "?") if "python_version" in t else "?"
         gil = t["gil_enabled"].dropna() if "gil_enabled" in t else pd.Series(dtype=bool)
@@ -316,17 +352,14 @@ def _implausible(cell: pd.Series) -> str:
 
 def processes_versus_threads(data: RunData, claim: str, task: str, metric: str) -> None:
     """Evidence of processes against threads in the same (variant, workers, payload)."""
-    threads = data.cells(task, ("threads",))
+    keys = ["workers", "payload_bytes", "variant", "interpreter"]
+    threads: dict[tuple[Any, ...], pd.Series] = {}
+    for _, cell in data.cells(task, ("threads",)).iterrows():
+        threads.setdefault(tuple(cell[key] for key in keys), cell)
     for _, proc in data.cells(task, PROCESS_MODELS).iterrows():
-        same = threads[
-            threads["workers"].eq(proc["workers"])
-            & threads["payload_bytes"].eq(proc["payload_bytes"])
-            & threads["variant"].eq(proc["variant"])
-            & threads["interpreter"].eq(proc["interpreter"])
-        ]
-        if same.empty or proc["workers"] < 2:
+        thread = threads.get(tuple(proc[key] for key in keys))
+        if thread is None or proc["workers"] < 2:
             continue
-        thread = same.iloc[0]
         data.add(
             claim,
             Evidence(
