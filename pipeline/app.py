@@ -207,6 +207,32 @@ def claim_power(planned: Plan) -> list[Any]:
     return [power.claim_power(pd.DataFrame(rows), n, rule) for n in counts]
 
 
+def export_pyperf(store: Store, run: str | int | None, path: Path) -> tuple[int, int, int]:
+    """Write a run as a pyperf JSON file (each cell a benchmark); (run id, benchmarks,
+    values)."""
+    from .results import pyperf
+
+    run_id = store.resolve_run(run).id or 0
+    data = pyperf.suite(store, run_id)
+    pyperf.write_suite(data, path)
+    values = sum(len(r["values"]) for bench in data["benchmarks"] for r in bench["runs"])
+    return run_id, len(data["benchmarks"]), values
+
+
+def import_pyperf(url: str, path: Path, name: str | None = None) -> tuple[int, int, int]:
+    """Store a pyperf JSON file as a run of sequential cells in the database at ``url``
+    (created if need be), with its cell statistics; (run id, benchmarks, values). A file
+    that is not pyperf's: ImportFileError, and nothing written."""
+    from .results import pyperf
+
+    data = pyperf.read_suite(path)
+    store = Store(url)
+    run_id = pyperf.import_suite(store, data, str(path), name)
+    summarise(store, run_id)
+    values = sum(len(r.get("values", ())) for bench in data["benchmarks"] for r in bench["runs"])
+    return run_id, len(data["benchmarks"]), values
+
+
 def regressions(compared: pd.DataFrame, fail_above_percent: float) -> pd.DataFrame:
     """The compared cells whose interval lies wholly above 1 + PCT/100."""
     from .analysis import compare

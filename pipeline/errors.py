@@ -28,3 +28,7 @@ class ResumeError(PipelineError):
 class AdviceError(PipelineError):
     """``pipeline advise`` cannot measure the function: not importable, not callable, its
     inputs factory fails or returns nothing, or it fails on an item."""
+
+
+class ImportFileError(PipelineError):
+    """A file to import (a pyperf JSON file) cannot be read or is not of its format."""

@@ -64,7 +64,7 @@ def _markdown_files() -> list[Path]:
 
 def _command_rows() -> dict[str, str]:
     """The command table's row of each command: 'run' -> the row's text."""
-    found = re.finditer(r"^\| `pipeline (\w+)[^\n]*", CLI_DOC.read_text(), re.M)
+    found = re.finditer(r"^\| `pipeline ([\w-]+)[^\n]*", CLI_DOC.read_text(), re.M)
     return {match.group(1): match.group(0) for match in found}
 
 

@@ -1,4 +1,5 @@
-"""The commands that measure: ``pipeline run`` (a spec) and ``pipeline advise`` (a function)."""
+"""The commands that measure: ``pipeline run`` (a spec) and ``pipeline advise`` (a function);
+and the one that stores measurements made elsewhere: ``pipeline import-pyperf``."""
 
 from __future__ import annotations
 
@@ -190,3 +191,20 @@ def advise(
     terminal.say(f"run {found.run_id} stored (pipeline show {found.run_id})")
     if found.page_path is not None:
         terminal.say(f"advice: {found.page_path}")
+
+
+@cli.command("import-pyperf")
+@errors_exit_2
+def import_pyperf(
+    file: Annotated[
+        Path, typer.Argument(help="A pyperf JSON file (.json or .json.gz).", show_default=False)
+    ],
+    db: DbOption = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="The run's name (default: pyperf FILE).")
+    ] = None,
+) -> None:
+    """Store a pyperf suite as a run: each benchmark a sequential cell, each value a trial,
+    beside the concurrency studies (then report, compare, query and export it as any run)."""
+    run_id, benchmarks, values = app.import_pyperf(app.database_url(db), file, name)
+    terminal.say(f"run {run_id}: {benchmarks} benchmarks, {values} values imported from {file}")

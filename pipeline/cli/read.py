@@ -245,6 +245,7 @@ class Export(StrEnum):
     csv = "csv"
     json = "json"
     parquet = "parquet"
+    pyperf = "pyperf"  # pyperf's JSON: each cell a benchmark, for pyperf stats/compare_to
 
 
 @cli.command()
@@ -263,7 +264,15 @@ def export(
         typer.Option("--out", "-o", help="File to write (default: run-ID-TABLE.FORMAT)."),
     ] = None,
 ) -> None:
-    """Write one of a run's views (trials, summary, facts) to a CSV, JSON or Parquet file."""
+    """Write one of a run's views (trials, summary, facts) to a CSV, JSON or Parquet file,
+    or the run as a pyperf JSON file (--format pyperf: each cell a benchmark, each ok trial
+    a value; read it with python -m pyperf stats / compare_to)."""
+    if file_format is Export.pyperf:
+        store = app.open_store(db)
+        path = output or Path(f"run-{store.resolve_run(run_id).id}.pyperf.json")
+        found_id, benchmarks, values = app.export_pyperf(store, run_id, path)
+        terminal.say(f"run {found_id}: {benchmarks} benchmarks, {values} values written to {path}")
+        return
     if table not in app.EXPORTS:
         raise fail(f"--table: {table!r} is not one of {', '.join(app.EXPORTS)}")
     if file_format is Export.parquet and importlib.util.find_spec("pyarrow") is None:
