@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 RUN_STAMP := $(VENV)/.runtime-stamp
 SPEC ?= experiments/quick.yaml
 
-.PHONY: help install run full interpreters python-ft advise-example test test-fast lint format bench bench-decisions bench-advise clean
+.PHONY: help install run full interpreters python-ft advise-example test test-fast lint format bench bench-decisions bench-advise vendor clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -59,13 +59,14 @@ format: $(STAMP)  ## Apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP)  ## Benchmarks: calibration of the verdicts as run (adaptive looks, the compare gate, real A/A), run overhead, observer cost and drift, accuracy against pyperf, adaptive repetitions, report of 100k trials, database, cluster dispatch
+bench: $(STAMP)  ## Benchmarks: calibration of the verdicts as run (adaptive looks, the compare gate, real A/A), run overhead, observer cost and drift, accuracy against pyperf, adaptive repetitions, report of 100k trials, the explorer over 100k trials, database, cluster dispatch
 	$(BIN)/python -m benchmarks.calibration
 	$(BIN)/python -m benchmarks.overhead $(SPEC)
 	$(BIN)/python -m benchmarks.observer
 	$(BIN)/python -m benchmarks.accuracy
 	$(BIN)/python -m benchmarks.adaptive
 	$(BIN)/python -m benchmarks.report
+	$(BIN)/python -m benchmarks.explore
 	$(BIN)/python -m benchmarks.database
 	$(BIN)/python -m benchmarks.cluster
 
@@ -74,6 +75,14 @@ bench-decisions: $(STAMP)  ## Run SPEC (quick.yaml) five times as make run does:
 
 bench-advise: $(STAMP)  ## pipeline advise on each archetype of tests/advise_examples.py five times: answers and times
 	$(BIN)/python -m benchmarks.advise 5
+
+PLOTLY_NPM = plotly.js-basic-dist-min@3.7.0
+VENDOR = pipeline/publishing/vendor
+vendor:  ## Fetch the explorer's plotly.js again from npm and check it against its SHA-256
+	rm -rf .vendor && mkdir .vendor && cd .vendor && npm pack --silent $(PLOTLY_NPM) >/dev/null && tar xzf *.tgz
+	echo "$$(cat $(VENDOR)/plotly-basic.sha256)  .vendor/package/plotly-basic.min.js" | sha256sum -c -
+	cp .vendor/package/plotly-basic.min.js $(VENDOR)/ && cp .vendor/package/LICENSE $(VENDOR)/plotly-basic.LICENSE
+	rm -rf .vendor
 
 clean:  ## Remove the venv and caches (not data/ or reports/)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

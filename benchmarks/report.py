@@ -91,13 +91,19 @@ def synthetic_run(url: str, path: Path, trials: int) -> int:
     return run_id
 
 
+def synthetic_database(folder: str, trials: int) -> tuple[str, store.Store, int, int]:
+    """A SQLite database in ``folder`` with one synthetic run: its URL, store, run id
+    and measured trial count."""
+    path = Path(folder, "bench.db")
+    url = f"sqlite:///{path}"
+    run_id = synthetic_run(url, path, trials)
+    results = store.Store(url)
+    return url, results, run_id, sum(results.trial_counts(run_id).values())
+
+
 def main(trials: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder, "bench.db")
-        url = f"sqlite:///{path}"
-        run_id = synthetic_run(url, path, trials)
-        results = store.Store(url)
-        counted = sum(results.trial_counts(run_id).values())
+        _, results, run_id, counted = synthetic_database(folder, trials)
         started_s = time.perf_counter()
         app.summarise(results, run_id)
         stats_s = time.perf_counter() - started_s

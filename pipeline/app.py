@@ -11,6 +11,7 @@ Heavy layers (scipy, matplotlib) are imported by the functions that need them, s
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -152,11 +153,15 @@ def build_report(
     return page
 
 
-def publish(store: Store, reports_dir: Path) -> list[Path]:
-    """Rebuild the report of every run in the database and the index of them all."""
+def publish(store: Store, reports_dir: Path, database: str = "the database") -> list[Path]:
+    """Rebuild the report of every run in the database, the explorer over them all
+    (explorer.html) and the index, which links to it."""
+    from .publishing import files, index_page
+
     pages = [
         build_report(store, row.id, reports_dir, index=False) for row in reversed(store.runs())
     ]
+    files.write(reports_dir / index_page.EXPLORER_FILE, explorer_page(store, database))
     site.write_index(store, reports_dir)
     return pages
 
@@ -231,6 +236,21 @@ def import_pyperf(url: str, path: Path, name: str | None = None) -> tuple[int, i
     summarise(store, run_id)
     values = sum(len(r.get("values", ())) for bench in data["benchmarks"] for r in bench["runs"])
     return run_id, len(data["benchmarks"]), values
+
+
+def explorer_page(store: Store, database: str) -> str:
+    """The explorer over every run of the database, as one HTML document."""
+    from .publishing import explorer
+    from .results import explore
+
+    return explorer.page(explore.explorer_data(store), database)
+
+
+def serve_explorer(store: Store, database: str, port: int, ready: Callable[[str], None]) -> None:
+    """Serve the explorer on 127.0.0.1:port, rebuilt on each visit, until interrupted."""
+    from .publishing import explorer
+
+    explorer.serve(lambda: explorer_page(store, database), port, ready)
 
 
 def regressions(compared: pd.DataFrame, fail_above_percent: float) -> pd.DataFrame:

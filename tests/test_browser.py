@@ -7,6 +7,7 @@ the tests skip with the reason, except under ``PIPELINE_REQUIRE_BROWSER=1`` (set
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import app
-from pipeline.storage import store
+from pipeline.storage import readonly, store
 
 from .helpers import FAKE_SPEC, fake_execute
 
@@ -98,3 +99,82 @@ def test_hostile_spec_text_shows_and_runs_nothing(browser: Browser, tmp_path: Pa
     assert visit.errors == []
     assert HOSTILE in visit.page.inner_text("header")
     assert HOSTILE in visit.page.inner_text("pre")  # the spec itself, shown as text
+
+
+@pytest.fixture
+def explored(db_url: str, tmp_path: Path) -> tuple[str, Path]:
+    """A database (SQLite, and PostgreSQL under .ci/run) with two fake runs and a pyperf
+    suite whose benchmark has a hostile name; the explorer page written over it."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(FAKE_SPEC)
+    for _ in range(2):
+        app.run(app.plan(spec), db_url, execute=fake_execute, reports_dir=None)
+    suite = tmp_path / "suite.json"
+    runs = [{"metadata": {"loops": 1}, "values": [0.01, 0.02]}]
+    suite.write_text(
+        json.dumps(
+            {"version": "1.0", "benchmarks": [{"metadata": {"name": HOSTILE}, "runs": runs}]}
+        )
+    )
+    app.import_pyperf(db_url, suite)
+    page = tmp_path / "explorer.html"
+    page.write_text(app.explorer_page(store.Store(db_url), "test database"))
+    return db_url, page
+
+
+def plotted(visit: Visit) -> list[dict[str, object]]:
+    """Each plotted series: its cell keys (meta) and its points."""
+    return visit.page.evaluate(
+        "document.getElementById('plot').data.map(t => ({meta: t.meta, x: t.x, y: t.y}))"
+    )
+
+
+def queried(url: str, metric: str, where: str) -> dict[tuple[int, str, int], float]:
+    rows = readonly.query(
+        url, f"SELECT run_id, model, workers, {metric} FROM cell_summary WHERE {where}"
+    )
+    return {
+        (int(r.run_id), str(r.model), int(r.workers)): float(r[metric]) for _, r in rows.iterrows()
+    }
+
+
+def points(series: list[dict[str, object]]) -> dict[tuple[int, str, int], float]:
+    found = {}
+    for trace in series:
+        meta = trace["meta"]
+        assert isinstance(meta, dict)
+        for x, y in zip(trace["x"], trace["y"], strict=True):  # type: ignore[call-overload]
+            found[(int(meta["run_id"]), str(meta["model"]), int(x))] = float(y)
+    return found
+
+
+def test_the_explorer_plots_what_query_says_as_runs_and_filters_change(
+    browser: Browser, explored: tuple[str, Path]
+) -> None:
+    url, page_path = explored
+    visit = Visit(browser, page_path)
+    visit.page.wait_for_function("document.getElementById('plot').data !== undefined")
+    assert visit.errors == []
+    assert visit.requests == [page_path.as_uri()]  # offline: plotly.js is inline
+    assert visit.page.evaluate("window.pwned") is None  # a hostile name is only text
+    assert HOSTILE in visit.page.inner_text("#filters")
+    assert points(plotted(visit)) == queried(url, "median_wall_s", "true")
+
+    visit.page.uncheck("#runs input[data-run='2']")
+    visit.page.select_option("#filters select[data-axis='model']", "threads")
+    shown = plotted(visit)
+    assert {trace["meta"]["run_id"] for trace in shown} == {1}  # type: ignore[index]
+    assert points(shown) == queried(url, "median_wall_s", "run_id = 1 AND model = 'threads'")
+
+    visit.page.select_option("#metric", "speedup")
+    assert points(plotted(visit)) == queried(url, "speedup", "run_id = 1 AND model = 'threads'")
+
+    visit.page.select_option("#compare-a", "1")
+    visit.page.select_option("#compare-b", "2")
+    verdicts = visit.page.eval_on_selector_all(
+        "#compare tbody tr", "rows => rows.map(r => r.dataset.verdict)"
+    )
+    expected = app.compare_runs(store.Store(url), 1, 2)
+    assert verdicts == expected["verdict"].tolist()
+    assert visit.page.locator("#verdicts tr[data-claim]").count() == 11
+    assert visit.errors == []

@@ -272,6 +272,8 @@ def test_publish_rebuilds_every_run_with_its_data_files(cli_runner, tmp_path, ti
     index = (site / "index.html").read_text()
     assert index.index('href="run-2/index.html"') < index.index('href="run-1/index.html"')
     assert "9 not measured" not in index  # io_sleep threads vs sequential is measured
+    assert 'href="explorer.html"' in index  # the explorer over both runs, beside it
+    assert '"runs":[{"id":1' in (site / "explorer.html").read_text()
 
 
 def test_runs_show_export_and_the_notebook_api(cli_runner, tmp_path, tiny_runs) -> None:

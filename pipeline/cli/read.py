@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from .. import app, terminal
-from ..storage import readonly
+from ..storage import engine, readonly
 from .common import (
     DbOption,
     FormatOption,
@@ -54,8 +54,9 @@ def publish(
         Path, typer.Option("--out", help="Folder of the site: OUT/index.html, OUT/run-ID/.")
     ] = app.DEFAULT_REPORTS_DIR,
 ) -> None:
-    """Rebuild the report of every run in the database and the index of them all."""
-    pages = app.publish(app.open_store(db), reports_dir)
+    """Rebuild the report of every run in the database, the explorer over them all
+    (OUT/explorer.html, see pipeline explore) and the index of them all."""
+    pages = app.publish(app.open_store(db), reports_dir, engine.shown_url(app.database_url(db)))
     terminal.say(f"published {len(pages)} run(s): {reports_dir / 'index.html'}")
 
 
@@ -286,6 +287,34 @@ def export(
     else:
         frame.to_parquet(path, index=False)
     terminal.say(f"{len(frame)} rows written to {path}")
+
+
+@cli.command()
+@errors_exit_2
+def explore(
+    db: DbOption = None,
+    port: Annotated[
+        int, typer.Option("--port", help="Port on 127.0.0.1 to serve on (0: any free one).")
+    ] = 8765,
+    output: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write the page to this file instead of serving it."),
+    ] = None,
+) -> None:
+    """One page over every run of the database: pick runs, filter every axis, plot wall
+    time, speedup, memory or start-up against workers, compare two runs (or two hosts)
+    cell by cell, and each claim's verdict across runs. Served on 127.0.0.1 (rebuilt when
+    the database changes) or written to one file with --out; works offline, never writes
+    the database."""
+    store = app.open_store(db)
+    database = engine.shown_url(app.database_url(db))
+    if output is not None:
+        output.write_text(app.explorer_page(store, database), encoding="utf-8")
+        terminal.say(f"explorer written to {output}")
+        return
+    app.serve_explorer(
+        store, database, port, lambda address: terminal.say(f"explorer on {address} (Ctrl-C stops)")
+    )
 
 
 def _params(pairs: list[str]) -> dict[str, str]:

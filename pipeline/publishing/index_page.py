@@ -12,6 +12,7 @@ from ..status import Verdict
 from .files import cell_text, relative_href, templates, write
 
 VERDICT_SLUGS = {verdict.value: verdict.slug for verdict in Verdict}  # CSS classes
+EXPLORER_FILE = "explorer.html"  # beside index.html: every run on one interactive page
 
 
 def write_index(runs: list[dict[str, Any]], reports_dir: Path) -> Path:
@@ -29,7 +30,12 @@ def write_index(runs: list[dict[str, Any]], reports_dir: Path) -> Path:
         }
         for run in ordered
     ]
-    html = templates().get_template("index.html.j2").render(runs=rows)
+    explorer = (Path(reports_dir) / EXPLORER_FILE).exists()  # written by pipeline publish
+    html = (
+        templates()
+        .get_template("index.html.j2")
+        .render(runs=rows, explorer_href=EXPLORER_FILE if explorer else None)
+    )
     return write(Path(reports_dir) / "index.html", html)
 
 

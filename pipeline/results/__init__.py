@@ -187,6 +187,19 @@ def runs_frame(store: Store) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
+# a cell's main figures in the cell_summary view: trials, median wall time and speedup
+# with their intervals (what `pipeline show` and the explorer give first)
+CELL_NUMBERS = (
+    "n_ok",
+    "median_wall_s",
+    "ci_low_wall_s",
+    "ci_high_wall_s",
+    "speedup",
+    "speedup_ci_low",
+    "speedup_ci_high",
+)
+
+
 def show(store: Store, run: str | int | None) -> tuple[schema.Run, dict[str, Any], pd.DataFrame]:
     """A run, its environment (as a dict) and the main columns of its cell summary."""
     from ..analysis.stats import CELL_COLUMNS  # scipy: imported only by the commands that need it
@@ -194,13 +207,7 @@ def show(store: Store, run: str | int | None) -> tuple[schema.Run, dict[str, Any
     shown = [
         "cell_id",
         *(column for column in CELL_COLUMNS if column != "interpreter"),
-        "n_ok",
-        "median_wall_s",
-        "ci_low_wall_s",
-        "ci_high_wall_s",
-        "speedup",
-        "speedup_ci_low",
-        "speedup_ci_high",
+        *CELL_NUMBERS,
         "stop_reason",
     ]
     run_row = store.resolve_run(run)

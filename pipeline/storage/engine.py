@@ -26,6 +26,16 @@ def default_url() -> str:
     return os.environ.get("PIPELINE_DB") or f"sqlite:///{DEFAULT_DB_PATH}"
 
 
+def shown_url(url: str) -> str:
+    """The URL as people may see it: any password hidden."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy parses: show nothing of it
+        return "the database"
+
+
 def require_existing(url: str) -> None:
     """Refuse a SQLite URL whose file does not exist (what only reads must not create)."""
     try:

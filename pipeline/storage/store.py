@@ -310,6 +310,19 @@ class Store:
         )
         return {str(k): int(v) for k, v in zip(frame["status"], frame["n"], strict=True)}
 
+    def data_version(self) -> tuple[int, ...]:
+        """What changes whenever the data does (a trial stored, a run started or ended, its
+        statistics saved): for caching pages built from the database."""
+        frame = self._frame(
+            "SELECT (SELECT COUNT(*) FROM trial) AS trials, "
+            "(SELECT COALESCE(MAX(id), 0) FROM trial) AS last_trial, "
+            "(SELECT COUNT(*) FROM run) AS runs, "
+            "(SELECT COUNT(*) FROM run WHERE status <> 'running') AS ended, "
+            "(SELECT COUNT(*) FROM cell_stats) AS statistics",
+            0,
+        )
+        return tuple(int(value) for value in frame.iloc[0])
+
     def interpreters_frame(self, run_id: int) -> pd.DataFrame:
         """The run's probed interpreters (empty for runs stored before they were kept)."""
         return self._frame("SELECT * FROM run_interpreter WHERE run_id = :run_id", run_id)
