@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import app
-from pipeline.storage import readonly, store
+from pipeline.storage import readonly, schema, store
 
 from .helpers import FAKE_SPEC, fake_execute
 
@@ -117,9 +117,57 @@ def explored(db_url: str, tmp_path: Path) -> tuple[str, Path]:
         )
     )
     app.import_pyperf(db_url, suite)
+    hosts_each_run(db_url)
     page = tmp_path / "explorer.html"
     page.write_text(app.explorer_page(store.Store(db_url), "test database"))
     return db_url, page
+
+
+def hosts_each_run(url: str) -> int:
+    """A stored run whose cells ran on hosts alpha and beta (as `hosts: each` stores
+    them; beta's threads 20% slower), with its statistics; its id."""
+    results = store.Store(url)
+    keys = [
+        (host, model, workers)
+        for host in ("alpha", "beta")
+        for model, workers in (("sequential", 1), ("threads", 4))
+    ]
+    cells = [
+        schema.CellRow(
+            run_id=0,
+            position=n,
+            task="io_sleep",
+            model=m,
+            workers=w,
+            payload_bytes=1024,
+            interpreter="python3",
+            host=h,
+        )
+        for n, (h, m, w) in enumerate(keys)
+    ]
+    run = results.create_run(
+        schema.Run(name="each", status="running"), schema.EnvironmentRow(run_id=0), cells
+    )
+    assert run.id is not None
+    ids = results.cell_ids(run.id)
+    trials = []
+    for n, (host, model, _) in enumerate(keys):
+        base = 0.4 if model == "sequential" else 0.1 * (1.2 if host == "beta" else 1.0)
+        for repetition, noise in enumerate((0.99, 1.0, 1.01, 1.0, 0.995, 1.005)):
+            trial = schema.Trial(
+                run_id=run.id,
+                cell_id=ids[n],
+                sequence=len(trials),
+                repetition=repetition,
+                status="ok",
+                wall_s=base * noise,
+                host=host,
+            )
+            trials.append((trial, None))
+    results.add_trials(trials)
+    results.finish_run(run.id, "finished")
+    app.summarise(results, run.id)
+    return run.id
 
 
 def plotted(visit: Visit) -> list[dict[str, object]]:
@@ -129,22 +177,25 @@ def plotted(visit: Visit) -> list[dict[str, object]]:
     )
 
 
-def queried(url: str, metric: str, where: str) -> dict[tuple[int, str, int], float]:
+def queried(url: str, metric: str, where: str) -> dict[tuple[int, str, str, int], float]:
     rows = readonly.query(
-        url, f"SELECT run_id, model, workers, {metric} FROM cell_summary WHERE {where}"
+        url, f"SELECT run_id, host, model, workers, {metric} FROM cell_summary WHERE {where}"
     )
     return {
-        (int(r.run_id), str(r.model), int(r.workers)): float(r[metric]) for _, r in rows.iterrows()
+        (int(r.run_id), str(r.host), str(r.model), int(r.workers)): float(r[metric])
+        for _, r in rows.iterrows()
     }
 
 
-def points(series: list[dict[str, object]]) -> dict[tuple[int, str, int], float]:
+def points(series: list[dict[str, object]]) -> dict[tuple[int, str, str, int], float]:
     found = {}
     for trace in series:
         meta = trace["meta"]
         assert isinstance(meta, dict)
         for x, y in zip(trace["x"], trace["y"], strict=True):  # type: ignore[call-overload]
-            found[(int(meta["run_id"]), str(meta["model"]), int(x))] = float(y)
+            key = (int(meta["run_id"]), str(meta["host"] or ""), str(meta["model"]), int(x))
+            assert key not in found  # one point per cell
+            found[key] = float(y)
     return found
 
 
@@ -161,6 +212,7 @@ def test_the_explorer_plots_what_query_says_as_runs_and_filters_change(
     assert points(plotted(visit)) == queried(url, "median_wall_s", "true")
 
     visit.page.uncheck("#runs input[data-run='2']")
+    visit.page.uncheck("#runs input[data-run='4']")
     visit.page.select_option("#filters select[data-axis='model']", "threads")
     shown = plotted(visit)
     assert {trace["meta"]["run_id"] for trace in shown} == {1}  # type: ignore[index]
@@ -177,4 +229,13 @@ def test_the_explorer_plots_what_query_says_as_runs_and_filters_change(
     expected = app.compare_runs(store.Store(url), 1, 2)
     assert verdicts == expected["verdict"].tolist()
     assert visit.page.locator("#verdicts tr[data-claim]").count() == 11
+
+    visit.page.select_option("#compare-a", "4@alpha")  # two hosts of one run
+    visit.page.select_option("#compare-b", "4@beta")
+    hosts = visit.page.eval_on_selector_all(
+        "#compare tbody tr", "rows => rows.map(r => r.dataset.verdict)"
+    )
+    expected = app.compare_hosts(store.Store(url), 4, "alpha", "beta")
+    assert hosts == expected["verdict"].tolist()
+    assert "slower" in hosts  # beta's threads are 20% slower: the rule sees it
     assert visit.errors == []

@@ -44,14 +44,23 @@ function buildControls() {
     filters.append(label);
   }
   document.getElementById("metric").addEventListener("change", draw);
+  // compare: runs, and the hosts of runs that ran on several ("3@alpha")
+  const choices = [];
+  for (const run of DATA.runs.filter((r) => r.cells > 0)) {
+    choices.push([String(run.id), runName(run.id)]);
+    const hosts = [...new Set(DATA.cells.filter((c) => c.run_id === run.id && c.host).map((c) => c.host))].sort();
+    if (hosts.length > 1) for (const host of hosts) choices.push([`${run.id}@${host}`, `${runName(run.id)}, host ${host}`]);
+  }
   for (const side of ["a", "b"]) {
     const select = document.getElementById(`compare-${side}`);
-    for (const run of DATA.runs.filter((r) => r.cells > 0)) select.append(element("option", runName(run.id), { value: String(run.id) }));
+    for (const [value, text] of choices) select.append(element("option", text, { value }));
     select.addEventListener("change", drawCompare);
   }
   const measured = DATA.runs.filter((r) => r.cells > 0);
-  if (measured.length > 1) document.getElementById("compare-b").value = String(measured[measured.length - 1].id);
-  if (measured.length > 1) document.getElementById("compare-a").value = String(measured[measured.length - 2].id);
+  if (measured.length > 1) {
+    document.getElementById("compare-a").value = String(measured[measured.length - 2].id);
+    document.getElementById("compare-b").value = String(measured[measured.length - 1].id);
+  }
 }
 
 function visibleCells() {
@@ -108,11 +117,21 @@ function drawCompare() {
   table.tHead.replaceChildren();
   table.tBodies[0].replaceChildren();
   note.textContent = "";
-  if (!a || !b || a === b) { note.textContent = "Choose two different runs."; return; }
-  const [first, second] = Number(a) < Number(b) ? [a, b] : [b, a];
-  const rows = DATA.compared[`${first}-${second}`];
-  if (!rows) { note.textContent = `Not carried by this page: pipeline compare ${first} ${second}`; return; }
-  note.textContent = `A = ${runName(Number(first))}, B = ${runName(Number(second))}; change of B against A.`;
+  const [runA, hostA] = a.split("@");
+  const [runB, hostB] = b.split("@");
+  let key, names;
+  if (hostA === undefined && hostB === undefined && runA !== runB) {
+    const [first, second] = Number(runA) < Number(runB) ? [runA, runB] : [runB, runA];
+    key = `${first}-${second}`;
+    names = [runName(Number(first)), runName(Number(second)), `pipeline compare ${first} ${second}`];
+  } else if (hostA !== undefined && hostB !== undefined && runA === runB && hostA !== hostB) {
+    const [first, second] = [hostA, hostB].sort();
+    key = `${runA}:${first}-${second}`;
+    names = [`host ${first}`, `host ${second}`, `pipeline compare ${runA} --hosts ${first} ${second}`];
+  } else { note.textContent = "Choose two different runs, or two hosts of one run."; return; }
+  const rows = DATA.compared[key];
+  if (!rows) { note.textContent = `Not carried by this page: ${names[2]}`; return; }
+  note.textContent = `A = ${names[0]}, B = ${names[1]}; change of B against A.`;
   const percent = (value) => (value === null || value === undefined ? "–" : `${(100 * value).toFixed(1)}%`);
   const seconds = (value) => (value === null || value === undefined ? "–" : `${Number(value.toPrecision(4))} s`);
   const columns = [
