@@ -105,7 +105,8 @@ def test_the_server_answers_on_localhost_with_the_page_rebuilt_each_visit(
             fetch(address.group(0) + "etc/passwd")
         refused.value.close()
     finally:
-        server.send_signal(signal.SIGINT)
+        # SIGTERM: under xdist the worker's SIGINT is ignored, and so is the server's
+        server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 0
         server.stdout.close()
 

@@ -4,7 +4,7 @@ never a traceback."""
 from __future__ import annotations
 
 import yaml
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -59,6 +59,7 @@ _AXES = ["task", "model", "workers", "payload", "interpreter"]
     top=st.dictionaries(st.sampled_from(_KEYS), _VALUES, max_size=4),
     axes=st.dictionaries(st.sampled_from(_AXES), _VALUES, max_size=2),
 )
+@example(top={"repetitions": {"\n": None}}, axes={})  # a key with a line break: one line still
 def test_no_spec_gets_a_traceback(tmp_path_factory, top, axes) -> None:
     """Whatever a spec holds, `pipeline run --dry-run` plans it or refuses it with one
     line and exit 2: never a traceback."""

@@ -86,10 +86,13 @@ def describe_error(
 
 
 def _field_path(location: tuple[Any, ...]) -> str:
-    """``('matrix', 'workers', 1)`` -> ``matrix.workers[1]``."""
+    """``('matrix', 'workers', 1)`` -> ``matrix.workers[1]``; a key with a line break or
+    another unprintable character is quoted (``repetitions.'\\n'``), so the message
+    stays one line."""
     text = ""
     for part in location:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        name = str(part) if str(part).isprintable() else repr(str(part))
+        text += f"[{part}]" if isinstance(part, int) else (f".{name}" if text else name)
     return text
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
+import signal
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import resources
@@ -56,7 +57,8 @@ def page(data: dict[str, Any], database: str) -> str:
 
 def serve(build: Callable[[], str], port: int, ready: Callable[[str], None]) -> None:
     """Serve the page that ``build`` returns (asked at each visit) on 127.0.0.1:port
-    (0: any free port) until interrupted; ``ready`` gets the address once listening."""
+    (0: any free port) until Ctrl-C or SIGTERM; ``ready`` gets the address once
+    listening. Call it from the main thread (it handles SIGTERM)."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -74,7 +76,15 @@ def serve(build: Callable[[], str], port: int, ready: Callable[[str], None]) -> 
         def log_message(self, format: str, *args: Any) -> None:
             return  # quiet: the terminal says where the page is, once
 
-    with http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler) as server:
-        ready(f"http://127.0.0.1:{server.server_address[1]}/")
-        with contextlib.suppress(KeyboardInterrupt):
-            server.serve_forever()
+    def stop(_signal: int, _frame: Any) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops it as Ctrl-C does (also where SIGINT is
+        # ignored, as for a background job of a script)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        with http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler) as server:
+            ready(f"http://127.0.0.1:{server.server_address[1]}/")
+            with contextlib.suppress(KeyboardInterrupt):
+                server.serve_forever()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
