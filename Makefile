@@ -23,11 +23,13 @@ $(STAMP): $(RUN_STAMP)
 
 install: $(STAMP)  ## Create .venv and install the project with its dev tools (make run installs the runtime only)
 
-run: $(RUN_STAMP)  ## Run experiments/quick.yaml into data/results.db and publish reports/
+run: $(RUN_STAMP)  ## Run experiments/quick.yaml into data/results.db and publish reports/ (with the explorer)
 	$(BIN)/pipeline run $(SPEC)
+	$(BIN)/pipeline explore --out reports/explorer.html
 
 full: $(RUN_STAMP)  ## Run the fuller study, experiments/full.yaml
 	$(BIN)/pipeline run experiments/full.yaml
+	$(BIN)/pipeline explore --out reports/explorer.html
 
 python-ft: $(RUN_STAMP)  ## Get a free-threaded CPython into .python-ft/ (found, uv, or built from source)
 	$(BIN)/python scripts/python_ft.py

@@ -156,13 +156,13 @@ def build_report(
 def publish(store: Store, reports_dir: Path, database: str = "the database") -> list[Path]:
     """Rebuild the report of every run in the database, the explorer over them all
     (explorer.html) and the index, which links to it."""
-    from .publishing import files, index_page
+    from .publishing import index_page
 
     pages = [
         build_report(store, row.id, reports_dir, index=False) for row in reversed(store.runs())
     ]
-    files.write(reports_dir / index_page.EXPLORER_FILE, explorer_page(store, database))
     site.write_index(store, reports_dir)
+    write_explorer(store, reports_dir / index_page.EXPLORER_FILE, database)  # and relink it
     return pages
 
 
@@ -244,6 +244,17 @@ def explorer_page(store: Store, database: str) -> str:
     from .results import explore
 
     return explorer.page(explore.explorer_data(store), database)
+
+
+def write_explorer(store: Store, path: Path, database: str) -> Path:
+    """Write the explorer to ``path``; as a reports folder's explorer.html (pipeline
+    publish, make run), also rewrite that folder's index, which then links to it."""
+    from .publishing import files, index_page
+
+    files.write(path, explorer_page(store, database))
+    if path.name == index_page.EXPLORER_FILE and (path.parent / "index.html").exists():
+        site.write_index(store, path.parent)
+    return path
 
 
 def serve_explorer(store: Store, database: str, port: int, ready: Callable[[str], None]) -> None:

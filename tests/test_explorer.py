@@ -77,6 +77,14 @@ def test_out_writes_one_page_and_an_unknown_database_is_exit_2(
     text = page.read_text()
     assert '<script type="application/json" id="explorer-data">' in text
     assert 'src="http' not in text  # everything inline (test_browser: no request at all)
+    reports = tmp_path / "reports"  # a reports folder: its index links to the explorer
+    app.build_report(Store(url), 1, reports)
+    assert "explorer.html" not in (reports / "index.html").read_text()
+    written = cli_runner.invoke(
+        cli, ["explore", "--db", url, "--out", str(reports / "explorer.html")]
+    )
+    assert written.exit_code == 0, written.output
+    assert 'href="explorer.html"' in (reports / "index.html").read_text()
     missing = cli_runner.invoke(
         cli,
         ["explore", "--db", f"sqlite:///{tmp_path / 'none.db'}", "--out", str(tmp_path / "x.html")],

@@ -309,7 +309,7 @@ def explore(
     store = app.open_store(db)
     database = engine.shown_url(app.database_url(db))
     if output is not None:
-        output.write_text(app.explorer_page(store, database), encoding="utf-8")
+        app.write_explorer(store, output, database)
         terminal.say(f"explorer written to {output}")
         return
     app.serve_explorer(
