@@ -76,12 +76,13 @@ def database_url(db: str | None = None) -> str:
     return db or engine.default_url()
 
 
-def open_store(db: str | None = None) -> Store:
+def open_store(db: str | None = None, *, read_only: bool = False) -> Store:
     """The results database at :func:`database_url` ``(db)``, which must exist: the
-    commands that only read never create one (a missing SQLite file is a DatabaseError)."""
+    commands that only read never create one (a missing SQLite file is a DatabaseError).
+    ``read_only``: opened so that nothing can be written (see Store)."""
     url = database_url(db)
     engine.require_existing(url)
-    return Store(url)
+    return Store(url, read_only=read_only)
 
 
 def run(
@@ -145,11 +146,16 @@ def build_report(
     store: Store, run: str | int | None, reports_dir: Path, *, index: bool = True
 ) -> Path:
     """A run's report (and the index of runs); for a ``pipeline advise`` study also its
-    advice page, next to it."""
+    advice page, next to it. With the index, an explorer.html already in ``reports_dir``
+    is brought up to date, so that the index never links to one that lacks the run."""
     from .advice import study
+    from .publishing import index_page
 
     page = site.build_report(store, run, reports_dir, index=index)
     study.write_advice_page(store, store.resolve_run(run).id or 0, page.parent)
+    explorer = reports_dir / index_page.EXPLORER_FILE
+    if index and explorer.exists():
+        write_explorer(store, explorer, engine.shown_url(store.url))
     return page
 
 
@@ -227,7 +233,7 @@ def export_pyperf(store: Store, run: str | int | None, path: Path) -> tuple[int,
 def import_pyperf(url: str, path: Path, name: str | None = None) -> tuple[int, int, int]:
     """Store a pyperf JSON file as a run of sequential cells in the database at ``url``
     (created if need be), with its cell statistics; (run id, benchmarks, values). A file
-    that is not pyperf's: ImportFileError, and nothing written."""
+    that is not pyperf's: InterchangeError, and nothing written."""
     from .results import pyperf
 
     data = pyperf.read_suite(path)
@@ -258,10 +264,22 @@ def write_explorer(store: Store, path: Path, database: str) -> Path:
 
 
 def serve_explorer(store: Store, database: str, port: int, ready: Callable[[str], None]) -> None:
-    """Serve the explorer on 127.0.0.1:port, rebuilt on each visit, until interrupted."""
+    """Serve the explorer on 127.0.0.1:port until interrupted: built before the address is
+    given, and again at a visit when the database has changed since (Store.data_version)."""
     from .publishing import explorer
 
-    explorer.serve(lambda: explorer_page(store, database), port, ready)
+    built: dict[tuple[int, ...], str] = {}
+
+    def current() -> str:
+        version = store.data_version()
+        if version not in built:
+            page = explorer_page(store, database)
+            built.clear()
+            built[version] = page
+        return built[version]
+
+    current()
+    explorer.serve(current, port, ready)
 
 
 def regressions(compared: pd.DataFrame, fail_above_percent: float) -> pd.DataFrame:

@@ -30,5 +30,6 @@ class AdviceError(PipelineError):
     inputs factory fails or returns nothing, or it fails on an item."""
 
 
-class ImportFileError(PipelineError):
-    """A file to import (a pyperf JSON file) cannot be read or is not of its format."""
+class InterchangeError(PipelineError):
+    """A pyperf file to import cannot be read or is not of its format, or a run has
+    nothing to export as one."""

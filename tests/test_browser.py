@@ -36,6 +36,7 @@ if CHROMIUM is None:
 from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
 
 HOSTILE = "<script>window.pwned = 1</script><img src=x onerror='window.pwned = 2'>"
+LINK = '<a href="https://evil.example/x">CLICK</a><b>BIG</b>'  # markup plotly would honour
 
 
 @pytest.fixture(scope="module")
@@ -103,19 +104,17 @@ def test_hostile_spec_text_shows_and_runs_nothing(browser: Browser, tmp_path: Pa
 
 @pytest.fixture
 def explored(db_url: str, tmp_path: Path) -> tuple[str, Path]:
-    """A database (SQLite, and PostgreSQL under .ci/run) with two fake runs and a pyperf
-    suite whose benchmark has a hostile name; the explorer page written over it."""
+    """A database (SQLite, and PostgreSQL under .ci/run) with two fake runs, a pyperf
+    suite whose benchmarks have hostile names (run 3) and a run on two hosts (run 4);
+    the explorer page written over it."""
     spec = tmp_path / "spec.yaml"
     spec.write_text(FAKE_SPEC)
     for _ in range(2):
         app.run(app.plan(spec), db_url, execute=fake_execute, reports_dir=None)
     suite = tmp_path / "suite.json"
     runs = [{"metadata": {"loops": 1}, "values": [0.01, 0.02]}]
-    suite.write_text(
-        json.dumps(
-            {"version": "1.0", "benchmarks": [{"metadata": {"name": HOSTILE}, "runs": runs}]}
-        )
-    )
+    benchmarks = [{"metadata": {"name": name}, "runs": runs} for name in (HOSTILE, LINK)]
+    suite.write_text(json.dumps({"version": "1.0", "benchmarks": benchmarks}))
     app.import_pyperf(db_url, suite)
     hosts_each_run(db_url)
     page = tmp_path / "explorer.html"
@@ -177,23 +176,35 @@ def plotted(visit: Visit) -> list[dict[str, object]]:
     )
 
 
-def queried(url: str, metric: str, where: str) -> dict[tuple[int, str, str, int], float]:
+Point = tuple[int, str, str, str, int]  # run, task, host, model, workers: a cell
+
+
+def queried(url: str, metric: str, where: str) -> dict[Point, float]:
     rows = readonly.query(
-        url, f"SELECT run_id, host, model, workers, {metric} FROM cell_summary WHERE {where}"
+        url,
+        f"SELECT run_id, task, host, model, workers, {metric} FROM cell_summary WHERE {where}",
     )
     return {
-        (int(r.run_id), str(r.host), str(r.model), int(r.workers)): float(r[metric])
+        (int(r.run_id), str(r.task), str(r.host or ""), str(r.model), int(r.workers)): float(
+            r[metric]
+        )
         for _, r in rows.iterrows()
     }
 
 
-def points(series: list[dict[str, object]]) -> dict[tuple[int, str, str, int], float]:
+def points(series: list[dict[str, object]]) -> dict[Point, float]:
     found = {}
     for trace in series:
         meta = trace["meta"]
         assert isinstance(meta, dict)
         for x, y in zip(trace["x"], trace["y"], strict=True):  # type: ignore[call-overload]
-            key = (int(meta["run_id"]), str(meta["host"] or ""), str(meta["model"]), int(x))
+            key = (
+                int(meta["run_id"]),
+                str(meta["task"]),
+                str(meta["host"] or ""),
+                str(meta["model"]),
+                int(x),
+            )
             assert key not in found  # one point per cell
             found[key] = float(y)
     return found
@@ -209,6 +220,9 @@ def test_the_explorer_plots_what_query_says_as_runs_and_filters_change(
     assert visit.requests == [page_path.as_uri()]  # offline: plotly.js is inline
     assert visit.page.evaluate("window.pwned") is None  # a hostile name is only text
     assert HOSTILE in visit.page.inner_text("#filters")
+    assert visit.page.locator("#plot a[href*='evil']").count() == 0  # a name is not a link
+    legend = visit.page.eval_on_selector_all("#plot .legendtext", "t => t.map(e => e.textContent)")
+    assert any(LINK in text for text in legend)  # shown as the text it is
     assert points(plotted(visit)) == queried(url, "median_wall_s", "true")
 
     visit.page.uncheck("#runs input[data-run='2']")

@@ -186,9 +186,10 @@ def test_each_runs_the_whole_matrix_on_every_host(
     assert compared.returncode == 0, compared.stderr
     assert "io_sleep" in compared.stdout
     # the explorer carries the same comparison of the two hosts
-    carried = explore.explorer_data(app.open_store(sqlite_url))["compared"]["1:alpha-beta"]
+    (carried,) = explore.explorer_data(app.open_store(sqlite_url, read_only=True))["compared"]
+    assert (carried["host_a"], carried["host_b"]) == ("alpha", "beta")
     rule = app.compare_hosts(app.open_store(sqlite_url), 1, "alpha", "beta")
-    assert [row["verdict"] for row in carried] == rule["verdict"].tolist()
+    assert [row["verdict"] for row in carried["rows"]] == rule["verdict"].tolist()
     judged = read_command("verdicts", "--host", "beta", "--json", "--db", sqlite_url)
     assert judged.returncode == 0, judged.stderr
     threads_io = next(v for v in json.loads(judged.stdout) if v["claim"] == "threads_io")

@@ -3,6 +3,7 @@ the local server. The page in a real browser: tests/test_browser.py."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import signal
@@ -11,6 +12,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -36,7 +38,7 @@ def two_runs(write_spec) -> Callable[[str], str]:
 
 def test_the_data_is_the_cell_summary_verdicts_and_compare_of_every_run(two_runs, db_url):
     url = two_runs(db_url)
-    data = explore.explorer_data(Store(url))
+    data = explore.explorer_data(Store(url, read_only=True))  # as pipeline explore reads
     assert [run["id"] for run in data["runs"]] == [1, 2]
     view = readonly.query(
         url, "SELECT run_id, model, workers, median_wall_s, speedup FROM cell_summary"
@@ -54,7 +56,9 @@ def test_the_data_is_the_cell_summary_verdicts_and_compare_of_every_run(two_runs
         for found in app.verdicts(Store(url), run_id):
             assert claims[(run_id, found.claim)] == str(found.verdict)
     compared = app.compare_runs(Store(url), 1, 2)
-    assert [row["verdict"] for row in data["compared"]["1-2"]] == compared["verdict"].tolist()
+    (pair,) = data["compared"]  # two runs, no hosts: one comparison
+    assert (pair["run_a"], pair["run_b"], pair["host_a"]) == (1, 2, None)
+    assert [row["verdict"] for row in pair["rows"]] == compared["verdict"].tolist()
     json.dumps(data, allow_nan=False)  # plain JSON: no NaN, no numpy types
 
 
@@ -68,7 +72,7 @@ def test_pairs_are_all_of_them_for_a_few_runs_else_neighbours_and_the_newest():
 
 
 def test_out_writes_one_page_and_an_unknown_database_is_exit_2(
-    two_runs, sqlite_url, tmp_path, cli_runner
+    two_runs, sqlite_url, tmp_path, cli_runner, write_spec
 ):
     url = two_runs(sqlite_url)
     page = tmp_path / "explorer.html"
@@ -85,6 +89,8 @@ def test_out_writes_one_page_and_an_unknown_database_is_exit_2(
     )
     assert written.exit_code == 0, written.output
     assert 'href="explorer.html"' in (reports / "index.html").read_text()
+    app.run(app.plan(write_spec(FAKE_SPEC)), url, execute=fake_execute, reports_dir=reports)
+    assert '{"id":3' in (reports / "explorer.html").read_text()  # kept up to date by the run
     missing = cli_runner.invoke(
         cli,
         ["explore", "--db", f"sqlite:///{tmp_path / 'none.db'}", "--out", str(tmp_path / "x.html")],
@@ -112,6 +118,11 @@ def test_the_server_answers_on_localhost_with_the_page_rebuilt_each_visit(
         with pytest.raises(urllib.error.HTTPError, match="404") as refused:
             fetch(address.group(0) + "etc/passwd")
         refused.value.close()
+        port = address.group(0).rsplit(":", 1)[1].strip("/")
+        rebound = urllib.request.Request(address.group(0), headers={"Host": f"evil.example:{port}"})
+        with pytest.raises(urllib.error.HTTPError, match="403") as refused:
+            urllib.request.urlopen(rebound, timeout=30)  # a DNS-rebinding page's request
+        refused.value.close()
     finally:
         # SIGTERM: under xdist the worker's SIGINT is ignored, and so is the server's
         server.send_signal(signal.SIGTERM)
@@ -133,3 +144,17 @@ def test_the_vendored_plotly_is_npms_file_as_checked_in():
     found = hashlib.sha256(vendor.joinpath("plotly-basic.min.js").read_bytes()).hexdigest()
     assert found == expected
     assert "MIT" in vendor.joinpath("plotly-basic.LICENSE").read_text()
+
+
+def test_explore_writes_nothing_to_the_database(two_runs, sqlite_url, tmp_path, cli_runner):
+    url = two_runs(sqlite_url)
+    path = Path(url.removeprefix("sqlite:///"))
+    files = [path, path.with_name(path.name + "-wal")]
+
+    def fingerprint() -> list[str]:
+        return [hashlib.sha256(f.read_bytes()).hexdigest() for f in files if f.exists()]
+
+    before = fingerprint()
+    result = cli_runner.invoke(cli, ["explore", "--db", url, "--out", str(tmp_path / "e.html")])
+    assert result.exit_code == 0, result.output
+    assert fingerprint() == before

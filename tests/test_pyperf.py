@@ -161,6 +161,28 @@ def test_warm_ups_are_stored_as_warm_up_trials(pyperf_output, tmp_path):
             '[{"metadata": {"name": "t"}, "runs": [{"values": ["x"]}]}]}',
             "benchmarks[0] (t): runs[0] has a value that is not a time",
         ),
+        (
+            '{"version": "1.0", "benchmarks": '
+            '[{"metadata": {"name": "t"}, "runs": [{"values": [true]}]}]}',
+            "benchmarks[0] (t): runs[0] has a value that is not a time",
+        ),
+        (
+            '{"version": "1.0", "benchmarks": [{"metadata": {"name": "t"}, "runs": [5]}]}',
+            "benchmarks[0] (t): runs[0] is not a run",
+        ),
+        (
+            '{"version": "1.0", "benchmarks": [{"metadata": ["x"], "runs": []}]}',
+            "benchmarks[0]: not a benchmark",
+        ),
+        (
+            '{"version": "1.0", "metadata": ["x"], "benchmarks": [{"runs": []}]}',
+            "the suite's metadata is not a mapping",
+        ),
+        (
+            '{"version": "1.0", "benchmarks": '
+            '[{"metadata": {"name": "t"}, "runs": [{"warmups": [0.1]}]}]}',
+            "benchmarks[0] (t): runs[0] has a warm-up that is not a (loops, value) pair",
+        ),
     ],
 )
 def test_a_file_that_is_not_pyperfs_is_one_line_exit_2_and_nothing_written(
@@ -189,3 +211,21 @@ def test_metadata_pyperf_would_refuse_is_left_out():
     cleaned = interchange._clean({"a": "", "b": "two\nlines", "c": None, "d": float("nan"), "e": 2})
     assert cleaned == {"b": "two lines", "e": 2}
     json.dumps(cleaned)
+
+
+def test_a_run_without_an_ok_trial_is_not_exported(write_spec, sqlite_url, tmp_path, cli_runner):
+    from pipeline.execution.trial import Measurement
+
+    def failing(request):
+        return Measurement(status="error", error="boom")
+
+    outcome = app.run(
+        app.plan(write_spec(FAKE_SPEC)), sqlite_url, execute=failing, reports_dir=None
+    )
+    path = tmp_path / "run.json"
+    result = cli_runner.invoke(
+        cli, ["export", str(outcome.run_id), "--db", sqlite_url, "-f", "pyperf", "-o", str(path)]
+    )
+    assert result.exit_code == 2
+    assert "has no ok measured trial to export to pyperf" in result.output
+    assert not path.exists()

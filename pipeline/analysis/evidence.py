@@ -352,7 +352,12 @@ def _implausible(cell: pd.Series) -> str:
 
 def processes_versus_threads(data: RunData, claim: str, task: str, metric: str) -> None:
     """Evidence of processes against threads in the same (variant, workers, payload)."""
-    keys = ["workers", "payload_bytes", "variant", "interpreter"]
+    # the same run conditions: a process cell of one host against that host's threads
+    keys = [
+        k
+        for k in ("workers", "payload_bytes", "variant", "interpreter", "host")
+        if k in data.summary
+    ]
     threads: dict[tuple[Any, ...], pd.Series] = {}
     for _, cell in data.cells(task, ("threads",)).iterrows():
         threads.setdefault(tuple(cell[key] for key in keys), cell)

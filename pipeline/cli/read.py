@@ -306,7 +306,7 @@ def explore(
     cell by cell, and each claim's verdict across runs. Served on 127.0.0.1 (rebuilt when
     the database changes) or written to one file with --out; works offline, never writes
     the database."""
-    store = app.open_store(db)
+    store = app.open_store(db, read_only=True)
     database = engine.shown_url(app.database_url(db))
     if output is not None:
         app.write_explorer(store, output, database)

@@ -60,8 +60,13 @@ def serve(build: Callable[[], str], port: int, ready: Callable[[str], None]) -> 
     (0: any free port) until Ctrl-C or SIGTERM; ``ready`` gets the address once
     listening. Call it from the main thread (it handles SIGTERM)."""
 
+    allowed_hosts: set[str] = set()  # the Host headers of this server's own address
+
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            if self.headers.get("Host") not in allowed_hosts:
+                self.send_error(403, "the explorer answers to 127.0.0.1 only")  # no rebinding
+                return
             if self.path.split("?")[0] not in ("/", "/index.html"):
                 self.send_error(404, "the explorer is at /")
                 return
@@ -83,7 +88,9 @@ def serve(build: Callable[[], str], port: int, ready: Callable[[str], None]) -> 
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         with http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler) as server:
-            ready(f"http://127.0.0.1:{server.server_address[1]}/")
+            bound = int(server.server_address[1])
+            allowed_hosts.update({f"127.0.0.1:{bound}", f"localhost:{bound}"})
+            ready(f"http://127.0.0.1:{bound}/")
             with contextlib.suppress(KeyboardInterrupt):
                 server.serve_forever()
     finally:

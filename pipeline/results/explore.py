@@ -41,12 +41,15 @@ COMPARED = (
 
 
 def explorer_data(store: Store) -> dict[str, Any]:
-    """Everything the explorer page needs, JSON-ready (missing numbers as None)."""
-    from . import compare_hosts, compare_runs, verdicts
+    """Everything the explorer page needs, JSON-ready (missing numbers as None). Each
+    run's trials are read once, for its verdicts and every comparison it is in."""
+    from ..analysis import compare
+    from . import verdicts
 
     runs: list[dict[str, Any]] = []
     cells: list[dict[str, Any]] = []
     decided: list[dict[str, Any]] = []
+    trials: dict[int, pd.DataFrame] = {}
     for run in sorted(store.runs(), key=lambda row: row.id or 0):
         run_id = run.id or 0
         summary = store.summary_frame(run_id)
@@ -65,7 +68,8 @@ def explorer_data(store: Store) -> dict[str, Any]:
             continue
         columns = [c for c in ("run_id", *AXES, *VALUES) if c in summary]
         cells += _records(summary[columns])
-        for found in verdicts(store, run_id):
+        trials[run_id] = store.trials_frame(run_id)
+        for found in verdicts(store, run_id, trials[run_id]):
             decided.append(
                 {
                     "run_id": run_id,
@@ -75,22 +79,35 @@ def explorer_data(store: Store) -> dict[str, Any]:
                     "headline": found.headline,
                 }
             )
-    measured = [int(run["id"]) for run in runs if run["cells"]]
-    compared = {
-        f"{first}-{second}": _compared(compare_runs(store, first, second))
-        for first, second in run_pairs(measured)
-    }
-    for run_id in measured:
-        hosts = sorted({str(cell["host"]) for cell in cells if cell["run_id"] == run_id} - {""})
+    compared = [  # pipeline compare A B: the same rule on the same trials
+        _pair(first, second, None, None, compare.trials(trials[first], trials[second]))
+        for first, second in run_pairs(list(trials))
+    ]
+    for run_id, frame in trials.items():  # pipeline compare RUN --hosts A B
+        hosts = sorted(set(frame["host"]) - {""})
         for first, second in itertools.combinations(hosts, 2):
-            key = f"{run_id}:{first}-{second}"
-            compared[key] = _compared(compare_hosts(store, run_id, first, second))
+            sides = [frame[frame["host"].eq(host)] for host in (first, second)]
+            compared.append(_pair(run_id, run_id, first, second, compare.trials(*sides)))
     return {
         "runs": runs,
         "cells": cells,
         "verdicts": decided,
         "compared": compared,
         "axes": list(AXES),
+    }
+
+
+def _pair(
+    run_a: int, run_b: int, host_a: str | None, host_b: str | None, frame: pd.DataFrame
+) -> dict[str, Any]:
+    """One comparison the page carries: which runs (and hosts), and its rows."""
+    columns = [c for c in (*AXES, *COMPARED) if c in frame]
+    return {
+        "run_a": run_a,
+        "run_b": run_b,
+        "host_a": host_a,
+        "host_b": host_b,
+        "rows": _records(frame[columns]),
     }
 
 
@@ -101,11 +118,6 @@ def run_pairs(run_ids: list[int]) -> list[tuple[int, int]]:
     newest = run_ids[-1]
     pairs = set(itertools.pairwise(run_ids)) | {(run, newest) for run in run_ids[:-1]}
     return sorted(pairs)
-
-
-def _compared(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    columns = [c for c in (*AXES, *COMPARED) if c in frame]
-    return _records(frame[columns])
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import ImportFileError
+from ..errors import InterchangeError
 from ..status import RunStatus, TrialStatus
 from ..storage.schema import CellRow, EnvironmentRow, Run, Trial
 from ..storage.store import Store
@@ -71,6 +71,8 @@ def suite(store: Store, run_id: int) -> dict[str, Any]:
         for _, rows in ok.sort_values(["cell_id", "sequence"]).groupby("cell_id", sort=False)
     ]
     run = store.resolve_run(run_id)
+    if not benchmarks:  # pyperf refuses a suite without benchmarks
+        raise InterchangeError(f"run {run_id} has no ok measured trial to export to pyperf")
     metadata = _environment_metadata(store.environment(run_id))
     metadata.update(pipeline_run=int(run_id), pipeline_run_name=run.name or "run")
     if run.pipeline_version:
@@ -157,47 +159,70 @@ def write_suite(data: dict[str, Any], path: Path) -> None:
 
 # -- import -----------------------------------------------------------------------------------
 def read_suite(path: Path) -> dict[str, Any]:
-    """A pyperf JSON file, checked: an ImportFileError (exit 2) says what is wrong, where."""
+    """A pyperf JSON file, checked: an InterchangeError (exit 2) says what is wrong, where."""
     try:
         raw = path.read_bytes()
         text = gzip.decompress(raw).decode() if raw[:2] == b"\x1f\x8b" else raw.decode()
         data = json.loads(text)
     except (OSError, ValueError, EOFError) as error:
-        raise ImportFileError(f"{path}: cannot read a pyperf JSON file: {error}") from None
+        raise InterchangeError(f"{path}: cannot read a pyperf JSON file: {error}") from None
     if not isinstance(data, dict) or data.get("version") != FORMAT_VERSION:
         found = data.get("version") if isinstance(data, dict) else type(data).__name__
-        raise ImportFileError(
+        raise InterchangeError(
             f"{path}: not a pyperf file of format {FORMAT_VERSION} (version {found!r})"
         )
     benchmarks = data.get("benchmarks")
     if not isinstance(benchmarks, list) or not benchmarks:
-        raise ImportFileError(f"{path}: no benchmarks in the file")
+        raise InterchangeError(f"{path}: no benchmarks in the file")
     for index, bench in enumerate(benchmarks):
-        _check_benchmark(path, index, bench, data.get("metadata") or {})
+        _check_benchmark(path, index, bench, data.get("metadata", {}))
     return data
 
 
-def _check_benchmark(path: Path, index: int, bench: Any, suite_metadata: dict[str, Any]) -> None:
+def _check_benchmark(path: Path, index: int, bench: Any, suite_metadata: Any) -> None:
     where = f"{path}: benchmarks[{index}]"
-    metadata = (
-        {**suite_metadata, **(bench.get("metadata") or {})} if isinstance(bench, dict) else {}
-    )
+    if not isinstance(suite_metadata, dict):
+        raise InterchangeError(f"{path}: the suite's metadata is not a mapping")
+    if not isinstance(bench, dict) or not isinstance(bench.get("metadata", {}), dict):
+        raise InterchangeError(f"{where}: not a benchmark (a mapping with metadata and runs)")
+    metadata = {**suite_metadata, **bench.get("metadata", {})}
     name = metadata.get("name")
     if not isinstance(name, str) or not name.strip():
-        raise ImportFileError(f"{where}: the benchmark has no name")
+        raise InterchangeError(f"{where}: the benchmark has no name")
     if metadata.get("unit", SECONDS) != SECONDS:
-        raise ImportFileError(
+        raise InterchangeError(
             f"{where} ({name}): its unit is {metadata['unit']!r}; only times (seconds) import"
         )
     runs = bench.get("runs")
     if not isinstance(runs, list):
-        raise ImportFileError(f"{where} ({name}): 'runs' is not a list")
+        raise InterchangeError(f"{where} ({name}): 'runs' is not a list")
     for number, run in enumerate(runs):
-        values = [*run.get("values", ()), *(pair[-1] for pair in run.get("warmups", ()))]
-        if not all(isinstance(v, int | float) and math.isfinite(v) and v >= 0 for v in values):
-            raise ImportFileError(
-                f"{where} ({name}): runs[{number}] has a value that is not a time"
-            )
+        problem = _run_problem(run)
+        if problem:
+            raise InterchangeError(f"{where} ({name}): runs[{number}] {problem}")
+
+
+def _run_problem(run: Any) -> str | None:
+    """What is wrong with a pyperf run, or None."""
+    if not isinstance(run, dict) or not isinstance(run.get("metadata", {}), dict):
+        return "is not a run (a mapping with values, warmups and metadata)"
+    values, warmups = run.get("values", []), run.get("warmups", [])
+    if not isinstance(values, list) or not isinstance(warmups, list):
+        return "has values or warmups that are not lists"
+    if not all(isinstance(pair, list) and len(pair) == 2 for pair in warmups):
+        return "has a warm-up that is not a (loops, value) pair"
+    if not all(_is_time(value) for value in [*values, *(pair[1] for pair in warmups)]):
+        return "has a value that is not a time"
+    return None
+
+
+def _is_time(value: Any) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )
 
 
 def import_suite(store: Store, data: dict[str, Any], source: str, name: str | None) -> int:

@@ -57,7 +57,8 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
     if parsed.get_backend_name() != "sqlite":
         # no pool: a connection is closed as soon as it is released, so short-lived
         # commands and tests leave nothing open on the server
-        return create_engine(url, poolclass=NullPool)
+        engine = create_engine(url, poolclass=NullPool)
+        return engine.execution_options(postgresql_readonly=True) if read_only else engine
     if not parsed.database:
         return create_engine(url)  # in-memory SQLite: one connection, kept
     path = Path(parsed.database)

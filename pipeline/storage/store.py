@@ -39,11 +39,14 @@ from .schema import (
 class Store:
     """The one place that reads and writes results."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
+        """``read_only``: the database is only read (SQLite opened read-only, PostgreSQL in
+        read-only transactions) and its schema left as it is, so it must be up to date."""
         self.url = url
         self._trial_insert: tuple[str, list[tuple[str, Any]]] | None = None
-        self.engine = make_engine(url)
-        create_schema(self.engine, url)
+        self.engine = make_engine(url, read_only=read_only)
+        if not read_only:
+            create_schema(self.engine, url)
 
     @contextmanager
     def session(self, *, write: bool = False) -> Iterator[Session]:

@@ -10,6 +10,9 @@ const METRICS = {
   startup: { y: "median_startup_s", label: "start-up (s)" },
 };
 const SERIES = ["task", "variant", "model", "payload_bytes", "interpreter", "host"];
+// plotly reads tags (<a href>, <b>, <span style>) in trace names as markup: names go in
+// with & < > as entities, so a hostile name is shown as the text it is
+const plotText = (text) => String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 const runName = (id) => { const run = DATA.runs.find((r) => r.id === id); return `#${id} ${run ? run.name : ""}`; };
 
 function element(tag, text, attributes) {
@@ -85,7 +88,7 @@ function draw() {
     const parts = SERIES.filter((axis) => first[axis] !== null && first[axis] !== "").map((axis) => (axis === "payload_bytes" ? `${first[axis]} B` : first[axis]));
     const trace = {
       type: "scatter", mode: "lines+markers",
-      name: `${runName(first.run_id)}: ${parts.join(" ")}`,
+      name: plotText(`${runName(first.run_id)}: ${parts.join(" ")}`),
       x: cells.map((c) => c.workers), y: cells.map((c) => c[metric.y]),
       meta: { run_id: first.run_id, ...Object.fromEntries(SERIES.map((axis) => [axis, first[axis]])) },
       hovertemplate: `%{fullData.name}<br>workers %{x}<br>${metric.label} %{y:.4g}<extra></extra>`,
@@ -105,7 +108,7 @@ function draw() {
   Plotly.react("plot", traces, {
     xaxis: { title: { text: "workers" }, type: "log", dtick: Math.log10(2) },
     yaxis: { title: { text: metric.label }, rangemode: "tozero" },
-    margin: { t: 20 }, legend: { orientation: "h", y: -0.2 },
+    margin: { t: 20 }, showlegend: true, legend: { orientation: "h", y: -0.2 },
   }, { displaylogo: false, responsive: true });
 }
 
@@ -119,18 +122,18 @@ function drawCompare() {
   note.textContent = "";
   const [runA, hostA] = a.split("@");
   const [runB, hostB] = b.split("@");
-  let key, names;
+  let found, names;
   if (hostA === undefined && hostB === undefined && runA !== runB) {
     const [first, second] = Number(runA) < Number(runB) ? [runA, runB] : [runB, runA];
-    key = `${first}-${second}`;
+    found = DATA.compared.find((p) => p.host_a === null && String(p.run_a) === first && String(p.run_b) === second);
     names = [runName(Number(first)), runName(Number(second)), `pipeline compare ${first} ${second}`];
   } else if (hostA !== undefined && hostB !== undefined && runA === runB && hostA !== hostB) {
     const [first, second] = [hostA, hostB].sort();
-    key = `${runA}:${first}-${second}`;
+    found = DATA.compared.find((p) => String(p.run_a) === runA && p.host_a === first && p.host_b === second);
     names = [`host ${first}`, `host ${second}`, `pipeline compare ${runA} --hosts ${first} ${second}`];
   } else { note.textContent = "Choose two different runs, or two hosts of one run."; return; }
-  const rows = DATA.compared[key];
-  if (!rows) { note.textContent = `Not carried by this page: ${names[2]}`; return; }
+  if (!found) { note.textContent = `Not carried by this page: ${names[2]}`; return; }
+  const rows = found.rows;
   note.textContent = `A = ${names[0]}, B = ${names[1]}; change of B against A.`;
   const percent = (value) => (value === null || value === undefined ? "–" : `${(100 * value).toFixed(1)}%`);
   const seconds = (value) => (value === null || value === undefined ? "–" : `${Number(value.toPrecision(4))} s`);
