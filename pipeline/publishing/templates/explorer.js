@@ -135,6 +135,7 @@ function drawCompare() {
   if (!found) { note.textContent = `Not carried by this page: ${names[2]}`; return; }
   const rows = found.rows;
   note.textContent = `A = ${names[0]}, B = ${names[1]}; change of B against A.`;
+  if (rows.length === 0) { note.textContent += " They share no cell (the same task, model, workers, payload and interpreter)."; return; }
   const percent = (value) => (value === null || value === undefined ? "–" : `${(100 * value).toFixed(1)}%`);
   const seconds = (value) => (value === null || value === undefined ? "–" : `${Number(value.toPrecision(4))} s`);
   const columns = [
