@@ -298,7 +298,12 @@ def explore(
     ] = 8765,
     output: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Write the page to this file instead of serving it."),
+        typer.Option(
+            "--out",
+            "-o",
+            help="Write the page to this file instead of serving it (as a reports "
+            "folder's explorer.html, that folder's index.html is rewritten to link to it).",
+        ),
     ] = None,
 ) -> None:
     """One page over every run of the database: pick runs, filter every axis, plot wall
