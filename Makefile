@@ -25,11 +25,11 @@ install: $(STAMP)  ## Create .venv and install the project with its dev tools (m
 
 run: $(RUN_STAMP)  ## Run experiments/quick.yaml into data/results.db and publish reports/ (with the explorer)
 	$(BIN)/pipeline run $(SPEC)
-	$(BIN)/pipeline explore --out reports/explorer.html
+	test -f reports/explorer.html || $(BIN)/pipeline explore --out reports/explorer.html  # later runs refresh it
 
 full: $(RUN_STAMP)  ## Run the fuller study, experiments/full.yaml
 	$(BIN)/pipeline run experiments/full.yaml
-	$(BIN)/pipeline explore --out reports/explorer.html
+	test -f reports/explorer.html || $(BIN)/pipeline explore --out reports/explorer.html
 
 python-ft: $(RUN_STAMP)  ## Get a free-threaded CPython into .python-ft/ (found, uv, or built from source)
 	$(BIN)/python scripts/python_ft.py

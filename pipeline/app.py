@@ -167,8 +167,7 @@ def publish(store: Store, reports_dir: Path, database: str = "the database") -> 
     pages = [
         build_report(store, row.id, reports_dir, index=False) for row in reversed(store.runs())
     ]
-    site.write_index(store, reports_dir)
-    write_explorer(store, reports_dir / index_page.EXPLORER_FILE, database)  # and relink it
+    write_explorer(store, reports_dir / index_page.EXPLORER_FILE, database, index=True)
     return pages
 
 
@@ -252,13 +251,15 @@ def explorer_page(store: Store, database: str) -> str:
     return explorer.page(explore.explorer_data(store), database)
 
 
-def write_explorer(store: Store, path: Path, database: str) -> Path:
+def write_explorer(store: Store, path: Path, database: str, *, index: bool = False) -> Path:
     """Write the explorer to ``path``; as a reports folder's explorer.html (pipeline
-    publish, make run), also rewrite that folder's index, which then links to it."""
+    publish, make run), also rewrite that folder's index, which then links to it: where
+    one exists, or always with ``index``."""
     from .publishing import files, index_page
 
     files.write(path, explorer_page(store, database))
-    if path.name == index_page.EXPLORER_FILE and (path.parent / "index.html").exists():
+    beside_index = index or (path.parent / "index.html").exists()
+    if path.name == index_page.EXPLORER_FILE and beside_index:
         site.write_index(store, path.parent)
     return path
 

@@ -212,7 +212,6 @@ class RunData:
     evidence: dict[str, list[Evidence]] = field(default_factory=dict)
     # what the claims ask again and again, worked out once (adaptive runs ask after every
     # round, so this is most of the orchestrator's own time): the data is not changed
-    _by_cell: dict[int, pd.DataFrame] | None = field(default=None, init=False, repr=False)
     _memo: dict[tuple[Any, ...], Any] = field(default_factory=dict, init=False, repr=False)
 
     def _once(self, key: tuple[Any, ...], work: Callable[[], Any]) -> Any:
@@ -220,29 +219,26 @@ class RunData:
             self._memo[key] = work()
         return self._memo[key]
 
-    def trials_of(self, cell_id: int) -> pd.DataFrame:
-        """A cell's trials (the frame is split by cell once)."""
-        if self._by_cell is None:
-            t = self.trials
-            self._by_cell = (
-                {int(cast(int, key)): rows for key, rows in t.groupby("cell_id", sort=False)}
-                if "cell_id" in t
-                else {}
-            )
-        return self._by_cell.get(int(cell_id), self.trials.iloc[0:0])
-
-    def _ok_trials(self, cell_id: int) -> pd.DataFrame:
-        """A cell's ok trials (every cell's found at once)."""
+    def _split(self, *, ok_only: bool) -> dict[int, pd.DataFrame]:
+        """Every cell's trials (or ok trials), split by cell once."""
 
         def split() -> dict[int, pd.DataFrame]:
             t = self.trials
             if "cell_id" not in t:
                 return {}
-            ok = t[t["status"].eq(TrialStatus.OK)]
-            return {int(cast(int, key)): rows for key, rows in ok.groupby("cell_id", sort=False)}
+            if ok_only:
+                t = t[t["status"].eq(TrialStatus.OK)]
+            return {int(cast(int, key)): rows for key, rows in t.groupby("cell_id", sort=False)}
 
-        by_cell: dict[int, pd.DataFrame] = self._once(("ok",), split)
-        return by_cell.get(int(cell_id), self.trials.iloc[0:0])
+        return cast(dict[int, pd.DataFrame], self._once(("split", ok_only), split))
+
+    def trials_of(self, cell_id: int) -> pd.DataFrame:
+        """A cell's trials."""
+        return self._split(ok_only=False).get(int(cell_id), self.trials.iloc[0:0])
+
+    def _ok_trials(self, cell_id: int) -> pd.DataFrame:
+        """A cell's ok trials."""
+        return self._split(ok_only=True).get(int(cell_id), self.trials.iloc[0:0])
 
     def cells(self, task: str | tuple[str, ...], models: tuple[str, ...]) -> pd.DataFrame:
         """The cells of a task (or tasks) under the given models, ordered by position."""
