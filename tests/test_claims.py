@@ -80,6 +80,42 @@ def test_threads_faster_but_undecided_say_their_cores_too(threads_s, verdict, sa
     assert ("kept 1.00 cores busy" in found.summary) is says, found.summary
 
 
+def test_the_thread_claims_are_decided_against_one_thread_where_the_run_has_it() -> None:
+    """Against threads ×1 when the run has it: every thread 15% faster than the main
+    thread (the reference VM's effect) is not a gain of parallelism, and the summary says
+    how sequential compared; without threads ×1, the same cells contradict the claim
+    against sequential. With the GIL off the free-threading claim uses threads ×1 too."""
+
+    def cells(run: Run, *, one: bool, gil: bool = True, speedup: float = 1.0) -> None:
+        run.cell("cpu_pure", "sequential", 1, 1.0, gil=gil)
+        if one:
+            run.cell("cpu_pure", "threads", 1, 0.85, cpu_s=0.85, gil=gil)
+        for workers in (2, 4):
+            run.cell("cpu_pure", "threads", workers, 0.85 / speedup, cpu_s=0.85, gil=gil)
+
+    run = Run()
+    cells(run, one=True)
+    found = run.verdicts()["gil_threads_cpu"]
+    assert found.verdict == Verdict.SUPPORTED, found.summary
+    assert found.summary.startswith("threads ruled a gain over threads ×1 out")
+    assert "sequential, on the process's main thread, took 1.18× [" in found.summary
+    assert found.evidence[0].startswith("cpu_pure threads ×2, 1 KiB vs threads ×1: 1.00×")
+    assert found.comparisons == 2
+
+    run = Run()
+    cells(run, one=False)
+    found = run.verdicts()["gil_threads_cpu"]
+    assert found.verdict == Verdict.CONTRADICTED, found.summary
+    assert "faster than sequential in 1 of 1 series" in found.summary
+    assert "main thread" not in found.summary
+
+    run = Run()
+    cells(run, one=True, gil=False, speedup=2.0)
+    free = run.verdicts()["free_threading"]
+    assert free.verdict == Verdict.CONTRADICTED, free.summary
+    assert "cpu_pure threads ×2, 1 KiB vs threads ×1: 2.00×" in free.summary
+
+
 def test_free_threading_is_judged_apart_from_the_gil_claim() -> None:
     """Cells that ran with the GIL off make the free-threading claim out of date without
     touching the GIL claim, which the GIL-on interpreter of the same run supports."""

@@ -21,7 +21,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from ..cells import CELL_KEYS, variant_text, with_optional_keys
+from ..cells import CELL_KEYS, with_optional_keys
 from ..status import Verdict
 from ..units import format_bytes
 from .evidence import (
@@ -40,6 +40,7 @@ from .evidence import (
 from .fact_claims import fault_isolation, shared_state
 from .inference import Decision, Rule
 from .statements import RESOURCE_CLAIMS, SPEEDUP_CLAIMS, TITLES
+from .thread_notes import against_sequential, best_of, cores_of_gain, or_nan, single_thread_cost
 
 
 def _gather(data: RunData) -> None:
@@ -48,7 +49,7 @@ def _gather(data: RunData) -> None:
         if spec.gil is not None:
             gil_on = [data.gil_on(cell) for _, cell in cells.iterrows()]
             cells = cells[pd.Series(gil_on, index=cells.index, dtype=bool).eq(spec.gil)]
-        versus_baseline(data, claim, cells)
+        versus_baseline(data, claim, cells, one_worker=spec.one_worker)
     memory_tasks = ["memory"] if "memory" in set(data.summary["task"]) else data.summary["task"]
     for task in dict.fromkeys(memory_tasks):
         processes_versus_threads(data, "memory", str(task), "peak_pss_bytes")
@@ -87,10 +88,6 @@ INCONCLUSIVE_TEXT = (
 )
 
 
-def _or(value: float, default: float) -> float:
-    return default if math.isnan(value) else value
-
-
 def _verdict(evidence: list[Evidence], *, expect: bool) -> Verdict:
     """A claim's verdict from its family's series: every series answering one way
     supports or contradicts it; answering both ways, it is nuanced; any undecided one
@@ -105,10 +102,6 @@ def _verdict(evidence: list[Evidence], *, expect: bool) -> Verdict:
     return Verdict.INCONCLUSIVE
 
 
-def _best(evidence: list[Evidence]) -> Evidence:
-    return max(evidence, key=lambda e: _or(e.estimate.ratio, -1.0))
-
-
 def _speedup_claim(
     data: RunData, claim: str, statement: str, expect_gain: bool, explain: dict[str, str]
 ) -> ClaimVerdict:
@@ -120,11 +113,11 @@ def _speedup_claim(
         return ClaimVerdict(claim, statement, Verdict.NOT_MEASURED, explain["missing"])
     answers = [(series_outcome(series), series) for series in series_of(evidence)]
     carried = [
-        _best([e for e in series if _gains(e)])
+        best_of([e for e in series if _gains(e)])
         for found, series in answers
         if found is Outcome.ALL_MORE
     ]
-    best = _best(evidence)
+    best = best_of(evidence)
     verdict = _verdict(evidence, expect=expect_gain)
     summary = explain.get(verdict, INCONCLUSIVE_TEXT).format(
         best=best.label,
@@ -134,9 +127,10 @@ def _speedup_claim(
         open=sum(found is Outcome.UNDECIDED for found, _ in answers),
         margin=data.rule.margin,
         carried="; ".join(f"{e.label}: {e.estimate.ratio:.2f}×" for e in carried),
+        baseline=" or ".join(dict.fromkeys(e.baseline for e in evidence)),
     )
     return _family_verdict(
-        claim, statement, verdict, summary, evidence, shown=_best(carried or evidence)
+        claim, statement, verdict, summary, evidence, shown=best_of(carried or evidence)
     )
 
 
@@ -191,7 +185,7 @@ def _resource_claim(data: RunData, claim: str, statement: str, what: str) -> Cla
         f"{data.rule.margin:.0%} in {len(larger)}, not more in {len(not_larger)} and undecided in "
         f"{undecided} of {len(evidence)} comparisons"
     )
-    weakest = min(evidence, key=lambda e: _or(e.estimate.ratio, math.inf))
+    weakest = min(evidence, key=lambda e: or_nan(e.estimate.ratio, math.inf))
     return _family_verdict(claim, statement, verdict, summary, evidence, shown=weakest)
 
 
@@ -233,80 +227,16 @@ def _speedup(claim: str) -> Callable[[RunData], ClaimVerdict]:
 
     def judge(data: RunData) -> ClaimVerdict:
         verdict = _speedup_claim(data, claim, spec.statement, spec.expect_gain, spec.explain)
-        if claim == "free_threading" and verdict.verdict != Verdict.NOT_MEASURED:
-            cost = _single_thread_cost(data)
-            if cost:
-                verdict = replace(verdict, summary=f"{verdict.summary}; {cost}")
-        if claim == "gil_threads_cpu" and verdict.verdict in GAINED:
-            cores = _cores_of_gain(data, claim)
-            if cores:
-                verdict = replace(verdict, summary=f"{verdict.summary}; {cores}")
-        return verdict
+        notes = [
+            single_thread_cost(data) if claim == "free_threading" else "",
+            cores_of_gain(data, claim, verdict.verdict) if claim == "gil_threads_cpu" else "",
+            against_sequential(data, claim) if spec.one_worker else "",
+        ]
+        if verdict.verdict == Verdict.NOT_MEASURED or not any(notes):
+            return verdict
+        return replace(verdict, summary="; ".join([verdict.summary, *filter(None, notes)]))
 
     return judge
-
-
-# verdicts where GIL threads may have run faster than sequential: a gain, or an interval
-# above 1 that does not rule the margin out
-GAINED = (Verdict.CONTRADICTED, Verdict.NUANCED, Verdict.INCONCLUSIVE)
-ONE_CORE = 1.2  # CPU time over wall time below this: one thread ran at a time
-
-
-def _cores_of_gain(data: RunData, claim: str) -> str:
-    """How many cores the fastest cell of ``claim`` that gained, or ran faster than its
-    baseline (an interval above 1), kept busy (its median CPU time over wall time): about
-    one means its threads ran one at a time, so what it gained was not parallel execution
-    (docs/statistics.md: threads faster without parallelism)."""
-    gaining = [
-        e
-        for e in data.evidence.get(claim, [])
-        if len(e.cell_ids) == 2 and (_gains(e) or (e.estimate.known and e.estimate.low > 1))
-    ]
-    if not gaining or "cpu_utilisation" not in data.summary:
-        return ""
-    best = _best(gaining)
-    row = data.summary[data.summary["cell_id"].eq(best.cell_ids[1])]
-    cores = float(row["cpu_utilisation"].iloc[0]) if not row.empty else math.nan
-    if not math.isfinite(cores):
-        return ""
-    if cores < ONE_CORE:
-        return (
-            f"yet {best.label} kept {cores:.2f} cores busy (CPU time over wall time): one "
-            "thread ran at a time, so what it gained was not parallel execution but the same "
-            "Python code running faster in that process than in the sequential one"
-        )
-    return f"{best.label} kept {cores:.2f} cores busy (CPU time over wall time)"
-
-
-def _single_thread_cost(data: RunData) -> str:
-    """What free threading costs one thread: the GIL-off sequential cpu_pure time against
-    the fastest GIL-on interpreter's, and the best GIL-off threads cell against that (the
-    first variant and payload that has all three)."""
-    cells = data.cells("cpu_pure", ("sequential", "threads")).dropna(subset=["median_wall_s"])
-    cells = cells.assign(variant=cells["variant"].map(variant_text))
-    gil_on = pd.Series(
-        [data.gil_on(cell) for _, cell in cells.iterrows()], index=cells.index, dtype=bool
-    )
-    for _, same in cells.groupby(["variant", "payload_bytes"], sort=False):
-        on, off = same[gil_on[same.index]], same[~gil_on[same.index]]
-        quickest = [
-            group[group["model"].eq(model)].sort_values("median_wall_s").head(1)
-            for group, model in ((on, "sequential"), (off, "sequential"), (off, "threads"))
-        ]
-        if not any(found.empty for found in quickest):
-            fastest, free, best = (found.iloc[0] for found in quickest)
-            break
-    else:
-        return ""
-    slower = free["median_wall_s"] / fastest["median_wall_s"]
-    versus = fastest["median_wall_s"] / best["median_wall_s"]
-    return (
-        f"but one thread with the GIL off took {slower:.2f}× the time of "
-        f"{fastest['interpreter']} sequential ({free['median_wall_s']:.3f} s vs "
-        f"{fastest['median_wall_s']:.3f} s, medians, {format_bytes(int(best['payload_bytes']))} "
-        f"payload), so its best threads cell (×{int(best['workers'])}) was {versus:.2f}× as "
-        "fast as that"
-    )
 
 
 def _resource(claim: str) -> Callable[[RunData], ClaimVerdict]:

@@ -13,7 +13,14 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
-from ..cells import BASELINE_KEYS, BASELINE_MODEL, SERIES_KEYS, row_label, variant_text
+from ..cells import (
+    BASELINE_KEYS,
+    BASELINE_MODEL,
+    SERIES_KEYS,
+    model_label,
+    row_label,
+    variant_text,
+)
 from ..status import TrialStatus, Verdict
 from ..worker.concurrency import PROCESS_MODELS
 from .inference import (
@@ -68,6 +75,7 @@ class Evidence:
     settled: bool = False  # needs no more trials: its series is decided, or it is
     held: float = 0.0  # the level its interval holds over all the run's looks
     looks: int = 1  # the looks the run could take (its interval: repeated over them)
+    baseline: str = ""  # what a speedup is against: 'sequential' or 'threads ×1'
 
     @property
     def answers(self) -> bool:
@@ -250,20 +258,22 @@ class RunData:
 
         return cast(pd.DataFrame, self._once(("cells", tasks, models), find))
 
-    def baseline(self, cell: pd.Series) -> pd.Series | None:
+    def baseline(self, cell: pd.Series, *, same_model: bool = False) -> pd.Series | None:
         """The sequential cell that shares the cell's task, variant, payload, interpreter
-        and host (cells.BASELINE_KEYS)."""
+        and host (cells.BASELINE_KEYS); with ``same_model``, the one-worker cell of the
+        cell's own model there instead (None when the run has none)."""
         keys = [key for key in BASELINE_KEYS if key in self.summary]
 
         def index() -> dict[tuple[Any, ...], pd.Series]:
             found: dict[tuple[Any, ...], pd.Series] = {}
-            sequential = self.summary[self.summary["model"].eq(BASELINE_MODEL)]
-            for _, row in sequential.iterrows():
-                found.setdefault(tuple(row[key] for key in keys), row)
+            single = self.summary[self.summary["workers"].eq(1)]  # sequential cells included
+            for _, row in single.iterrows():
+                found.setdefault((row["model"], *(row[key] for key in keys)), row)
             return found
 
         baselines: dict[tuple[Any, ...], pd.Series] = self._once(("baselines",), index)
-        return baselines.get(tuple(cell[key] if key in cell.index else "" for key in keys))
+        model = cell["model"] if same_model else BASELINE_MODEL
+        return baselines.get((model, *(cell[k] if k in cell.index else "" for k in keys)))
 
     def sample(self, cell_id: int, metric: str) -> Observed:
         """One metric over the ok trials of a cell, with their rounds."""
@@ -316,18 +326,26 @@ label = row_label
 
 
 # -- gathering comparisons --------------------------------------------------------------------
-def versus_baseline(data: RunData, claim: str, cells: pd.DataFrame) -> None:
-    """Speedup evidence: each cell's wall times against its sequential baseline's (the
-    ratio is baseline / cell, so above 1 means faster), the worker counts of one model on
-    one task (and variant, payload, interpreter, host) making a series."""
+def versus_baseline(
+    data: RunData, claim: str, cells: pd.DataFrame, *, one_worker: bool = False
+) -> None:
+    """Speedup evidence: each cell's wall times against its baseline's (the ratio is
+    baseline / cell, so above 1 means faster), the worker counts of one model on one task
+    (and variant, payload, interpreter, host) making a series. The baseline is the
+    sequential cell, or with ``one_worker`` the same model with one worker where the run
+    has that cell (the same code on the same kind of thread, so that only the parallelism
+    differs: docs/statistics.md), else the sequential cell."""
     for _, cell in cells[cells["workers"] >= 2].iterrows():
-        base = data.baseline(cell)
+        base = data.baseline(cell, same_model=True) if one_worker else None
+        if base is None:
+            base = data.baseline(cell)
         if base is None:
             continue
+        against = "" if base["model"] == BASELINE_MODEL else f" vs {model_label(base['model'], 1)}"
         data.add(
             claim,
             Evidence(
-                label(cell),
+                label(cell) + against,
                 "speedup",
                 data.sample(int(base["cell_id"]), "wall_s"),
                 data.sample(int(cell["cell_id"]), "wall_s"),
@@ -336,6 +354,7 @@ def versus_baseline(data: RunData, claim: str, cells: pd.DataFrame) -> None:
                 (int(base["cell_id"]), int(cell["cell_id"])),
                 flag=_implausible(cell),
                 series=tuple(cell.get(key, "") for key in SERIES_KEYS),
+                baseline=model_label(base["model"], 1) if against else BASELINE_MODEL,
             ),
         )
 

@@ -4,8 +4,9 @@ rests on, its title for tables and the sentence each verdict prints (claims.py d
 Summary sentences are format strings over: {best} and {ratio} (the comparison with the
 highest ratio), {gains} and {n} (series that gained, of all series: a series is the worker
 counts of one model on one task, variant, payload, interpreter and host), {carried} (the
-worker count that carried each gaining series, with its ratio), {open} (undecided series)
-and {margin}.
+worker count that carried each gaining series, with its ratio), {open} (undecided series),
+{margin} and {baseline} (what the speedups are against: 'sequential', or 'threads ×1'
+for a claim compared with one worker).
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ class SpeedupClaim(NamedTuple):
     expect_gain: bool
     explain: dict[str, str]  # summary per verdict, and "missing"
     gil: bool | None = None  # only cells that ran with the GIL on (True) or off (False)
+    # against the same model with one worker where the run has it, not sequential: a claim
+    # about parallel execution, where one worker runs the same code on the same kind of
+    # thread and only the parallelism differs (docs/statistics.md: threads faster than
+    # sequential without parallelism)
+    one_worker: bool = False
 
 
 BEST = " (best: {best}, {ratio:.2f}×)"
@@ -40,12 +46,13 @@ SPEEDUP_CLAIMS = {
         False,
         {
             "missing": "no cpu_pure cells with threads and a sequential baseline",
-            Verdict.SUPPORTED: "threads ruled a gain over sequential out" + EVERY_COUNT + BEST,
-            Verdict.CONTRADICTED: "threads ran pure-Python CPU work faster than sequential "
+            Verdict.SUPPORTED: "threads ruled a gain over {baseline} out" + EVERY_COUNT + BEST,
+            Verdict.CONTRADICTED: "threads ran pure-Python CPU work faster than {baseline} "
             "in {gains} of {n} series" + CARRIED + ", though the GIL was on",
-            Verdict.NUANCED: "threads gained in {gains} of {n} series" + CARRIED,
+            Verdict.NUANCED: "threads gained over {baseline} in {gains} of {n} series" + CARRIED,
         },
         gil=True,
+        one_worker=True,
     ),
     "free_threading": SpeedupClaim(
         ("cpu_pure",),
@@ -56,14 +63,16 @@ SPEEDUP_CLAIMS = {
         {
             "missing": "no cpu_pure threads cells ran with the GIL off: add a free-threaded "
             "interpreter with PYTHON_GIL=0 (make python-ft; experiments/interpreters.yaml)",
-            Verdict.SUPPORTED: "even with the GIL off, threads ruled a gain over sequential out"
+            Verdict.SUPPORTED: "even with the GIL off, threads ruled a gain over {baseline} out"
             + EVERY_COUNT
             + BEST,
             Verdict.CONTRADICTED: "out of date: with the GIL off (free-threaded build) threads ran "
             "pure-Python CPU work in parallel in {gains} of {n} series" + CARRIED,
-            Verdict.NUANCED: "with the GIL off threads gained in {gains} of {n} series" + CARRIED,
+            Verdict.NUANCED: "with the GIL off threads gained over {baseline} in {gains} of {n} "
+            "series" + CARRIED,
         },
         gil=False,
+        one_worker=True,
     ),
     "subinterpreters": SpeedupClaim(
         ("cpu_pure",),
