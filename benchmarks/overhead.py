@@ -68,17 +68,19 @@ def run_once(spec_path: str, trial_process: str) -> pd.DataFrame:
     )
     print(f"run wall time:              {run_wall_s:8.2f} s")
     print(f"sum of start-up + work:     {measured_s:8.2f} s")
+    per_trial_ms = (process_s - measured_s) / count * 1000
+    fresh = trial_process == "fresh"  # the goals are the default's (P15); warm is shown beside
     print(
-        f"sum of worker process time: {process_s:8.2f} s "
-        f"(per trial outside start-up + work: {(process_s - measured_s) / count * 1000:.0f} ms)"
+        f"sum of worker process time: {process_s:8.2f} s (per trial outside start-up + work: "
+        f"{per_trial_ms:.0f} ms{'; goal: at most 45 ms' if fresh else ''})"
     )
     print(
-        f"overhead, all of it:        {overhead:8.1%}  (not start-up or work, in the run; "
-        "goal: under 8%)"
+        f"overhead, all of it:        {overhead:8.1%}  (not start-up or work, in the run"
+        f"{'; goal: at most 12%' if fresh else ''})"
     )
     print(
         f"  the orchestrator's own:   {outside_s / run_wall_s:8.1%}  ({outside_s:.1f} s outside "
-        "every trial's process)"
+        f"every trial's process{'; goal: at most 3%' if fresh else ''})"
     )
     print(
         f"  each worker's isolation:  {(process_s - measured_s) / run_wall_s:8.1%}  "

@@ -282,6 +282,14 @@ def undecided_cells(data: RunData) -> set[int]:
 SUMMARY_READ = ("warnings", "median_wall_s", "cpu_utilisation")  # read besides the keys
 
 
+def no_facts() -> pd.DataFrame:
+    """An empty facts frame: the comparisons read no task facts (only the verdicts of the
+    claims decided by counts do), so deciding where trials go next needs none."""
+    return pd.DataFrame(
+        {"cell_id": np.array([], dtype="int64"), "name": [], "value": [], "trial_id": []}
+    )
+
+
 def gather_evidence(
     summary: pd.DataFrame,
     trials: pd.DataFrame,

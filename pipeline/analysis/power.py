@@ -95,7 +95,7 @@ def claim_power(
     from .stats import numeric_summary, summarise_cells
 
     summary = numeric_summary(summarise_cells(placeholder, cores=2))
-    data = claims.gather_evidence(summary, placeholder, _no_facts(), 2, rule)
+    data = claims.gather_evidence(summary, placeholder, claims.no_facts(), 2, rule)
     found = []
     for verdict in claims.judge(data):
         family = data.evidence.get(verdict.claim, [])
@@ -144,9 +144,3 @@ def _placeholder_trials(cells: pd.DataFrame) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
-
-
-def _no_facts() -> pd.DataFrame:
-    return pd.DataFrame(
-        {"cell_id": np.array([], dtype="int64"), "name": [], "value": [], "trial_id": []}
-    )

@@ -64,19 +64,35 @@ def look_alpha(alpha: float, schedule: Schedule, *, paired: bool = False) -> flo
     single look)."""
     if not schedule.sequential or alpha <= 0:
         return alpha
-    smallest = _smallest_p_values(max(schedule.first, 2), schedule.last, paired)
+    cutoff = TAIL if alpha <= TAIL else 1.0
+    smallest = _smallest_p_values(max(schedule.first, 2), schedule.last, paired, cutoff)
     return float(np.quantile(smallest, alpha, method="inverted_cdf"))
 
 
+# α' is at most α (the first look alone is held at α), so only smallest p-values at or
+# below α matter: one-sided p-values above TAIL are not worked out (they count as 1)
+TAIL = 0.10
+
+
 @functools.lru_cache(maxsize=16)
-def _smallest_p_values(first: int, last: int, paired: bool) -> npt.NDArray[np.float64]:
+def _smallest_p_values(
+    first: int, last: int, paired: bool, cutoff: float = 1.0
+) -> npt.NDArray[np.float64]:
     """The smallest one-sided p-value over looks first..last of SIMULATIONS paths of the
-    interval's t statistic at the true value, sorted (seeded: the same for every run)."""
+    interval's t statistic at the true value, sorted (seeded: the same for every run).
+    Values above ``cutoff`` are exact only as far as being above it (they may read 1):
+    a t statistic whose p-value is at most the cutoff is at least the normal quantile
+    (the t distribution's tails are heavier), so only those are worked out."""
     rng = np.random.default_rng([20261206, first, last, int(paired)])
     found = []
+    floor = float(special.ndtri(1.0 - cutoff)) if cutoff < 1.0 else -np.inf
     for _ in range(SIMULATIONS // _CHUNK):
         looks = simulate_looks(rng, _CHUNK, first, last, paired=paired)
-        found.append(special.stdtr(looks.df, -looks.estimate / looks.se).min(axis=1))
+        t = looks.estimate / looks.se
+        near = t >= floor
+        p = np.ones_like(t)
+        p[near] = special.stdtr(np.broadcast_to(looks.df, t.shape)[near], -t[near])
+        found.append(p.min(axis=1))
     return np.sort(np.concatenate(found))
 
 

@@ -60,14 +60,11 @@ def undecided_cells(store: Store, run_id: int) -> set[int]:
         return set()
     run_row = store.resolve_run(run_id)
     # the claims find their comparisons by the cells' keys, and decide them from the
-    # trials: the cell statistics (a third of the time, after every round) are not needed
+    # trials: the cell statistics (a third of the time, after every round), the task facts
+    # and the cores (read by the verdicts only) are not needed
     cells = with_optional_keys(trials).drop_duplicates("cell_id").sort_values("cell_id")
     data = claims.gather_evidence(
-        cells[["cell_id", *CELL_KEYS]],
-        trials,
-        store.facts_frame(run_id),
-        cores(store, run_id),
-        rule(run_row),
+        cells[["cell_id", *CELL_KEYS]], trials, claims.no_facts(), 1.0, rule(run_row)
     )
     return claims.undecided_cells(data)
 
