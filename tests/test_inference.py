@@ -65,6 +65,23 @@ def test_an_adaptive_schedule_holds_every_look_to_a_stricter_level() -> None:
 
 
 @pytest.mark.parametrize("paired", [False, True])
+def test_leaving_out_p_values_above_the_tail_changes_no_level(paired: bool) -> None:
+    """The look levels work out only the smallest p-values at or below TAIL (the rest
+    read 1): every quantile a run asks for (α split up to 15 ways) is the full
+    simulation's, and so is every smallest p-value at or below TAIL."""
+    full = sequential._smallest_p_values(5, 25, paired, 1.0)
+    tail = sequential._smallest_p_values(5, 25, paired, sequential.TAIL)
+    for alpha in (0.1, 0.05, 0.025, 0.05 / 3, 0.05 / 15):
+        assert np.quantile(tail, alpha, method="inverted_cdf") == np.quantile(
+            full, alpha, method="inverted_cdf"
+        )
+    kept = full <= sequential.TAIL
+    assert kept.mean() > 0.1
+    np.testing.assert_array_equal(tail[kept], full[kept])
+    assert (tail[~kept] > sequential.TAIL).all()
+
+
+@pytest.mark.parametrize("paired", [False, True])
 def test_the_look_level_is_the_quantile_of_the_smallest_p_value(paired: bool) -> None:
     """Checked against an independent simulation: the share of paths whose interval at
     the look level excludes the truth at some look is α."""
