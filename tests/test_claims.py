@@ -55,7 +55,9 @@ def test_a_gil_threads_gain_on_one_core_is_said_not_to_be_parallel() -> None:
     """Threads faster than sequential with the GIL on while keeping one core busy (seen on
     the reference VM): the verdict says the gain was not parallel execution; with two
     cores' worth of CPU time it says how many cores, and no more."""
-    not_parallel = "one thread ran at a time, so what it gained was not parallel execution"
+    not_parallel = (
+        "one thread ran at a time, so what it gained over sequential was not parallel execution"
+    )
     for cpu_s, cores, one_at_a_time in ((0.8, "1.00", True), (1.6, "2.00", False)):
         run = Run()
         run.cell("cpu_pure", "sequential", 1, 1.0)
@@ -99,6 +101,7 @@ def test_the_thread_claims_are_decided_against_one_thread_where_the_run_has_it()
     assert found.verdict == Verdict.SUPPORTED, found.summary
     assert found.summary.startswith("threads ruled a gain over threads ×1 out")
     assert "sequential, on the process's main thread, took 1.18× [" in found.summary
+    assert "the time of cpu_pure threads ×1, 1 KiB (Python 3.11.7, GIL on;" in found.summary
     assert found.evidence[0].startswith("cpu_pure threads ×2, 1 KiB vs threads ×1: 1.00×")
     assert found.comparisons == 2
 
@@ -108,6 +111,14 @@ def test_the_thread_claims_are_decided_against_one_thread_where_the_run_has_it()
     assert found.verdict == Verdict.CONTRADICTED, found.summary
     assert "faster than sequential in 1 of 1 series" in found.summary
     assert "main thread" not in found.summary
+
+    # a threads ×1 cell without an ok trial: decided against sequential, not dropped
+    run = Run()
+    cells(run, one=False)
+    run.cell("cpu_pure", "threads", 1, 0.85, status="error")
+    found = run.verdicts()["gil_threads_cpu"]
+    assert found.verdict == Verdict.CONTRADICTED, found.summary
+    assert found.comparisons == 2
 
     run = Run()
     cells(run, one=True, gil=False, speedup=2.0)

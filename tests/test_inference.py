@@ -64,13 +64,16 @@ def test_an_adaptive_schedule_holds_every_look_to_a_stricter_level() -> None:
     assert sequential.look_alpha(0.05, Schedule(5, 25)) == quick
 
 
-@pytest.mark.parametrize("paired", [False, True])
-def test_leaving_out_p_values_above_the_tail_changes_no_level(paired: bool) -> None:
+@pytest.mark.parametrize(
+    ("first", "last", "paired"), [(5, 25, False), (5, 120, True), (8, 80, True), (10, 40, False)]
+)
+def test_leaving_out_p_values_above_the_tail_changes_no_level(first, last, paired) -> None:
     """The look levels work out only the smallest p-values at or below TAIL (the rest
     read 1): every quantile a run asks for (α split up to 15 ways) is the full
-    simulation's, and so is every smallest p-value at or below TAIL."""
-    full = sequential._smallest_p_values(5, 25, paired, 1.0)
-    tail = sequential._smallest_p_values(5, 25, paired, sequential.TAIL)
+    simulation's, and so is every smallest p-value at or below TAIL (the schedules of
+    quick, claims and interpreters.yaml, and 5 to 25 unpaired)."""
+    full = sequential._smallest_p_values(first, last, paired, 1.0)
+    tail = sequential._smallest_p_values(first, last, paired, sequential.TAIL)
     for alpha in (0.1, 0.05, 0.025, 0.05 / 3, 0.05 / 15):
         assert np.quantile(tail, alpha, method="inverted_cdf") == np.quantile(
             full, alpha, method="inverted_cdf"
@@ -79,6 +82,8 @@ def test_leaving_out_p_values_above_the_tail_changes_no_level(paired: bool) -> N
     assert kept.mean() > 0.1
     np.testing.assert_array_equal(tail[kept], full[kept])
     assert (tail[~kept] > sequential.TAIL).all()
+    with pytest.raises(ValueError, match=r"cutoff 0\.6"):
+        sequential._smallest_p_values(first, last, paired, 0.6)
 
 
 @pytest.mark.parametrize("paired", [False, True])

@@ -228,6 +228,26 @@ def test_a_speedup_above_the_cores_is_flagged_as_implausible_with_a_cause() -> N
     assert "physically implausible" not in flagged[1]
 
 
+def test_a_pool_of_one_faster_than_sequential_is_not_flagged() -> None:
+    """One pool thread 13% faster than sequential (the reference VM's main-thread effect):
+    no parallelism, so no physical bound is passed; two threads at 2.2× still are."""
+    rng = np.random.default_rng(4)
+    sequential = list(1.0 * np.exp(rng.normal(0, 0.01, 10)))
+    one = list(0.885 * np.exp(rng.normal(0, 0.01, 10)))
+    two = list(0.45 * np.exp(rng.normal(0, 0.01, 10)))
+    trials = pd.concat(
+        [
+            _trials(1, "sequential", 1, sequential),
+            _trials(2, "threads", 1, one),
+            _trials(3, "threads", 2, two),
+        ]
+    )
+    summary = stats.summarise_cells(trials, cores=2).set_index("cell_id")
+    assert summary.loc[2, "speedup_ci_low"] > 1.05
+    assert "physically implausible" not in str(summary.loc[2, "warnings"])
+    assert "physically implausible" in summary.loc[3, "warnings"]
+
+
 def test_an_implausible_speedup_names_a_slow_baseline_when_the_drift_shows_it() -> None:
     sequential = [1.0, 1.01, 0.99, 1.0, 1.02]
     threads = [0.45, 0.46, 0.44, 0.45, 0.45]

@@ -2,7 +2,8 @@
 
 Each claim of ``../shared/seed/000_8b66f138267b8003.txt`` is a testable hypothesis over
 the run's cells. A claim gathers the comparisons it rests on (its family: for a speedup,
-every worker count of every series against its sequential baseline); each is estimated
+every worker count of every series against its baseline: the sequential cell, or for the
+claims about parallel threads the one-worker pool where the run has it); each is estimated
 with an interval and decided against the practical margin (more / no practical gain or
 difference / less / undecided: see inference.py) at the level the family's rule gives it
 (evidence.decide_family: a series gains when some count does, rules a gain out when every
@@ -105,7 +106,7 @@ def _verdict(evidence: list[Evidence], *, expect: bool) -> Verdict:
 def _speedup_claim(
     data: RunData, claim: str, statement: str, expect_gain: bool, explain: dict[str, str]
 ) -> ClaimVerdict:
-    """A claim about whether a model speeds a task up (against its sequential baseline):
+    """A claim about whether a model speeds a task up (against its baseline):
     each series gains when some worker count does (the count that carried it is named),
     and rules a gain out only when every count does."""
     evidence = data.evidence.get(claim, [])

@@ -337,15 +337,16 @@ def versus_baseline(
     differs: docs/statistics.md), else the sequential cell."""
     for _, cell in cells[cells["workers"] >= 2].iterrows():
         base = data.baseline(cell, same_model=True) if one_worker else None
-        if base is None:
-            base = data.baseline(cell)
+        if base is None or not data.sample(int(base["cell_id"]), "wall_s").values.size:
+            base = data.baseline(cell)  # no one-worker cell with ok trials: sequential
         if base is None:
             continue
-        against = "" if base["model"] == BASELINE_MODEL else f" vs {model_label(base['model'], 1)}"
+        sequential = base["model"] == BASELINE_MODEL
+        baseline = BASELINE_MODEL if sequential else model_label(base["model"], 1)
         data.add(
             claim,
             Evidence(
-                label(cell) + against,
+                label(cell) + ("" if sequential else f" vs {baseline}"),
                 "speedup",
                 data.sample(int(base["cell_id"]), "wall_s"),
                 data.sample(int(cell["cell_id"]), "wall_s"),
@@ -354,7 +355,7 @@ def versus_baseline(
                 (int(base["cell_id"]), int(cell["cell_id"])),
                 flag=_implausible(cell),
                 series=tuple(cell.get(key, "") for key in SERIES_KEYS),
-                baseline=model_label(base["model"], 1) if against else BASELINE_MODEL,
+                baseline=baseline,
             ),
         )
 

@@ -29,6 +29,9 @@ import numpy.typing as npt
 from scipy import special
 
 SIMULATIONS = 50_000  # statistics' paths per schedule (α' to about ±2% of itself at α=5%)
+# α' is at most α (the first look alone is held at α), so only smallest p-values at or
+# below α matter: one-sided p-values above TAIL are not worked out (they read 1)
+TAIL = 0.10
 _CHUNK = 10_000
 
 
@@ -64,14 +67,15 @@ def look_alpha(alpha: float, schedule: Schedule, *, paired: bool = False) -> flo
     single look)."""
     if not schedule.sequential or alpha <= 0:
         return alpha
-    cutoff = TAIL if alpha <= TAIL else 1.0
-    smallest = _smallest_p_values(max(schedule.first, 2), schedule.last, paired, cutoff)
-    return float(np.quantile(smallest, alpha, method="inverted_cdf"))
+    first = max(schedule.first, 2)
 
+    def quantile(cutoff: float) -> float:
+        smallest = _smallest_p_values(first, schedule.last, paired, cutoff)
+        return float(np.quantile(smallest, alpha, method="inverted_cdf"))
 
-# α' is at most α (the first look alone is held at α), so only smallest p-values at or
-# below α matter: one-sided p-values above TAIL are not worked out (they count as 1)
-TAIL = 0.10
+    found = quantile(TAIL if alpha <= TAIL else 1.0)
+    # beyond the tail after all (not so for any schedule tried): every p-value then
+    return found if found <= TAIL else quantile(1.0)
 
 
 @functools.lru_cache(maxsize=16)
@@ -82,7 +86,10 @@ def _smallest_p_values(
     interval's t statistic at the true value, sorted (seeded: the same for every run).
     Values above ``cutoff`` are exact only as far as being above it (they may read 1):
     a t statistic whose p-value is at most the cutoff is at least the normal quantile
-    (the t distribution's tails are heavier), so only those are worked out."""
+    (the t distribution's tails are heavier), so only those are worked out. That holds
+    for a cutoff up to 0.5 (1.0: every p-value)."""
+    if 0.5 < cutoff < 1.0:
+        raise ValueError(f"cutoff {cutoff} is neither at most 0.5 nor 1")
     rng = np.random.default_rng([20261206, first, last, int(paired)])
     found = []
     floor = float(special.ndtri(1.0 - cutoff)) if cutoff < 1.0 else -np.inf

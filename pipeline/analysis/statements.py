@@ -19,7 +19,9 @@ from .evidence import IO_TASKS
 
 
 class SpeedupClaim(NamedTuple):
-    """A claim about whether some models speed some tasks up against sequential."""
+    """A claim about whether some models speed some tasks up against a baseline: the
+    sequential cell, or with ``one_worker`` the same model with one worker where the run
+    has it."""
 
     tasks: tuple[str, ...]
     models: tuple[str, ...]
@@ -45,7 +47,7 @@ SPEEDUP_CLAIMS = {
         "Threads cannot run pure-Python CPU work in parallel: under the GIL they give no speedup.",
         False,
         {
-            "missing": "no cpu_pure cells with threads and a sequential baseline",
+            "missing": "no cpu_pure cells with threads and a baseline (threads ×1 or sequential)",
             Verdict.SUPPORTED: "threads ruled a gain over {baseline} out" + EVERY_COUNT + BEST,
             Verdict.CONTRADICTED: "threads ran pure-Python CPU work faster than {baseline} "
             "in {gains} of {n} series" + CARRIED + ", though the GIL was on",

@@ -208,11 +208,14 @@ def measurement_warnings(cell: Mapping[Hashable, Any], cores: float = math.inf) 
 def implausibility(cell: Mapping[Hashable, Any]) -> str:
     """Why a cell's speedup is physically implausible, with the likely cause the run can
     see, or '': a CPU-bound speedup whose interval lies above what its workers can get from
-    the usable cores, or any speedup whose interval lies above its worker count."""
+    the usable cores, or any speedup whose interval lies above its worker count. Not for
+    one worker (sequential, or a pool of one): with no parallelism there is no physical
+    bound to pass, and a pool thread may truly run Python code faster than a process's
+    main thread (docs/statistics.md: threads faster than sequential without parallelism)."""
     low, high = cell.get("speedup_ci_low", np.nan), cell.get("speedup_ci_high", np.nan)
     ideal, workers = cell.get("ideal_speedup", np.nan), cell.get("workers", np.nan)
     bound = ideal if not np.isnan(ideal) else workers
-    if np.isnan(low) or np.isnan(bound) or low <= bound or cell.get("model") == BASELINE_MODEL:
+    if np.isnan(low) or np.isnan(bound) or low <= bound or workers == 1:
         return ""
     what = "its usable cores" if not np.isnan(ideal) else "its workers"
     base_speed = cell.get("baseline_relative_speed", np.nan)

@@ -8,7 +8,7 @@ import math
 
 import pandas as pd
 
-from ..cells import BASELINE_MODEL, variant_text
+from ..cells import BASELINE_MODEL, row_label, variant_text
 from ..status import Verdict
 from ..units import format_bytes
 from .evidence import Evidence, RunData
@@ -52,20 +52,25 @@ def cores_of_gain(data: RunData, claim: str, verdict: Verdict) -> str:
     cores = float(row["cpu_utilisation"].iloc[0]) if not row.empty else math.nan
     if not math.isfinite(cores):
         return ""
-    if cores < ONE_CORE:
-        return (
-            f"yet {best.label} kept {cores:.2f} cores busy (CPU time over wall time): one "
-            "thread ran at a time, so what it gained was not parallel execution but the same "
-            f"Python code running faster in that process than in the {best.baseline} one"
-        )
-    return f"{best.label} kept {cores:.2f} cores busy (CPU time over wall time)"
+    cell = row_label(row.iloc[0])
+    if cores >= ONE_CORE:
+        return f"{cell} kept {cores:.2f} cores busy (CPU time over wall time)"
+    why = (
+        "the same Python code running faster in that process than in the sequential one"
+        if best.baseline == BASELINE_MODEL
+        else f"something other than parallelism that {best.baseline} did not have"
+    )
+    return (
+        f"yet {cell} kept {cores:.2f} cores busy (CPU time over wall time): one thread ran "
+        f"at a time, so what it gained over {best.baseline} was not parallel execution but " + why
+    )
 
 
 def against_sequential(data: RunData, claim: str) -> str:
     """Sequential against the one-worker cell that ``claim``'s first comparison was decided
-    against: the part of a speedup over sequential that one pool thread already has, so
-    not parallelism (docs/statistics.md). '' when the claim used no such baseline, or the
-    run has no sequential cell beside it."""
+    against (named, with its interpreter and GIL state): the part of a speedup over
+    sequential that one pool thread already has, so not parallelism (docs/statistics.md).
+    '' when the claim used no such baseline, or the run has no sequential cell beside it."""
     one = next((e for e in data.evidence.get(claim, []) if e.baseline != BASELINE_MODEL), None)
     if one is None:
         return ""
@@ -83,8 +88,9 @@ def against_sequential(data: RunData, claim: str) -> str:
         return ""
     return (
         f"sequential, on the process's main thread, took {found.text(data.rule.margin)} the "
-        f"time of {one.baseline} (geometric means, {DESCRIPTIVE_LEVEL:.0%} CI; {found.how()}): "
-        "what threads gain over sequential beyond that is what running them in parallel adds"
+        f"time of {row_label(base.iloc[0])} ({one.conditions}; geometric means, "
+        f"{DESCRIPTIVE_LEVEL:.0%} CI; {found.how()}): what threads gain over sequential "
+        "beyond that is what running them in parallel adds"
     )
 
 
@@ -101,7 +107,11 @@ def single_thread_cost(data: RunData) -> str:
         on, off = same[gil_on[same.index]], same[~gil_on[same.index]]
         quickest = [
             group[group["model"].eq(model)].sort_values("median_wall_s").head(1)
-            for group, model in ((on, "sequential"), (off, "sequential"), (off, "threads"))
+            for group, model in (
+                (on, "sequential"),
+                (off, "sequential"),
+                (off[off["workers"].ge(2)], "threads"),  # a pool of one is no parallel cell
+            )
         ]
         if not any(found.empty for found in quickest):
             fastest, free, best = (found.iloc[0] for found in quickest)

@@ -60,8 +60,9 @@ def undecided_cells(store: Store, run_id: int) -> set[int]:
         return set()
     run_row = store.resolve_run(run_id)
     # the claims find their comparisons by the cells' keys, and decide them from the
-    # trials: the cell statistics (a third of the time, after every round), the task facts
-    # and the cores (read by the verdicts only) are not needed
+    # trials: the cell statistics (a third of the time, after every round) are not needed,
+    # nor the task facts (only the verdicts of the claims decided by counts read them) or
+    # the cores (no comparison reads them: 1.0 stands in)
     cells = with_optional_keys(trials).drop_duplicates("cell_id").sort_values("cell_id")
     data = claims.gather_evidence(
         cells[["cell_id", *CELL_KEYS]], trials, claims.no_facts(), 1.0, rule(run_row)
