@@ -353,7 +353,7 @@ def versus_baseline(
                 data.conditions(cell),
                 int(cell["payload_bytes"]),
                 (int(base["cell_id"]), int(cell["cell_id"])),
-                flag=_implausible(cell),
+                flag=_implausible(cell) if sequential else "",  # the cell's, vs sequential
                 series=tuple(cell.get(key, "") for key in SERIES_KEYS),
                 baseline=baseline,
             ),

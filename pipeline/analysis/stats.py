@@ -231,6 +231,12 @@ def implausibility(cell: Mapping[Hashable, Any]) -> str:
             "the sequential baseline does more per item than the workers do, or the task is "
             "not what its name says"
         )
+        if cell.get("model") == "threads":
+            cause = (
+                "a pool thread runs the code faster than the sequential baseline's main thread "
+                "(docs/statistics.md: threads faster than sequential without parallelism), or "
+                + cause.replace("the sequential baseline", "that baseline", 1)
+            )
     return (
         f"physically implausible: speedup [{low:.2f}, {high:.2f}] lies above the {bound:g}× "
         f"that {what} allow (likely cause: {cause})"
