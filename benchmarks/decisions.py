@@ -20,7 +20,6 @@ import numpy as np
 from pipeline import app
 from pipeline.analysis import claims, inference, stats
 from pipeline.analysis.inference import Rule
-from pipeline.results import cores
 from pipeline.status import Verdict
 from pipeline.storage import store
 
@@ -30,9 +29,7 @@ def pairing_effect(results: store.Store, run_id: int) -> list[tuple[float, int]]
     scale, both at 95%), and the trials of its smaller side."""
     trials = results.trials_frame(run_id)
     summary = stats.numeric_summary(results.summary_frame(run_id))
-    data = claims.gather_evidence(
-        summary, trials, results.facts_frame(run_id), cores(results, run_id), Rule()
-    )
+    data = claims.gather_evidence(summary, trials, results.facts_frame(run_id), Rule())
     ratios = []
     for family in data.evidence.values():
         for e in family:

@@ -84,4 +84,4 @@ class Run:
         trials = pd.DataFrame(self.rows)
         summary = numeric_summary(summarise_cells(trials, cores=2))
         facts = pd.DataFrame(self.facts, columns=["cell_id", "trial_id", "name", "value"])
-        return {v.claim: v for v in claims.verdicts(summary, trials, facts, cores=2)}
+        return {v.claim: v for v in claims.verdicts(summary, trials, facts)}

@@ -16,7 +16,7 @@ from .claim_runs import Run
 
 def test_every_claim_is_not_measured_on_an_empty_run() -> None:
     empty = pd.DataFrame(columns=SUMMARY_COLUMNS)
-    found = claims.verdicts(empty, pd.DataFrame(), pd.DataFrame(), cores=2)
+    found = claims.verdicts(empty, pd.DataFrame(), pd.DataFrame())
     assert len(found) == len(claims.CLAIMS) == 11
     assert {v.verdict for v in found} == {Verdict.NOT_MEASURED}
 

@@ -258,13 +258,12 @@ def verdicts(
     summary: pd.DataFrame,
     trials: pd.DataFrame,
     facts: pd.DataFrame,
-    cores: float,
     rule: Rule | None = None,
 ) -> list[ClaimVerdict]:
     """A verdict on every claim of the explainer, from one run's cell summary, trials
     (the ``trial_results`` view) and task facts (the ``trial_facts`` view), decided by
     ``rule`` (the run's margin, α, looks and pairing; by default a fixed design at 10%)."""
-    return judge(gather_evidence(summary, trials, facts, cores, rule or Rule()))
+    return judge(gather_evidence(summary, trials, facts, rule or Rule()))
 
 
 def judge(data: RunData) -> list[ClaimVerdict]:
@@ -295,7 +294,6 @@ def gather_evidence(
     summary: pd.DataFrame,
     trials: pd.DataFrame,
     facts: pd.DataFrame,
-    cores: float,
     rule: Rule,
 ) -> RunData:
     """Every claim's comparisons, estimated and decided by ``rule`` (``RunData.evidence``
@@ -303,7 +301,7 @@ def gather_evidence(
     summary = with_optional_keys(summary)
     # only what the claims read, in one block per type: a third faster after every round
     summary = summary[[c for c in ("cell_id", *CELL_KEYS, *SUMMARY_READ) if c in summary]].copy()
-    data = RunData(summary, trials, facts, cores, rule)
+    data = RunData(summary, trials, facts, rule)
     if not summary.empty:
         _gather(data)
     return data

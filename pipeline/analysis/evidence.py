@@ -215,7 +215,6 @@ class RunData:
     summary: pd.DataFrame
     trials: pd.DataFrame
     facts: pd.DataFrame
-    cores: float
     rule: Rule = field(default_factory=Rule)  # margin, α, the run's looks, pairing
     evidence: dict[str, list[Evidence]] = field(default_factory=dict)
     # what the claims ask again and again, worked out once (adaptive runs ask after every

@@ -95,7 +95,7 @@ def claim_power(
     from .stats import numeric_summary, summarise_cells
 
     summary = numeric_summary(summarise_cells(placeholder, cores=2))
-    data = claims.gather_evidence(summary, placeholder, claims.no_facts(), 2, rule)
+    data = claims.gather_evidence(summary, placeholder, claims.no_facts(), rule)
     found = []
     for verdict in claims.judge(data):
         family = data.evidence.get(verdict.claim, [])

@@ -227,16 +227,14 @@ def implausibility(cell: Mapping[Hashable, Any]) -> str:
     elif cell.get("baseline_cv_wall", 0.0) > UNSTABLE_CV:
         cause = f"a noisy baseline (CV {cell['baseline_cv_wall']:.0%})"
     else:
+        more = "does more per item than the workers do, or the task is not what its name says"
         cause = (
-            "the sequential baseline does more per item than the workers do, or the task is "
-            "not what its name says"
+            "a pool thread runs the code faster than the sequential baseline's main thread "
+            f"(docs/statistics.md: threads faster than sequential without parallelism), or that "
+            f"baseline {more}"
+            if cell.get("model") == "threads"
+            else f"the sequential baseline {more}"
         )
-        if cell.get("model") == "threads":
-            cause = (
-                "a pool thread runs the code faster than the sequential baseline's main thread "
-                "(docs/statistics.md: threads faster than sequential without parallelism), or "
-                + cause.replace("the sequential baseline", "that baseline", 1)
-            )
     return (
         f"physically implausible: speedup [{low:.2f}, {high:.2f}] lies above the {bound:g}× "
         f"that {what} allow (likely cause: {cause})"

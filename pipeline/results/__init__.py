@@ -61,11 +61,10 @@ def undecided_cells(store: Store, run_id: int) -> set[int]:
     run_row = store.resolve_run(run_id)
     # the claims find their comparisons by the cells' keys, and decide them from the
     # trials: the cell statistics (a third of the time, after every round) are not needed,
-    # nor the task facts (only the verdicts of the claims decided by counts read them) or
-    # the cores (no comparison reads them: 1.0 stands in)
+    # nor the task facts (only the verdicts of the claims decided by counts read them)
     cells = with_optional_keys(trials).drop_duplicates("cell_id").sort_values("cell_id")
     data = claims.gather_evidence(
-        cells[["cell_id", *CELL_KEYS]], trials, claims.no_facts(), 1.0, rule(run_row)
+        cells[["cell_id", *CELL_KEYS]], trials, claims.no_facts(), rule(run_row)
     )
     return claims.undecided_cells(data)
 
@@ -103,7 +102,6 @@ def verdicts(
     if store.summary_frame(run_id).empty and not trials.empty:
         summarise(store, run_id, trials)
     summary, facts = store.summary_frame(run_id), store.facts_frame(run_id)
-    usable = cores(store, run_id)
     if host is not None:
         known = sorted(set(summary["host"]) - {""}) if "host" in summary else []
         if host not in known:
@@ -112,14 +110,7 @@ def verdicts(
             )
         summary = summary[summary["host"].eq(host)]
         trials, facts = trials[trials["host"].eq(host)], facts[facts["host"].eq(host)]
-        usable = host_cores(store, run_id).get(host, usable)
-    return claims.verdicts(
-        stats.numeric_summary(summary),
-        trials,
-        facts,
-        usable,
-        rule(run_row),
-    )
+    return claims.verdicts(stats.numeric_summary(summary), trials, facts, rule(run_row))
 
 
 def cell_hosts(store: Store, run_id: int) -> list[str]:
