@@ -6,9 +6,11 @@ timing or on what the machine running the tests happens to expose.
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import platform
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -325,3 +327,36 @@ def test_cgroup_quota_v2_and_v1(tmp_path: Path) -> None:
     assert environment.usable_cores({0, 1, 2, 3}, 1.5, 8) == 1.5
     assert environment.usable_cores({0, 1}, None, 8) == 2.0
     assert environment.usable_cores(None, None, 4) == 4.0
+
+
+# -- CPU use around the run ------------------------------------------------------------------
+def test_cpu_window_leaves_out_this_process(monkeypatch) -> None:
+    """Other programs' CPU use: the machine's busy time less this process's own (the run's
+    set-up or summary done while the window is open), guests counted once. On 2 CPUs
+    over 2 s (4 CPU-seconds), 2.5 s busy of which 1 s this process's: 37.5%."""
+    fields = "user nice system idle iowait irq softirq steal guest guest_nice"
+    times = collections.namedtuple("scputimes", fields)  # type: ignore[misc]
+    readings = iter(
+        [
+            times(10.0, 0.0, 5.0, 100.0, 1.0, 0.0, 0.0, 0.0, 2.0, 0.0),
+            times(11.5, 0.0, 5.5, 101.0, 1.5, 0.5, 0.0, 0.0, 2.5, 0.0),
+        ]
+    )
+    own = iter([3.0, 4.0])
+    monkeypatch.setattr(environment.psutil, "cpu_times", lambda: next(readings))
+    monkeypatch.setattr(environment.time, "process_time", lambda: next(own))
+    assert environment.CpuWindow(minimum_s=0.0).close() == 37.5
+
+
+def test_cpu_window_lasts_its_minimum_and_capture_works_meanwhile() -> None:
+    calls: list[float] = []
+    started = time.monotonic()
+    window = environment.CpuWindow(minimum_s=0.05)
+    busy = window.close()
+    assert time.monotonic() - started >= 0.05
+    assert busy is not None
+    assert 0.0 <= busy <= 100.0
+    env = environment.capture(lambda: calls.append(time.monotonic()))
+    assert len(calls) == 1
+    assert env["cpu_percent_start"] is not None
+    assert 0.0 <= env["cpu_percent_start"] <= 100.0

@@ -267,3 +267,39 @@ def test_real_a_a_splits_a_cells_trials_by_round() -> None:
     interleaved, early_late = calibration.real_a_a(trials)
     assert (interleaved.cells, interleaved.different) == (2, 0)
     assert (early_late.cells, early_late.different) == (2, 1)
+
+
+def test_worked_out_look_levels_are_kept_between_runs(tmp_path, monkeypatch) -> None:
+    """A schedule's smallest p-values are simulated once per machine: a later run (a new
+    process, whose in-memory cache is empty) reads them back without simulating, the
+    same to the last bit wherever a level can be asked for; a damaged file is simulated
+    again and replaced; a cache that cannot be written only costs the simulation."""
+    monkeypatch.setenv("PIPELINE_CACHE_DIR", str(tmp_path))
+    sequential._smallest_p_values.cache_clear()
+    simulated = sequential._smallest_p_values(5, 25, False, sequential.TAIL)
+    (kept_file,) = (tmp_path / "looks").glob("*.npy")
+
+    def read_back() -> np.ndarray:
+        sequential._smallest_p_values.cache_clear()
+        return sequential._smallest_p_values(5, 25, False, sequential.TAIL)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(sequential, "_simulate_smallest", lambda *_: pytest.fail("simulated"))
+        read = read_back()
+    kept = simulated <= sequential.TAIL
+    np.testing.assert_array_equal(read[kept], simulated[kept])
+    assert (read[~kept] == 1.0).all()
+    for alpha in (0.1, 0.05, 0.025, 0.05 / 15):
+        assert np.quantile(read, alpha, method="inverted_cdf") == np.quantile(
+            simulated, alpha, method="inverted_cdf"
+        )
+    for damage in (b"not a numpy file", None):
+        if damage is None:  # a real array, but not sorted smallest p-values
+            np.save(kept_file, simulated[kept][::-1], allow_pickle=False)
+        else:
+            kept_file.write_bytes(damage)
+        np.testing.assert_array_equal(read_back()[kept], simulated[kept])
+        np.testing.assert_array_equal(np.load(kept_file), simulated[kept])
+    monkeypatch.setenv("PIPELINE_CACHE_DIR", str(kept_file))  # a file: no folder under it
+    np.testing.assert_array_equal(read_back()[kept], simulated[kept])
+    sequential._smallest_p_values.cache_clear()

@@ -29,16 +29,14 @@ from .evidence import (
     ClaimVerdict,
     Evidence,
     Outcome,
-    RunData,
     decide_family,
     outcome,
-    processes_versus_threads,
     series_of,
     series_outcome,
     unsettled_cells,
-    versus_baseline,
 )
 from .fact_claims import fault_isolation, shared_state
+from .gathering import RunData, processes_versus_threads, versus_baseline
 from .inference import Decision, Rule
 from .statements import RESOURCE_CLAIMS, SPEEDUP_CLAIMS, TITLES
 from .thread_notes import against_sequential, best_of, cores_of_gain, or_nan, single_thread_cost
@@ -46,10 +44,9 @@ from .thread_notes import against_sequential, best_of, cores_of_gain, or_nan, si
 
 def _gather(data: RunData) -> None:
     for claim, spec in SPEEDUP_CLAIMS.items():
-        cells = data.cells(spec.tasks, spec.models)
+        cells = data.cell_rows(spec.tasks, spec.models)
         if spec.gil is not None:
-            gil_on = [data.gil_on(cell) for _, cell in cells.iterrows()]
-            cells = cells[pd.Series(gil_on, index=cells.index, dtype=bool).eq(spec.gil)]
+            cells = [cell for cell in cells if data.gil_on(cell) == spec.gil]
         versus_baseline(data, claim, cells, one_worker=spec.one_worker)
     memory_tasks = ["memory"] if "memory" in set(data.summary["task"]) else data.summary["task"]
     for task in dict.fromkeys(memory_tasks):

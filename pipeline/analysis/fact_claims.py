@@ -9,11 +9,8 @@ import pandas as pd
 from ..cells import variant_text
 from ..status import Verdict
 from ..worker.concurrency import PROCESS_MODELS
-from .evidence import (
-    ClaimVerdict,
-    RunData,
-    label,
-)
+from .evidence import ClaimVerdict
+from .gathering import RunData, label
 
 
 def _variant(cell: pd.Series) -> dict[str, str]:

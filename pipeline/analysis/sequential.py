@@ -21,8 +21,12 @@ sequence, and gives the procedure's error rates as run.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -90,6 +94,17 @@ def _smallest_p_values(
     for a cutoff up to 0.5 (1.0: every p-value)."""
     if 0.5 < cutoff < 1.0:
         raise ValueError(f"cutoff {cutoff} is neither at most 0.5 nor 1")
+    path = _cached_at(first, last, paired, cutoff)
+    found = _read_cached(path, cutoff)
+    if found is None:
+        found = _simulate_smallest(first, last, paired, cutoff)
+        _write_cached(path, found, cutoff)
+    return found
+
+
+def _simulate_smallest(
+    first: int, last: int, paired: bool, cutoff: float
+) -> npt.NDArray[np.float64]:
     rng = np.random.default_rng([20261206, first, last, int(paired)])
     found = []
     floor = float(special.ndtri(1.0 - cutoff)) if cutoff < 1.0 else -np.inf
@@ -101,6 +116,64 @@ def _smallest_p_values(
         p[near] = special.stdtr(np.broadcast_to(looks.df, t.shape)[near], -t[near])
         found.append(p.min(axis=1))
     return np.sort(np.concatenate(found))
+
+
+# -- the simulation's results, kept between runs ------------------------------------------------
+def cache_root() -> Path:
+    """Where worked-out look levels are kept: ``$PIPELINE_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/pipeline`` (``~/.cache/pipeline``)."""
+    root = os.environ.get("PIPELINE_CACHE_DIR")
+    if root:
+        return Path(root)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "pipeline")
+
+
+def _cached_at(first: int, last: int, paired: bool, cutoff: float) -> Path:
+    """The file of one schedule's smallest p-values, named by everything they depend on:
+    the schedule, the cutoff, the simulation's size and this module's source (its seed and
+    method), numpy's and scipy's versions (their generator and t distribution)."""
+    import scipy
+
+    key = hashlib.sha256(
+        repr((first, last, paired, cutoff, SIMULATIONS, _CHUNK, np.__version__)).encode()
+        + scipy.__version__.encode()
+        + Path(__file__).read_bytes()
+    ).hexdigest()[:24]
+    return cache_root() / "looks" / f"{key}.npy"
+
+
+def _read_cached(path: Path, cutoff: float) -> npt.NDArray[np.float64] | None:
+    """The cached values (those at most the cutoff, sorted), padded with 1 as simulated,
+    or None when there are none that could be simulated so (a missing or damaged file)."""
+    try:
+        kept = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+    if (
+        kept.dtype != np.float64
+        or kept.ndim != 1
+        or kept.size > SIMULATIONS
+        or not np.all(np.isfinite(kept))
+        or not np.all((kept >= 0) & (kept <= cutoff))
+        or not np.all(np.diff(kept) >= 0)
+    ):
+        return None
+    return np.concatenate([kept, np.ones(SIMULATIONS - kept.size)])
+
+
+def _write_cached(path: Path, found: npt.NDArray[np.float64], cutoff: float) -> None:
+    """Keep what a later run would simulate again (nothing when the folder is not
+    writable): the values at most the cutoff, written whole or not at all."""
+    kept = found[found <= cutoff] if cutoff < 1.0 else found
+    part = path.with_name(f"{path.stem}.{os.getpid()}.part")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with part.open("wb") as handle:
+            np.save(handle, kept, allow_pickle=False)
+        part.replace(path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            part.unlink()
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ import pandas as pd
 from ..cells import BASELINE_MODEL, row_label, variant_text
 from ..status import Verdict
 from ..units import format_bytes
-from .evidence import Evidence, RunData
+from .evidence import Evidence
+from .gathering import RunData
 from .inference import Decision, ratio_of
 
 # verdicts where GIL threads may have run faster than their baseline: a gain, or an

@@ -15,6 +15,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -27,7 +28,7 @@ from .launch import PROJECT_ROOT
 
 SYS_CPU_ROOT = Path("/sys/devices/system/cpu")
 PROC_ROOT = Path("/proc")
-CPU_PERCENT_INTERVAL_S = 0.2  # how long cpu_percent() samples machine-wide CPU use
+CPU_PERCENT_INTERVAL_S = 0.2  # the shortest window over which CPU use is sampled
 PACKAGES = (
     "pipeline",
     "typer",
@@ -272,12 +273,50 @@ def memory_available() -> int | None:
         return None
 
 
-def cpu_percent(interval_s: float = CPU_PERCENT_INTERVAL_S) -> float | None:
-    """Machine-wide CPU use in percent, sampled over ``interval_s`` seconds (blocks that long)."""
+class CpuWindow:
+    """Machine-wide CPU use by other programs, in percent, over a window of at least
+    ``minimum_s`` from its opening: what this process itself used in the window is left
+    out, so the run's own work (its set-up before the first trial, its summary after the
+    last) goes on while the machine is sampled instead of the run waiting for the sample.
+    The busy time is psutil's (``cpu_percent``): all but idle and I/O wait, guests counted
+    once. The run's trial processes are not running while a window is open."""
+
+    def __init__(self, minimum_s: float = CPU_PERCENT_INTERVAL_S) -> None:
+        self.minimum_s = minimum_s
+        self.opened_s = time.monotonic()
+        self.own_s = time.process_time()
+        self.times = _cpu_times()
+
+    def close(self) -> float | None:
+        """Wait out what is left of the window; the other programs' CPU use in it."""
+        left_s = self.minimum_s - (time.monotonic() - self.opened_s)
+        if left_s > 0:
+            time.sleep(left_s)
+        own_s = time.process_time() - self.own_s
+        now = _cpu_times()
+        if self.times is None or now is None:
+            return None
+        total_s = _total_s(now) - _total_s(self.times)
+        busy_s = total_s - (_idle_s(now) - _idle_s(self.times)) - own_s
+        if total_s <= 0:
+            return None
+        return round(min(max(busy_s / total_s * 100.0, 0.0), 100.0), 1)
+
+
+def _cpu_times() -> Any:
     try:
-        return float(psutil.cpu_percent(interval=interval_s))
+        return psutil.cpu_times()
     except (OSError, RuntimeError):
         return None
+
+
+def _total_s(times: Any) -> float:
+    """All CPU time (guest time is already counted in user and nice, as psutil has it)."""
+    return float(sum(times) - getattr(times, "guest", 0.0) - getattr(times, "guest_nice", 0.0))
+
+
+def _idle_s(times: Any) -> float:
+    return float(times.idle + getattr(times, "iowait", 0.0))
 
 
 def uptime_s() -> float | None:
@@ -316,15 +355,19 @@ def details(
     return {key: value for key, value in found.items() if value is not None}
 
 
-def capture() -> dict[str, Any]:
+def capture(during: Callable[[], object] | None = None) -> dict[str, Any]:
     """The facts of the machine and interpreter for a run starting now, named as the
     ``environment`` table's columns (``packages`` and ``details`` as dicts).
 
-    Blocks for ``CPU_PERCENT_INTERVAL_S`` to sample CPU use; that and the load average are
-    taken first, before anything here starts a subprocess.
+    Samples other programs' CPU use for at least ``CPU_PERCENT_INTERVAL_S`` while
+    ``during`` (the run's own set-up) goes on; that and the load average are taken first,
+    before anything here starts a subprocess.
     """
-    busy = cpu_percent()
+    window = CpuWindow()
     load = load_average()
+    if during is not None:
+        during()
+    busy = window.close()
     root, proc = SYS_CPU_ROOT, PROC_ROOT
     affinity = cpu_affinity()
     freq_mhz, freq_max_mhz = cpu_frequencies(proc)
@@ -362,6 +405,9 @@ def capture() -> dict[str, Any]:
     }
 
 
-def closing_figures() -> dict[str, float | None]:
-    """The figures taken when a run ends: 1-minute load and CPU use (blocks briefly)."""
-    return {"load_avg_end": load_average(), "cpu_percent_end": cpu_percent()}
+def closing_figures(window: CpuWindow | None = None) -> dict[str, float | None]:
+    """The figures taken when a run ends: 1-minute load and other programs' CPU use over
+    ``window`` (opened as the last trial ended; by default, one opened now), which this
+    waits out."""
+    load = load_average()
+    return {"load_avg_end": load, "cpu_percent_end": (window or CpuWindow()).close()}

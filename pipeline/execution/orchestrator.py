@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from ..planning import matrix
-from ..results import summarise, undecided_cells
+from ..results import prepare_decisions, rule, summarise, undecided_cells
 from ..status import RunStatus, StopReason, TrialStatus
 from ..storage.store import Store
 from . import (
@@ -178,13 +178,16 @@ def run(
     def run_all(trials: list[matrix.TrialPlan]) -> None:
         """Run ``trials`` where the plan says (this machine or the cluster), storing each
         as it finishes."""
+        ended[0] = None
         if plan.cluster is None:
             finished = dispatch.run_locally(trials, prepare, run_trial, progress.trial_started)
         else:
             finished = plan.cluster.run(trials, prepare, progress.trial_started)
         for batch in finished:
             store_done(batch)
+        ended[0] = environment.CpuWindow()  # CPU use after the run is sampled from here
 
+    ended: list[environment.CpuWindow | None] = [None]  # opened when the last trials ended
     # trials forked from warm fork servers, closed with the run (see warm.py)
     warm = WarmStarts() if execute is None and plan.spec.trial_process == "warm" else None
     run_trial = execute or functools.partial(runner.execute_in_process, warm=warm)
@@ -217,8 +220,10 @@ def run(
         store.set_stop_reasons(
             {cell_ids[position]: reason for position, reason in repetitions.reasons.items()}
         )
-        store.finish_run(run_id, status, environment.closing_figures())
-        summarise(store, run_id)
+        try:
+            summarise(store, run_id)
+        finally:
+            store.finish_run(run_id, status, environment.closing_figures(ended[0]))
     return RunOutcome(run_id, status, store.trial_counts(run_id))
 
 
@@ -229,9 +234,12 @@ def _float_or_none(value: Any) -> float | None:
 def _start(store: Store, plan: Plan) -> tuple[int, dict[int, int]]:
     """Store a new run with its environment and cells; its id and cell ids by position."""
     cell_rows = records.cell_rows(plan)
+    run = records.run_row(plan)
+    # the statistics the first adaptive decision needs (the level of every look, their
+    # imports) are prepared while the machine's CPU use is sampled before the run
     run_row = store.create_run(
-        records.run_row(plan),
-        records.environment_row(environment.capture()),
+        run,
+        records.environment_row(environment.capture(lambda: prepare_decisions(rule(run)))),
         cell_rows,
         [records.interpreter_row(probe) for probe in plan.probes.values()],
         records.host_rows(plan),

@@ -62,11 +62,19 @@ def undecided_cells(store: Store, run_id: int) -> set[int]:
     # the claims find their comparisons by the cells' keys, and decide them from the
     # trials: the cell statistics (a third of the time, after every round) are not needed,
     # nor the task facts (only the verdicts of the claims decided by counts read them)
-    cells = with_optional_keys(trials).drop_duplicates("cell_id").sort_values("cell_id")
+    cells = with_optional_keys(trials.drop_duplicates("cell_id")).sort_values("cell_id")
     data = claims.gather_evidence(
         cells[["cell_id", *CELL_KEYS]], trials, claims.no_facts(), rule(run_row)
     )
     return claims.undecided_cells(data)
+
+
+def prepare_decisions(decided_by: Rule) -> None:
+    """What deciding a run's comparisons needs before its first decision, done ahead: the
+    analysis imported and the level of its looks worked out (a seeded simulation; cached)."""
+    from ..analysis import claims  # noqa: F401  (imported now rather than after a round)
+
+    decided_by.level()
 
 
 def rule(run_row: schema.Run) -> Rule:

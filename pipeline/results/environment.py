@@ -99,8 +99,8 @@ ENVIRONMENT_GROUPS: dict[str, list[EnvironmentFact]] = {
     "Noise sources": [
         ("load_avg_start", "1-minute load at the start", _load),
         ("load_avg_end", "1-minute load at the end", _load),
-        ("cpu_percent_start", "machine-wide CPU use just before", _percent),
-        ("cpu_percent_end", "machine-wide CPU use just after", _percent),
+        ("cpu_percent_start", "other programs' CPU use just before", _percent),
+        ("cpu_percent_end", "other programs' CPU use just after", _percent),
         ("details_json", "other readings", str),
     ],
 }

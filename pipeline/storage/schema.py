@@ -99,7 +99,7 @@ class EnvironmentRow(SQLModel, table=True):
     isolated_cpus: str | None = None  # kernel isolcpus, where set
     aslr: str | None = None  # /proc/sys/kernel/randomize_va_space, e.g. "2 (full)"
     memory_available_bytes: int | None = Field(default=None, sa_type=BigInteger)
-    cpu_percent_start: float | None = None  # machine-wide CPU use just before the run
+    cpu_percent_start: float | None = None  # other programs' CPU use just before the run
     cpu_percent_end: float | None = None
     details_json: str = "{}"  # anything else captured (see environment.py)
 
