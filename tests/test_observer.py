@@ -79,6 +79,37 @@ def test_a_steady_tree_is_sampled_less_often_and_a_change_resets_the_interval() 
         child.wait()
 
 
+def test_memory_that_grows_is_swept_at_its_new_high(monkeypatch) -> None:
+    """USS and PSS are swept again as soon as the tree's RSS reaches a new high, whatever
+    the spacing of the regular sweeps (here a minute): short trials' peaks come and go
+    between them."""
+    monkeypatch.setattr(observer, "USS_INTERVAL_S", 60.0)
+    script = "import sys, time\nsys.stdin.readline()\nheld = b'x' * (40 << 20)\ntime.sleep(30)\n"
+    child = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE)
+    try:
+        time.sleep(0.3)  # let the interpreter finish starting
+        sampler = observer.TreeSampler(child.pid, Sampling(interval_s=0.01))
+        sampler.sample()
+        before = sampler.peak_pss_bytes
+        assert before > 0
+        sampler.sample()  # nothing grew: no sweep before the minute is up
+        assert sampler.peak_pss_bytes == before
+        assert child.stdin is not None
+        child.stdin.write(b"grow\n")
+        child.stdin.flush()
+        deadline = time.monotonic() + 10
+        while observer._rss_bytes(sampler.root) < sampler._last_rss + (30 << 20):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        sampler.sample()
+        assert sampler.peak_pss_bytes > before + (30 << 20)
+    finally:
+        child.kill()
+        child.wait()
+        if child.stdin is not None:
+            child.stdin.close()
+
+
 def test_the_sampler_finds_the_tree_and_its_memory() -> None:
     script = (
         "import subprocess, sys, time\n"

@@ -3,9 +3,11 @@
 * **Memory** of the trial's process tree, sampled from outside (``Sampling``): the summed
   RSS every interval, read straight from ``/proc/PID/statm``; with ``memory: uss`` also the
   summed USS and PSS from ``/proc/PID/smaps_rollup`` (the kernel walks the page tables, so
-  these sweeps get at most USS_BUDGET of one core, and come every USS_EVERY intervals at
-  most after the trial's first DENSE_S: while the tree is steady, every 0.64 s; a budget
-  of 1%, or the same spacing from the start, missed short trials' PSS peaks). The interval starts at
+  these sweeps get at most USS_BUDGET of one core, and come every USS_INTERVAL_S at most,
+  every USS_EVERY intervals after the trial's first DENSE_S: while the tree is steady,
+  every 0.64 s; but as soon as the budget allows when the tree's RSS reaches a new high,
+  where a peak may come and go between sweeps; a budget of 1%, or the same spacing from
+  the start, missed short trials' PSS peaks). The interval starts at
   ``Sampling.interval_s`` and grows by half at each sample that finds the tree unchanged (no
   new process, RSS within 1% of the last), up to STEADY_FACTOR times it; any change brings
   it back. A spike shorter than the current interval can be missed; a steady tree costs
@@ -54,6 +56,9 @@ MEMORY_MODES: dict[str, str] = {  # what each mode measures, for help and docs
 STEADY_FACTOR = 8  # the interval grows up to this many times the set one while steady
 STEADY_GROWTH = 1.5
 STEADY_CHANGE = 0.01  # RSS within this share of the last sample counts as unchanged
+# USS and PSS are swept at most this often, and sooner where the tree's RSS reaches a new
+# high: a trial of 40 ms (sha256 of 1 MiB) has its PSS peak between two sweeps 50 ms
+# apart, which read it 20% low fresh and 60% low warm (docs/methodology.md)
 USS_INTERVAL_S = 0.05
 USS_BUDGET = 0.05  # share of one core the USS/PSS sweeps may take
 USS_EVERY = 8  # and, after the first DENSE_S, every 8 sampling intervals (steady: 0.64 s)
@@ -263,6 +268,8 @@ class TreeSampler:
         self._full_scan_s = self._born_s  # the tree is the root alone as it starts
         self._refreshed_s = -float("inf")
         self._next_uss_s = -float("inf")
+        self._allowed_uss_s = -float("inf")  # the budget's earliest next sweep
+        self._swept_rss = 0  # the highest RSS a sweep has seen
 
     def refresh(self) -> bool:
         """Add the tree's new descendants (at most every TREE_REFRESH_S, or every USS_EVERY
@@ -310,11 +317,16 @@ class TreeSampler:
             min(self.interval_s * STEADY_GROWTH, limit) if steady else self.sampling.interval_s
         )
         now_s = time.monotonic()
-        if self.sampling.memory == "uss" and now_s >= self._next_uss_s:
+        higher = rss > self._swept_rss * (1.0 + STEADY_CHANGE)  # memory grew since a sweep
+        if self.sampling.memory == "uss" and (
+            now_s >= self._next_uss_s or (higher and now_s >= self._allowed_uss_s)
+        ):
             both = self._each(_uss_pss_bytes)
             self.peak_uss_bytes = max(self.peak_uss_bytes, sum(uss for uss, _ in both))
             self.peak_pss_bytes = max(self.peak_pss_bytes, sum(pss for _, pss in both))
             cost_s = time.monotonic() - now_s
+            self._swept_rss = max(self._swept_rss, rss)
+            self._allowed_uss_s = now_s + cost_s / USS_BUDGET
             self._next_uss_s = now_s + max(
                 USS_INTERVAL_S, cost_s / USS_BUDGET, self._steady_gap_s(now_s)
             )
