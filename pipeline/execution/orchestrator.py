@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from ..planning import matrix
-from ..results import prepare_decisions, rule, summarise, undecided_cells
+from ..results import OpenCells, prepare_decisions, rule, summarise
 from ..status import RunStatus, StopReason, TrialStatus
 from ..storage.store import Store
 from . import (
@@ -95,13 +95,13 @@ def run(
     progress: Progress | None = None,
     execute: trial.Execute | None = None,
     resume: str | None = None,
-    undecided: Undecided = undecided_cells,
+    undecided: Undecided | None = None,
 ) -> RunOutcome:
     """Run every trial of ``plan``, committing each as it finishes; then summarise the run's
     cells. With ``resume`` (a run id, or
     "latest" for the newest resumable run of this spec), run only the trials that run
     lacks. ``undecided``: the cells that adaptive rounds go to (by default those of the
-    claims' open comparisons)."""
+    claims' open comparisons, each look reading only the trials stored since the last)."""
     progress = progress or QuietProgress()
     store = Store(url)
     if resume is None:
@@ -195,13 +195,18 @@ def run(
         with interrupts.installed():
             run_all(todo)
             positions = {cell_id: position for position, cell_id in cell_ids.items()}
+            look = (
+                OpenCells(store, run_id)
+                if undecided is None
+                else functools.partial(undecided, store, run_id)
+            )
             _adaptive_rounds(
                 plan,
                 repetitions,
                 run_all,
                 progress,
                 next_sequence,
-                lambda: {positions[i] for i in undecided(store, run_id) if i in positions},
+                lambda: {positions[i] for i in look() if i in positions},
             )
         status = RunStatus.FINISHED
     except KeyboardInterrupt:

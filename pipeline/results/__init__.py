@@ -50,23 +50,40 @@ def cores(store: Store, run_id: int) -> float:
     return float(found.usable_cores or found.cpu_physical or found.cpu_logical or 1)
 
 
-def undecided_cells(store: Store, run_id: int) -> set[int]:
-    """The run's cells that some claim's comparison has not decided yet (computed from
-    the trials stored so far; nothing is written)."""
-    from ..analysis import claims
+class OpenCells:
+    """A run's cells that some claim's comparison has not decided yet, looked at again
+    after every round: each look reads only the trials stored since the last one (a look
+    comes once a round's trials are all stored, and a later round's come later in
+    sequence), so a look costs the same at the 100th round as at the first."""
 
-    trials = store.trials_frame(run_id)
-    if trials.empty:
-        return set()
-    run_row = store.resolve_run(run_id)
-    # the claims find their comparisons by the cells' keys, and decide them from the
-    # trials: the cell statistics (a third of the time, after every round) are not needed,
-    # nor the task facts (only the verdicts of the claims decided by counts read them)
-    cells = with_optional_keys(trials.drop_duplicates("cell_id")).sort_values("cell_id")
-    data = claims.gather_evidence(
-        cells[["cell_id", *CELL_KEYS]], trials, claims.no_facts(), rule(run_row)
-    )
-    return claims.undecided_cells(data)
+    def __init__(self, store: Store, run_id: int) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.trials = pd.DataFrame()
+        self.cells = pd.DataFrame(columns=["cell_id", *CELL_KEYS])
+        self.decided_by: Rule | None = None
+
+    def __call__(self) -> set[int]:
+        from ..analysis import claims
+
+        after = None if self.trials.empty else int(self.trials["sequence"].max())
+        new = self.store.trials_frame(self.run_id, after_sequence=after)
+        if not new.empty:
+            self.trials = (
+                new if self.trials.empty else pd.concat([self.trials, new], ignore_index=True)
+            )
+            if not set(new["cell_id"]) <= set(self.cells["cell_id"]):
+                # the claims find their comparisons by the cells' keys, and decide them
+                # from the trials: the cell statistics are not needed, nor the task facts
+                # (only the verdicts of the claims decided by counts read them)
+                cells = with_optional_keys(self.trials.drop_duplicates("cell_id"))
+                self.cells = cells.sort_values("cell_id")[["cell_id", *CELL_KEYS]]
+        if self.trials.empty:
+            return set()
+        if self.decided_by is None:
+            self.decided_by = rule(self.store.resolve_run(self.run_id))
+        data = claims.gather_evidence(self.cells, self.trials, claims.no_facts(), self.decided_by)
+        return claims.undecided_cells(data)
 
 
 def prepare_decisions(decided_by: Rule) -> None:

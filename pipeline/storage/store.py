@@ -276,10 +276,18 @@ class Store:
         with self.session() as session:
             return session.get(EnvironmentRow, run_id)
 
-    def trials_frame(self, run_id: int) -> pd.DataFrame:
-        """The run's measured trials (the ``trial_results`` view) as a DataFrame."""
+    def trials_frame(self, run_id: int, *, after_sequence: int | None = None) -> pd.DataFrame:
+        """The run's measured trials (the ``trial_results`` view) as a DataFrame, in order
+        of sequence; with ``after_sequence``, only those that come after it."""
+        if after_sequence is None:
+            return self._frame(
+                "SELECT * FROM trial_results WHERE run_id = :run_id ORDER BY sequence", run_id
+            )
         return self._frame(
-            "SELECT * FROM trial_results WHERE run_id = :run_id ORDER BY sequence", run_id
+            "SELECT * FROM trial_results WHERE run_id = :run_id AND sequence > :after "
+            "ORDER BY sequence",
+            run_id,
+            after=after_sequence,
         )
 
     def summary_frame(self, run_id: int) -> pd.DataFrame:
@@ -339,9 +347,9 @@ class Store:
         frame = self._frame("SELECT DISTINCT interpreter FROM cell WHERE run_id = :run_id", run_id)
         return [str(value) for value in frame["interpreter"]]
 
-    def _frame(self, sql: str, run_id: int) -> pd.DataFrame:
+    def _frame(self, sql: str, run_id: int, **params: Any) -> pd.DataFrame:
         """Rows as a DataFrame; a NULL variant (older rows) comes back as '' like any other
         cell without a swept parameter."""
         with self.engine.connect() as connection:
-            frame = pd.read_sql(text(sql), connection, params={"run_id": run_id})
+            frame = pd.read_sql(text(sql), connection, params={"run_id": run_id, **params})
         return with_optional_keys(frame) if any(key in frame for key in OPTIONAL_KEYS) else frame
