@@ -57,6 +57,20 @@ def trial_processes_since(started: float) -> list[psutil.Process]:
     return found
 
 
+@pytest.fixture(autouse=True, scope="session")
+def cache_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """What the pipeline keeps between runs (worked-out look levels) goes to a folder of
+    the test session, not the user's ~/.cache (the processes tests start inherit it)."""
+    folder = tmp_path_factory.mktemp("cache")
+    before = os.environ.get("PIPELINE_CACHE_DIR")
+    os.environ["PIPELINE_CACHE_DIR"] = str(folder)
+    yield folder
+    if before is None:
+        del os.environ["PIPELINE_CACHE_DIR"]
+    else:
+        os.environ["PIPELINE_CACHE_DIR"] = before
+
+
 @pytest.fixture(autouse=True)
 def no_trial_process_outlives_its_test() -> Iterator[None]:
     """After every test: nothing a trial started is still running (a grace of 10 s for

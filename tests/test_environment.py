@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from pipeline.analysis import machine
-from pipeline.execution import environment, records
+from pipeline.execution import cpu_use, environment, records
 from pipeline.storage import schema
 
 
@@ -343,20 +343,30 @@ def test_cpu_window_leaves_out_this_process(monkeypatch) -> None:
         ]
     )
     own = iter([3.0, 4.0])
-    monkeypatch.setattr(environment.psutil, "cpu_times", lambda: next(readings))
-    monkeypatch.setattr(environment.time, "process_time", lambda: next(own))
-    assert environment.CpuWindow(minimum_s=0.0).close() == 37.5
+    monkeypatch.setattr(cpu_use, "cpu_times", lambda: next(readings))
+    monkeypatch.setattr(cpu_use, "own_cpu_s", lambda: next(own))
+    assert cpu_use.CpuWindow(minimum_s=0.0).close() == 37.5
 
 
-def test_cpu_window_lasts_its_minimum_and_capture_works_meanwhile() -> None:
-    calls: list[float] = []
-    started = time.monotonic()
-    window = environment.CpuWindow(minimum_s=0.05)
-    busy = window.close()
-    assert time.monotonic() - started >= 0.05
-    assert busy is not None
-    assert 0.0 <= busy <= 100.0
-    env = environment.capture(lambda: calls.append(time.monotonic()))
-    assert len(calls) == 1
+def test_the_run_set_up_goes_on_inside_the_cpu_window(monkeypatch) -> None:
+    """capture() opens the window, does the run's set-up, then waits out the rest of the
+    window: the set-up starts before the window's minimum is up, the figure after."""
+    events: list[tuple[str, float]] = []
+    close = cpu_use.CpuWindow.close
+
+    def closing(window: cpu_use.CpuWindow) -> float | None:
+        events.append(("opened", window.opened_s))
+        found = close(window)
+        events.append(("closed", time.monotonic()))
+        return found
+
+    monkeypatch.setattr(cpu_use.CpuWindow, "close", closing)
+    env = environment.capture(lambda: events.append(("set-up", time.monotonic())))
+    names = [name for name, _ in events]
+    assert names == ["set-up", "opened", "closed"]
+    moments = dict(events)
+    assert moments["opened"] <= moments["set-up"]
+    assert moments["set-up"] < moments["opened"] + cpu_use.CPU_PERCENT_INTERVAL_S
+    assert moments["closed"] >= moments["opened"] + cpu_use.CPU_PERCENT_INTERVAL_S
     assert env["cpu_percent_start"] is not None
     assert 0.0 <= env["cpu_percent_start"] <= 100.0

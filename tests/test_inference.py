@@ -4,6 +4,7 @@ simulation of lognormal timing noise (false alarms, power, coverage)."""
 from __future__ import annotations
 
 import math
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -61,6 +62,7 @@ def test_an_adaptive_schedule_holds_every_look_to_a_stricter_level() -> None:
     assert Rule(schedule=Schedule(5, 25)).level() == pytest.approx(1 - 2 * quick)
     sequential.look_alpha.cache_clear()
     sequential._smallest_p_values.cache_clear()
+    shutil.rmtree(sequential.cache_root(), ignore_errors=True)  # simulated again
     assert sequential.look_alpha(0.05, Schedule(5, 25)) == quick
 
 
@@ -273,11 +275,15 @@ def test_worked_out_look_levels_are_kept_between_runs(tmp_path, monkeypatch) -> 
     """A schedule's smallest p-values are simulated once per machine: a later run (a new
     process, whose in-memory cache is empty) reads them back without simulating, the
     same to the last bit wherever a level can be asked for; a damaged file is simulated
-    again and replaced; a cache that cannot be written only costs the simulation."""
+    again and replaced; a cache that cannot be written, or no home folder to keep it in,
+    only costs the simulation; what an older method simulated is removed."""
     monkeypatch.setenv("PIPELINE_CACHE_DIR", str(tmp_path))
+    older = tmp_path / "looks" / "an-older-method"
+    older.mkdir(parents=True)
+    (older / "5-25-0-0.1.npy").write_bytes(b"simulated by older code")
     sequential._smallest_p_values.cache_clear()
     simulated = sequential._smallest_p_values(5, 25, False, sequential.TAIL)
-    (kept_file,) = (tmp_path / "looks").glob("*.npy")
+    (kept_file,) = (tmp_path / "looks").rglob("*.npy")  # the older method's are gone
 
     def read_back() -> np.ndarray:
         sequential._smallest_p_values.cache_clear()
@@ -301,5 +307,9 @@ def test_worked_out_look_levels_are_kept_between_runs(tmp_path, monkeypatch) -> 
         np.testing.assert_array_equal(read_back()[kept], simulated[kept])
         np.testing.assert_array_equal(np.load(kept_file), simulated[kept])
     monkeypatch.setenv("PIPELINE_CACHE_DIR", str(kept_file))  # a file: no folder under it
+    np.testing.assert_array_equal(read_back()[kept], simulated[kept])
+    monkeypatch.delenv("PIPELINE_CACHE_DIR")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setattr(sequential.Path, "home", lambda: (_ for _ in ()).throw(RuntimeError))
     np.testing.assert_array_equal(read_back()[kept], simulated[kept])
     sequential._smallest_p_values.cache_clear()

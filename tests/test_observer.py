@@ -84,6 +84,14 @@ def test_memory_that_grows_is_swept_at_its_new_high(monkeypatch) -> None:
     the spacing of the regular sweeps (here a minute): short trials' peaks come and go
     between them."""
     monkeypatch.setattr(observer, "USS_INTERVAL_S", 60.0)
+    sweeps: list[int] = []
+    sweep = observer._uss_pss_bytes
+
+    def counted(process):  # type: ignore[no-untyped-def]
+        sweeps.append(process.pid)
+        return sweep(process)
+
+    monkeypatch.setattr(observer, "_uss_pss_bytes", counted)
     script = "import sys, time\nsys.stdin.readline()\nheld = b'x' * (40 << 20)\ntime.sleep(30)\n"
     child = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE)
     try:
@@ -92,8 +100,9 @@ def test_memory_that_grows_is_swept_at_its_new_high(monkeypatch) -> None:
         sampler.sample()
         before = sampler.peak_pss_bytes
         assert before > 0
+        assert len(sweeps) == 1
         sampler.sample()  # nothing grew: no sweep before the minute is up
-        assert sampler.peak_pss_bytes == before
+        assert len(sweeps) == 1
         assert child.stdin is not None
         child.stdin.write(b"grow\n")
         child.stdin.flush()
@@ -102,6 +111,7 @@ def test_memory_that_grows_is_swept_at_its_new_high(monkeypatch) -> None:
             assert time.monotonic() < deadline
             time.sleep(0.01)
         sampler.sample()
+        assert len(sweeps) == 2
         assert sampler.peak_pss_bytes > before + (30 << 20)
     finally:
         child.kill()

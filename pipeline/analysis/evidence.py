@@ -1,7 +1,7 @@
 """The evidence claims rest on: comparisons of cells (a metric of one cell against another's,
-a ratio with an interval, decided against the practical margin: see inference.py),
-gathered from a run's summary and trials, with the run's facts about each cell
-(interpreter, GIL state). Pure functions on frames."""
+a ratio with an interval, decided against the practical margin: see inference.py), with
+the run's facts about each cell (interpreter, GIL state), and how a claim's family of
+them is decided. gathering.py finds them in a run's summary and trials."""
 
 from __future__ import annotations
 

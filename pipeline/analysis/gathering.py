@@ -88,30 +88,27 @@ class RunData:
 
     def cells(self, task: str | tuple[str, ...], models: tuple[str, ...]) -> pd.DataFrame:
         """The cells of a task (or tasks) under the given models, ordered by position."""
-        tasks = (task,) if isinstance(task, str) else task
-
-        def find() -> pd.DataFrame:
-            s = self.summary
-            chosen = np.flatnonzero(
-                np.isin(s["task"].to_numpy(dtype=object), tasks)
-                & np.isin(s["model"].to_numpy(dtype=object), models)
-            )
-            ids = s["cell_id"].to_numpy()[chosen]
-            return s.iloc[chosen[np.argsort(ids, kind="stable")]]
-
-        return cast(pd.DataFrame, self._once(("cells", tasks, models), find))
+        chosen = self._chosen(task, models)
+        return cast(
+            pd.DataFrame, self._once(("cells", chosen), lambda: self.summary.iloc[list(chosen)])
+        )
 
     def cell_rows(self, task: str | tuple[str, ...], models: tuple[str, ...]) -> list[Row]:
         """:meth:`cells` as dicts (what the comparisons read, each cell's made once)."""
+        rows = self._summary_rows()
+        return [rows[position] for position in self._chosen(task, models)]
+
+    def _chosen(self, task: str | tuple[str, ...], models: tuple[str, ...]) -> tuple[int, ...]:
+        """The summary's positions of a task's (or tasks') cells under ``models``, ordered
+        by cell id."""
         tasks = (task,) if isinstance(task, str) else task
 
-        def find() -> list[Row]:
-            chosen = [
-                r for r in self._summary_rows() if r["task"] in tasks and r["model"] in models
-            ]
-            return sorted(chosen, key=lambda row: row["cell_id"])
+        def find() -> tuple[int, ...]:
+            rows = self._summary_rows()
+            chosen = [i for i, r in enumerate(rows) if r["task"] in tasks and r["model"] in models]
+            return tuple(sorted(chosen, key=lambda i: rows[i]["cell_id"]))
 
-        return cast("list[Row]", self._once(("cell rows", tasks, models), find))
+        return cast(tuple[int, ...], self._once(("chosen", tasks, models), find))
 
     def _summary_rows(self) -> list[dict[str, Any]]:
         return cast(

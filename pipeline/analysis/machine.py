@@ -98,7 +98,7 @@ def _load_warnings(env: MachineFacts) -> list[str]:
 
 
 def _cpu_percent_warnings(env: MachineFacts) -> list[str]:
-    """Warnings about machine-wide CPU use just before and just after the run, and about
+    """Warnings about other programs' CPU use just before and just after the run, and about
     a change between the two (the background load changed while the run went on)."""
     start, end = env.cpu_percent_start, env.cpu_percent_end
     warnings = [

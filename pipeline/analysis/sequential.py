@@ -25,6 +25,8 @@ import contextlib
 import functools
 import hashlib
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,11 +96,15 @@ def _smallest_p_values(
     for a cutoff up to 0.5 (1.0: every p-value)."""
     if 0.5 < cutoff < 1.0:
         raise ValueError(f"cutoff {cutoff} is neither at most 0.5 nor 1")
-    path = _cached_at(first, last, paired, cutoff)
-    found = _read_cached(path, cutoff)
+    try:
+        path: Path | None = _cached_at(first, last, paired, cutoff)
+    except (OSError, RuntimeError, KeyError):  # no home folder to keep it in
+        path = None
+    found = None if path is None else _read_cached(path, cutoff)
     if found is None:
         found = _simulate_smallest(first, last, paired, cutoff)
-        _write_cached(path, found, cutoff)
+        if path is not None:
+            _write_cached(path, found, cutoff)
     return found
 
 
@@ -130,16 +136,16 @@ def cache_root() -> Path:
 
 def _cached_at(first: int, last: int, paired: bool, cutoff: float) -> Path:
     """The file of one schedule's smallest p-values, named by everything they depend on:
-    the schedule, the cutoff, the simulation's size and this module's source (its seed and
-    method), numpy's and scipy's versions (their generator and t distribution)."""
+    in a folder named by the simulation (its size, this module's source: its seed and
+    method; numpy's and scipy's versions: their generator and t distribution), a file
+    named by the schedule and the cutoff."""
     import scipy
 
-    key = hashlib.sha256(
-        repr((first, last, paired, cutoff, SIMULATIONS, _CHUNK, np.__version__)).encode()
-        + scipy.__version__.encode()
+    method = hashlib.sha256(
+        repr((SIMULATIONS, _CHUNK, np.__version__, scipy.__version__)).encode()
         + Path(__file__).read_bytes()
-    ).hexdigest()[:24]
-    return cache_root() / "looks" / f"{key}.npy"
+    ).hexdigest()[:16]
+    return cache_root() / "looks" / method / f"{first}-{last}-{int(paired)}-{cutoff!r}.npy"
 
 
 def _read_cached(path: Path, cutoff: float) -> npt.NDArray[np.float64] | None:
@@ -165,15 +171,22 @@ def _write_cached(path: Path, found: npt.NDArray[np.float64], cutoff: float) -> 
     """Keep what a later run would simulate again (nothing when the folder is not
     writable): the values at most the cutoff, written whole or not at all."""
     kept = found[found <= cutoff] if cutoff < 1.0 else found
-    part = path.with_name(f"{path.stem}.{os.getpid()}.part")
+    part: Path | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with part.open("wb") as handle:
-            np.save(handle, kept, allow_pickle=False)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".part", delete=False) as file:
+            part = Path(file.name)
+            np.save(file, kept, allow_pickle=False)
         part.replace(path)
+        for other in path.parent.parent.iterdir():  # what older methods simulated
+            if other.is_dir() and other != path.parent:
+                shutil.rmtree(other, ignore_errors=True)
+            elif not other.is_dir():
+                other.unlink(missing_ok=True)
     except OSError:
-        with contextlib.suppress(OSError):
-            part.unlink()
+        if part is not None:
+            with contextlib.suppress(OSError):
+                part.unlink()
 
 
 @dataclass(frozen=True)

@@ -24,11 +24,11 @@ from typing import Any
 import psutil
 
 from ..units import format_cpu_list, parse_cpu_list
+from .cpu_use import CpuWindow
 from .launch import PROJECT_ROOT
 
 SYS_CPU_ROOT = Path("/sys/devices/system/cpu")
 PROC_ROOT = Path("/proc")
-CPU_PERCENT_INTERVAL_S = 0.2  # the shortest window over which CPU use is sampled
 PACKAGES = (
     "pipeline",
     "typer",
@@ -273,52 +273,6 @@ def memory_available() -> int | None:
         return None
 
 
-class CpuWindow:
-    """Machine-wide CPU use by other programs, in percent, over a window of at least
-    ``minimum_s`` from its opening: what this process itself used in the window is left
-    out, so the run's own work (its set-up before the first trial, its summary after the
-    last) goes on while the machine is sampled instead of the run waiting for the sample.
-    The busy time is psutil's (``cpu_percent``): all but idle and I/O wait, guests counted
-    once. The run's trial processes are not running while a window is open."""
-
-    def __init__(self, minimum_s: float = CPU_PERCENT_INTERVAL_S) -> None:
-        self.minimum_s = minimum_s
-        self.opened_s = time.monotonic()
-        self.own_s = time.process_time()
-        self.times = _cpu_times()
-
-    def close(self) -> float | None:
-        """Wait out what is left of the window; the other programs' CPU use in it."""
-        left_s = self.minimum_s - (time.monotonic() - self.opened_s)
-        if left_s > 0:
-            time.sleep(left_s)
-        own_s = time.process_time() - self.own_s
-        now = _cpu_times()
-        if self.times is None or now is None:
-            return None
-        total_s = _total_s(now) - _total_s(self.times)
-        busy_s = total_s - (_idle_s(now) - _idle_s(self.times)) - own_s
-        if total_s <= 0:
-            return None
-        return round(min(max(busy_s / total_s * 100.0, 0.0), 100.0), 1)
-
-
-def _cpu_times() -> Any:
-    try:
-        return psutil.cpu_times()
-    except (OSError, RuntimeError):
-        return None
-
-
-def _total_s(times: Any) -> float:
-    """All CPU time (guest time is already counted in user and nice, as psutil has it)."""
-    return float(sum(times) - getattr(times, "guest", 0.0) - getattr(times, "guest_nice", 0.0))
-
-
-def _idle_s(times: Any) -> float:
-    return float(times.idle + getattr(times, "iowait", 0.0))
-
-
 def uptime_s() -> float | None:
     """Seconds since the machine booted."""
     try:
@@ -407,7 +361,7 @@ def capture(during: Callable[[], object] | None = None) -> dict[str, Any]:
 
 def closing_figures(window: CpuWindow | None = None) -> dict[str, float | None]:
     """The figures taken when a run ends: 1-minute load and other programs' CPU use over
-    ``window`` (opened as the last trial ended; by default, one opened now), which this
-    waits out."""
+    ``window`` (opened once the trials and fork servers are done; by default, one opened
+    now), which this waits out."""
     load = load_average()
     return {"load_avg_end": load, "cpu_percent_end": (window or CpuWindow()).close()}

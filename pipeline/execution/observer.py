@@ -3,9 +3,10 @@
 * **Memory** of the trial's process tree, sampled from outside (``Sampling``): the summed
   RSS every interval, read straight from ``/proc/PID/statm``; with ``memory: uss`` also the
   summed USS and PSS from ``/proc/PID/smaps_rollup`` (the kernel walks the page tables, so
-  these sweeps get at most USS_BUDGET of one core, and come every USS_INTERVAL_S at most,
-  every USS_EVERY intervals after the trial's first DENSE_S: while the tree is steady,
-  every 0.64 s; but as soon as the budget allows when the tree's RSS reaches a new high,
+  these sweeps get at most USS_BUDGET of one core, and come every USS_INTERVAL_S at most
+  while the tree's RSS is not at a new high, every USS_EVERY intervals after the trial's
+  first DENSE_S: while the tree is steady, every 0.64 s; but as soon as the budget allows
+  when the tree's RSS reaches a new high,
   where a peak may come and go between sweeps; a budget of 1%, or the same spacing from
   the start, missed short trials' PSS peaks). The interval starts at
   ``Sampling.interval_s`` and grows by half at each sample that finds the tree unchanged (no

@@ -28,6 +28,7 @@ from . import (
     runner,
     trial,
 )
+from .cpu_use import CpuWindow
 from .plan import Plan
 from .resume import reopen
 from .warm import WarmStarts
@@ -178,16 +179,13 @@ def run(
     def run_all(trials: list[matrix.TrialPlan]) -> None:
         """Run ``trials`` where the plan says (this machine or the cluster), storing each
         as it finishes."""
-        ended[0] = None
         if plan.cluster is None:
             finished = dispatch.run_locally(trials, prepare, run_trial, progress.trial_started)
         else:
             finished = plan.cluster.run(trials, prepare, progress.trial_started)
         for batch in finished:
             store_done(batch)
-        ended[0] = environment.CpuWindow()  # CPU use after the run is sampled from here
 
-    ended: list[environment.CpuWindow | None] = [None]  # opened when the last trials ended
     # trials forked from warm fork servers, closed with the run (see warm.py)
     warm = WarmStarts() if execute is None and plan.spec.trial_process == "warm" else None
     run_trial = execute or functools.partial(runner.execute_in_process, warm=warm)
@@ -225,11 +223,23 @@ def run(
         store.set_stop_reasons(
             {cell_ids[position]: reason for position, reason in repetitions.reasons.items()}
         )
-        try:
-            summarise(store, run_id)
-        finally:
-            store.finish_run(run_id, status, environment.closing_figures(ended[0]))
+        _finish(store, run_id, status)
     return RunOutcome(run_id, status, store.trial_counts(run_id))
+
+
+def _finish(store: Store, run_id: int, status: str) -> None:
+    """Store the cell statistics and how the run ended, with other programs' CPU use after
+    it, sampled while the statistics are worked out where their queries run in this
+    process (SQLite; a database server's work would count as another program's)."""
+    closing = CpuWindow()
+    if not store.embedded:
+        store.finish_run(run_id, status, environment.closing_figures(closing))
+        summarise(store, run_id)
+        return
+    try:
+        summarise(store, run_id)
+    finally:
+        store.finish_run(run_id, status, environment.closing_figures(closing))
 
 
 def _float_or_none(value: Any) -> float | None:

@@ -96,6 +96,11 @@ class Store:
         commit at once."""
         self.add_trials([(trial, facts)])
 
+    @property
+    def embedded(self) -> bool:
+        """Whether the database runs in this process (SQLite), not on a server."""
+        return self.engine.dialect.name == "sqlite"
+
     def add_trials(self, batch: Sequence[tuple[Trial, dict[str, float | None] | None]]) -> None:
         """Store trials that finished together (each with its task facts) in one
         transaction, beat their runs' heartbeat, and commit at once: all of them or, on an
