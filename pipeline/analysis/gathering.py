@@ -69,22 +69,22 @@ class RunData:
 
         return cast(dict[int, npt.NDArray[np.intp]], self._once(("rows", ok_only), split))
 
-    def _column(self, name: str) -> npt.NDArray[Any]:
-        """A trials column as an array, once (numbers as floats, NaN where unknown)."""
+    def _column(self, name: str) -> npt.NDArray[np.float64]:
+        """A trials column of numbers as an array, once (NaN where unknown)."""
 
-        def read() -> npt.NDArray[Any]:
-            if name in ("python_version", "gil_enabled", "free_threaded_build"):
-                return self.trials[name].to_numpy(dtype=object)
+        def read() -> npt.NDArray[np.float64]:
             return pd.to_numeric(self.trials[name], errors="coerce").to_numpy(dtype="float64")
 
-        return cast(npt.NDArray[Any], self._once(("column", name), read))
+        return cast(npt.NDArray[np.float64], self._once(("column", name), read))
 
     def _known(self, cell_id: Any, name: str) -> list[Any]:
-        """A column's known values over a cell's trials (none if the trials lack it)."""
+        """A column's known values over a cell's trials, as stored (none if the trials
+        lack it)."""
         if name not in self.trials:
             return []
+        values = self._once(("values", name), lambda: self.trials[name].to_numpy(dtype=object))
         rows = self._rows(ok_only=False).get(int(cell_id), _NO_ROWS)
-        return [value for value in self._column(name)[rows] if not pd.isna(value)]
+        return [value for value in values[rows] if not pd.isna(value)]
 
     def cells(self, task: str | tuple[str, ...], models: tuple[str, ...]) -> pd.DataFrame:
         """The cells of a task (or tasks) under the given models, ordered by position."""

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..cells import CELL_KEYS, with_optional_keys
+from ..cells import CELL_KEYS
 from ..errors import PipelineError
 from ..metrics import Unit, format_value
 from ..storage import engine, schema
@@ -76,8 +76,8 @@ class OpenCells:
                 # the claims find their comparisons by the cells' keys, and decide them
                 # from the trials: the cell statistics are not needed, nor the task facts
                 # (only the verdicts of the claims decided by counts read them)
-                cells = with_optional_keys(self.trials.drop_duplicates("cell_id"))
-                self.cells = cells.sort_values("cell_id")[["cell_id", *CELL_KEYS]]
+                cells = self.trials.drop_duplicates("cell_id").sort_values("cell_id")
+                self.cells = cells[["cell_id", *CELL_KEYS]]
         if self.trials.empty:
             return set()
         if self.decided_by is None:

@@ -284,10 +284,7 @@ class Store:
     def trials_frame(self, run_id: int, *, after_sequence: int | None = None) -> pd.DataFrame:
         """The run's measured trials (the ``trial_results`` view) as a DataFrame, in order
         of sequence; with ``after_sequence``, only those that come after it."""
-        if after_sequence is None:
-            return self._frame(
-                "SELECT * FROM trial_results WHERE run_id = :run_id ORDER BY sequence", run_id
-            )
+        after_sequence = -1 if after_sequence is None else after_sequence  # sequences from 0
         return self._frame(
             "SELECT * FROM trial_results WHERE run_id = :run_id AND sequence > :after "
             "ORDER BY sequence",
